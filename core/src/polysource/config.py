@@ -1,0 +1,369 @@
+"""Configuration: ``polysource.toml`` structured into attrs classes with cattrs.
+
+Values may be overridden by environment variables ``POLYSOURCE_<SECTION>__<KEY>`` (``__``
+separates levels, values are parsed as TOML values when they parse, else taken as strings).
+Secrets are never written in the file: ``api_key = { env = "TIINGO_API_KEY" }`` or
+``{ file = "/run/secrets/tiingo" }``; they are held in :class:`Secret`, whose repr is masked.
+Every bad value raises :class:`~polysource.errors.ConfigError` naming the key path.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import attrs
+import cattrs
+from attrs import define, field, frozen
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+
+from polysource.errors import ConfigError
+from polysource.models import TIERS
+
+__all__ = [
+    "BreakerConfig",
+    "BudgetConfig",
+    "CacheConfig",
+    "Config",
+    "DatasetConfig",
+    "PluginsConfig",
+    "ProviderConfig",
+    "RetryConfig",
+    "Secret",
+    "TelemetryConfig",
+    "load_config",
+]
+
+ENV_PREFIX: Final = "POLYSOURCE_"
+_MASK: Final = "********"
+
+
+@frozen(repr=False)
+class Secret:
+    """A credential whose value never shows in a repr, a log line or an error.
+
+    Build it from the environment (``Secret(env="NAME")``), from a file
+    (``Secret(file="path")``) or from a value in code (``Secret.of("...")``).
+    """
+
+    env: str | None = None
+    file: str | None = None
+    _value: str | None = field(default=None, alias="value", eq=False)
+
+    @classmethod
+    def of(cls, value: str) -> Secret:
+        """Wrap a value obtained in code (a token returned by a provider, for example)."""
+        return cls(value=value)
+
+    def reveal(self) -> str:
+        """Return the secret's value; raise ``ConfigError`` naming the source if it is absent."""
+        if self._value is not None:
+            return self._value
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if value is None:
+                raise ConfigError(f"environment variable {self.env} is not set")
+            return value
+        if self.file is not None:
+            try:
+                return Path(self.file).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"cannot read secret file {self.file}: {exc.strerror}") from None
+        raise ConfigError("secret has no value, env or file")
+
+    @property
+    def is_available(self) -> bool:
+        """Whether :meth:`reveal` would succeed."""
+        try:
+            self.reveal()
+        except ConfigError:
+            return False
+        return True
+
+    def __repr__(self) -> str:
+        source = f"env={self.env!r}" if self.env else f"file={self.file!r}" if self.file else ""
+        return f"Secret({_MASK}{', ' + source if source else ''})"
+
+    __str__ = __repr__
+
+
+@define
+class RetryConfig:
+    """Retries of one provider before failing over.
+
+    Args:
+        attempts: Tries per provider, the first included (1 = no retry).
+        base_delay: First backoff ceiling in seconds; full jitter picks in [0, ceiling].
+        max_delay: Largest backoff ceiling.
+        budget_ratio: Retries allowed as a share of calls (Envoy-style retry budget).
+        min_retries: Retries always allowed per budget window, however few the calls.
+    """
+
+    attempts: int = 2
+    base_delay: float = 0.05
+    max_delay: float = 2.0
+    budget_ratio: float = 0.2
+    min_retries: int = 10
+
+
+@define
+class BreakerConfig:
+    """Circuit breaker thresholds of one provider."""
+
+    failure_threshold: int = 5
+    recovery_timeout: float = 30.0
+    half_open_trials: int = 1
+    success_threshold: int = 1
+
+
+@define
+class BudgetConfig:
+    """A cost budget: at most ``limit`` cost units per ``period``."""
+
+    limit: float
+    period: Literal["second", "minute", "hour", "day", "month"] = "day"
+
+
+@define
+class ProviderConfig:
+    """Settings of one provider (section ``[providers.NAME]``)."""
+
+    enabled: bool = True
+    timeout: float = 5.0
+    retry: RetryConfig = field(factory=RetryConfig)
+    breaker: BreakerConfig = field(factory=BreakerConfig)
+    rate_limits: tuple[str, ...] | None = None
+    cost_per_call: float | None = None
+    budget: BudgetConfig | None = None
+    credentials: dict[str, Secret] = field(factory=dict)
+    base_url: str | None = None
+    regions: dict[str, int] | None = None
+    options: dict[str, Any] = field(factory=dict)
+
+
+@define
+class DatasetConfig:
+    """Overrides of one dataset's cache policy and request behaviour."""
+
+    ttl: dict[str, float] | None = None
+    stale: float | None = None
+    cacheable: bool | None = None
+    negative_ttl: float | None = None
+    revalidate: bool | None = None
+    hedge_delay: float | None = None
+    merge: str | None = None
+
+
+@define
+class CacheConfig:
+    """Cache tiers, as URLs, tried in order (``memory://`` is the L1)."""
+
+    tiers: tuple[str, ...] = ("memory://",)
+    max_entries: int = 100_000
+    max_bytes: int = 256 * 1024 * 1024
+
+
+@define
+class TelemetryConfig:
+    """Built-in telemetry sinks."""
+
+    log: bool = True
+    log_level: Literal["debug", "info", "warning", "error"] = "warning"
+    stats: bool = True
+
+
+@define
+class PluginsConfig:
+    """Which plugins load: ``block`` names plugins to skip, ``only`` (if set) the only ones."""
+
+    block: tuple[str, ...] = ()
+    only: tuple[str, ...] | None = None
+    strict: bool = False
+
+
+@define
+class Config:
+    """The whole configuration; ``Config()`` is the default."""
+
+    region: str = "global"
+    tier: str = "free"
+    deadline: float = 10.0
+    selection: str = "priority"
+    providers: dict[str, ProviderConfig] = field(factory=dict)
+    routing: dict[str, dict[str, tuple[str, ...]]] = field(factory=dict)
+    datasets: dict[str, DatasetConfig] = field(factory=dict)
+    cache: CacheConfig = field(factory=CacheConfig)
+    telemetry: TelemetryConfig = field(factory=TelemetryConfig)
+    plugins: PluginsConfig = field(factory=PluginsConfig)
+
+    def provider(self, name: str) -> ProviderConfig:
+        """The config of provider ``name`` (defaults when it has no section)."""
+        return self.providers.get(name) or ProviderConfig()
+
+
+def _structure_secret(value: object, _: type) -> Secret:
+    if isinstance(value, Secret):
+        return value
+    if isinstance(value, Mapping):
+        keys = set(value)
+        if keys == {"env"} and isinstance(value["env"], str):
+            return Secret(env=value["env"])
+        if keys == {"file"} and isinstance(value["file"], str):
+            return Secret(file=value["file"])
+    raise ValueError(
+        'a secret is written as { env = "VARIABLE" } or { file = "path" }, never as a literal value'
+    )
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True)
+    conv.register_structure_hook(Secret, _structure_secret)
+    conv.register_unstructure_hook(Secret, repr)
+    return conv
+
+
+_converter: Final = _make_converter()
+
+
+def _format_exception(exc: BaseException, type_: type | None) -> str:
+    if isinstance(exc, ForbiddenExtraKeysError):
+        valid = [a.name for a in attrs.fields(exc.cl)]
+        parts = []
+        for extra in sorted(exc.extra_fields):
+            near = difflib.get_close_matches(extra, valid, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            parts.append(f"unknown key {extra!r}{hint}")
+        return "; ".join(parts) + f"; valid keys: {', '.join(valid)}"
+    if isinstance(exc, ValueError) and "secret" in str(exc):
+        return str(exc)
+    if isinstance(exc, KeyError):
+        return "required key missing"
+    if typing.get_origin(type_) is Literal:
+        allowed = ", ".join(repr(v) for v in typing.get_args(type_))
+        return f"invalid value; allowed: {allowed}"
+    name = getattr(type_, "__name__", None) or str(type_)
+    return f"invalid value for type {name}: {type(exc).__name__}" + (
+        f" ({exc})" if isinstance(exc, ValueError) and "secret" not in str(exc) else ""
+    )
+
+
+def structure_config(data: Mapping[str, Any]) -> Config:
+    """Structure a config mapping; raise ``ConfigError`` naming the first bad key path."""
+    try:
+        config = _converter.structure(dict(data), Config)
+    except ClassValidationError as exc:
+        messages = cattrs.transform_error(exc, path="", format_exception=_format_exception)
+        first = messages[0] if messages else str(exc)
+        message, _, path = first.partition(" @ ")
+        path = re.sub(r"\['([^']*)'\]", r".\1", path).lstrip(".")
+        raise ConfigError(message, path=path or "(root)") from None
+    _check(config)
+    return config
+
+
+def _check(config: Config) -> None:
+    if config.tier not in TIERS:
+        raise ConfigError(
+            f"unknown tier {config.tier!r}; tiers are {', '.join(TIERS)}", path="tier"
+        )
+    if config.deadline <= 0:
+        raise ConfigError(f"must be > 0, got {config.deadline}", path="deadline")
+    for name, provider in config.providers.items():
+        base = f"providers.{name}"
+        if provider.timeout <= 0:
+            raise ConfigError(f"must be > 0, got {provider.timeout}", path=f"{base}.timeout")
+        if provider.retry.attempts < 1:
+            raise ConfigError("must be >= 1", path=f"{base}.retry.attempts")
+        if provider.breaker.failure_threshold < 1:
+            raise ConfigError("must be >= 1", path=f"{base}.breaker.failure_threshold")
+        for limit in provider.rate_limits or ():
+            _check_rate_limit(limit, f"{base}.rate_limits")
+    for name, dataset in config.datasets.items():
+        for tier, ttl in (dataset.ttl or {}).items():
+            if tier not in TIERS:
+                raise ConfigError(
+                    f"unknown tier {tier!r}; tiers are {', '.join(TIERS)}",
+                    path=f"datasets.{name}.ttl",
+                )
+            if ttl < 0:
+                raise ConfigError(f"must be >= 0, got {ttl}", path=f"datasets.{name}.ttl.{tier}")
+    for tier_url in config.cache.tiers:
+        if "://" not in tier_url:
+            raise ConfigError(f"cache tier {tier_url!r} is not a URL", path="cache.tiers")
+
+
+def _check_rate_limit(limit: str, path: str) -> None:
+    from limits import parse  # the parser is small; imported here to keep config import light
+
+    try:
+        parse(limit)
+    except ValueError:
+        raise ConfigError(
+            f"invalid rate limit {limit!r}; write it like '10/second' or '1000/day'", path=path
+        ) from None
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name[len(ENV_PREFIX) :]:
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
+        try:
+            value: Any = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"environment variable {name} conflicts with another one")
+        node[path[-1]] = value
+    return out
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Load ``polysource.toml`` (if given), apply environment and explicit overrides.
+
+    Args:
+        path: The TOML file; ``None`` starts from the defaults.
+        environ: Environment to read ``POLYSOURCE_*`` overrides from (default ``os.environ``).
+        overrides: A mapping merged last, for configuration built in code.
+
+    Raises:
+        ConfigError: The file is missing or not TOML, or a value is invalid.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"config file {os.fspath(path)!r} not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {os.fspath(path)!r} is not valid TOML: {exc}") from None
+    data = _deep_merge(data, _env_overrides(os.environ if environ is None else environ))
+    if overrides:
+        data = _deep_merge(data, overrides)
+    return structure_config(data)

@@ -1,0 +1,1 @@
+"""Request pipeline stages: route, single-flight, attempt, batch, merge, execute."""

@@ -1,0 +1,181 @@
+"""The polysource error hierarchy.
+
+Every exception polysource raises derives from :class:`PolysourceError`::
+
+    PolysourceError
+    ├── ConfigError           a configuration value is missing, unknown or of the wrong type
+    ├── PluginError           a plugin failed to load or registered a clashing name
+    ├── UnknownDataset        a request named a dataset nobody registered
+    ├── UnknownOperation      a request named an operation nobody registered
+    ├── UnknownRegion         no provider serves the dataset in the requested region
+    ├── InvalidRequest        the request itself is malformed (checked before any provider)
+    ├── ProviderError         one provider failed one attempt; carries a category
+    └── AllProvidersFailed    every candidate provider failed (an ExceptionGroup of ProviderError)
+
+:class:`ProviderError` carries ``provider``, ``category`` (an :class:`ErrorCategory`) and
+``retryable``. The category decides what the engine does next: ``invalid_request`` stops
+failover (every provider would reject the request), ``auth`` skips only that provider, and
+the transient ones (``network``, ``timeout``, ``provider_down``, ``rate_limit``) are retried
+and then failed over.
+
+Messages name the offending thing and never contain a secret.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from typing import Final
+
+__all__ = [
+    "AllProvidersFailed",
+    "ConfigError",
+    "ErrorCategory",
+    "InvalidRequest",
+    "PluginError",
+    "PolysourceError",
+    "ProviderError",
+    "UnknownDataset",
+    "UnknownOperation",
+    "UnknownRegion",
+]
+
+
+class ErrorCategory(enum.StrEnum):
+    """Why a provider attempt failed; decides retry and failover."""
+
+    AUTH = "auth"
+    RATE_LIMIT = "rate_limit"
+    NETWORK = "network"
+    TIMEOUT = "timeout"
+    PROVIDER_DOWN = "provider_down"
+    INVALID_REQUEST = "invalid_request"
+    INVALID_RESPONSE = "invalid_response"
+    NOT_FOUND = "not_found"
+    CIRCUIT_OPEN = "circuit_open"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+
+
+TRANSIENT: Final = frozenset(
+    {
+        ErrorCategory.NETWORK,
+        ErrorCategory.TIMEOUT,
+        ErrorCategory.PROVIDER_DOWN,
+        ErrorCategory.RATE_LIMIT,
+    }
+)
+"""Categories that are retried by default before failing over."""
+
+
+class PolysourceError(Exception):
+    """Root of every error raised by polysource."""
+
+
+class ConfigError(PolysourceError):
+    """Raised when configuration is invalid; the message names the key path."""
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class PluginError(PolysourceError):
+    """Raised when a plugin cannot be loaded or registers a name another plugin owns."""
+
+
+class UnknownDataset(PolysourceError, LookupError):
+    """Raised when a request names a dataset that no plugin registered."""
+
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        self.name = name
+        self.known = tuple(sorted(known))
+        super().__init__(
+            f"unknown dataset {name!r}; known datasets: {', '.join(self.known) or '(none)'}"
+        )
+
+
+class UnknownOperation(PolysourceError, LookupError):
+    """Raised when a request names an operation that no plugin registered."""
+
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        self.name = name
+        self.known = tuple(sorted(known))
+        super().__init__(
+            f"unknown operation {name!r}; known operations: {', '.join(self.known) or '(none)'}"
+        )
+
+
+class UnknownRegion(PolysourceError, LookupError):
+    """Raised when no enabled provider serves a dataset or operation in a region."""
+
+    def __init__(self, target: str, region: str, known: Sequence[str]) -> None:
+        self.target = target
+        self.region = region
+        self.known = tuple(sorted(known))
+        super().__init__(
+            f"no provider serves {target!r} in region {region!r}; "
+            f"regions served: {', '.join(self.known) or '(none)'}"
+        )
+
+
+class InvalidRequest(PolysourceError, ValueError):
+    """Raised before any provider is asked when the request itself is malformed."""
+
+
+class ProviderError(PolysourceError):
+    """One provider failed one attempt.
+
+    Args:
+        message: What went wrong, without secrets.
+        provider: The provider's name.
+        category: The taxonomy category.
+        retryable: Whether the same provider may be tried again; defaults by category.
+        retry_after: Seconds the provider asked us to wait (``Retry-After``), if any.
+        status: The HTTP status, when there was one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        category: ErrorCategory | str,
+        retryable: bool | None = None,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        self.provider = provider
+        self.category = ErrorCategory(category)
+        self.retryable = self.category in TRANSIENT if retryable is None else retryable
+        self.retry_after = retry_after
+        self.status = status
+        self.message = message
+        super().__init__(f"{provider}: {self.category}: {message}")
+
+    def __repr__(self) -> str:
+        return (
+            f"ProviderError(provider={self.provider!r}, category={self.category.value!r}, "
+            f"message={self.message!r})"
+        )
+
+
+class AllProvidersFailed(PolysourceError, ExceptionGroup):
+    """Every candidate provider failed; ``errors`` holds each :class:`ProviderError` in order."""
+
+    def __new__(cls, message: str, errors: Sequence[ProviderError]) -> AllProvidersFailed:
+        if not errors:
+            errors = [
+                ProviderError("no provider was available", provider="-", category="provider_down")
+            ]
+        return super().__new__(cls, message, list(errors))
+
+    def __init__(self, message: str, errors: Sequence[ProviderError]) -> None:
+        super().__init__(message, list(errors) or list(self.exceptions))
+
+    @property
+    def errors(self) -> tuple[ProviderError, ...]:
+        """Each provider's error, in the order the providers were tried."""
+        return tuple(e for e in self.exceptions if isinstance(e, ProviderError))
+
+    def derive(self, excs: Sequence[Exception]) -> AllProvidersFailed:  # type: ignore[override]
+        return AllProvidersFailed(self.message, [e for e in excs if isinstance(e, ProviderError)])

@@ -1,0 +1,217 @@
+"""Every hook polysource calls, grouped by phase, and the markers plugins use.
+
+A plugin is a module (or an object) with functions decorated by :data:`hookimpl` whose names
+are the hook names below. A distribution makes it discoverable with one entry point::
+
+    [project.entry-points.polysource]
+    tiingo = "polysource_tiingo"
+
+Hooks are for discovery and extension. The orchestrator calls the ``register_*`` hooks once at
+start-up, each plugin's implementation separately (so a failing plugin is reported and skipped),
+and freezes the answers into a :class:`~polysource.registry.Registry`. The request path never
+calls pluggy: ``on_event`` implementations are collected once into a tuple and called directly,
+and ``failover_order`` is consulted once per (dataset, region) pair and the answer kept.
+
+Phases:
+
+1. Registration: ``register_datasets``, ``register_operations``, ``register_providers``,
+   ``register_cache_backends``, ``register_merge_strategies``, ``register_selection_policies``,
+   ``register_emulators``.
+2. Routing: ``failover_order``.
+3. Lifecycle: ``startup``, ``shutdown``.
+4. Telemetry: ``on_event``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Sequence
+from typing import TYPE_CHECKING, Final
+
+import pluggy
+
+if TYPE_CHECKING:
+    from polysource.events import Event
+    from polysource.orchestrator import Orchestrator
+    from polysource.registry import (
+        CacheBackendRegistrar,
+        DatasetRegistrar,
+        EmulatorRegistrar,
+        MergeStrategyRegistrar,
+        OperationRegistrar,
+        ProviderRegistrar,
+        SelectionPolicyRegistrar,
+    )
+
+__all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
+
+PROJECT_NAME: Final = "polysource"
+"""The pluggy project name and the entry-point group."""
+
+hookspec: Final = pluggy.HookspecMarker(PROJECT_NAME)
+"""Marks a hook specification (used by this module only)."""
+
+hookimpl: Final = pluggy.HookimplMarker(PROJECT_NAME)
+"""Marks a plugin's hook implementation: ``@hookimpl def register_providers(register): ...``."""
+
+
+# -- 1. Registration ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_datasets(register: DatasetRegistrar) -> None:
+    """Register datasets (their name, schema and cache policy).
+
+    Called once at start-up, before ``register_providers``. Call ``register(dataset)`` with a
+    :class:`~polysource.models.Dataset` for each one. Core registers the standard datasets
+    (``quote``, ``accounts``, ``weapon_stats``, ...); a plugin registers only new ones.
+
+    Args:
+        register: Callback taking a ``Dataset``; raises ``PluginError`` when another plugin
+            already registered the name.
+    """
+
+
+@hookspec
+def register_operations(register: OperationRegistrar) -> None:
+    """Register operations (named actions with parameters, such as ``create_link``).
+
+    Called once at start-up. Call ``register(operation)`` with a
+    :class:`~polysource.models.Operation`; its ``idempotent`` flag decides whether it may be
+    retried or failed over after a timeout.
+
+    Args:
+        register: Callback taking an ``Operation``; duplicate names raise ``PluginError``.
+    """
+
+
+@hookspec
+def register_providers(register: ProviderRegistrar) -> None:
+    """Register provider factories.
+
+    Called once at start-up. Call ``register(factory)`` where ``factory`` has a class-level
+    ``info`` (:class:`~polysource.models.ProviderInfo`) and, called with
+    :class:`~polysource.provider.ProviderSettings`, returns a
+    :class:`~polysource.provider.Provider`. A provider instance may be registered too.
+
+    Args:
+        register: Callback taking a factory or provider; it checks that the datasets and
+            operations it names exist, and raises ``PluginError`` naming both plugins when the
+            provider's name is taken.
+    """
+
+
+@hookspec
+def register_cache_backends(register: CacheBackendRegistrar) -> None:
+    """Register cache backends by the URL schemes they claim.
+
+    Called once at start-up. Call ``register(schemes, factory)``; the orchestrator builds one
+    backend per URL listed in ``[cache] tiers`` whose scheme the backend claims
+    (``memory://``, ``redis://``, ``sqlite://``, ``postgresql://``).
+
+    Args:
+        register: Callback taking a tuple of schemes and a factory ``(url, context) -> backend``.
+    """
+
+
+@hookspec
+def register_merge_strategies(register: MergeStrategyRegistrar) -> None:
+    """Register merge strategies for ``fetch_merged``.
+
+    Called once at start-up. Call ``register(name, strategy)``. Built-ins: ``first``,
+    ``field_priority``, ``median``, ``union``, ``consensus``.
+
+    Args:
+        register: Callback taking a name and a strategy object.
+    """
+
+
+@hookspec
+def register_selection_policies(register: SelectionPolicyRegistrar) -> None:
+    """Register selection policies that order the candidate providers of a request.
+
+    Called once at start-up. Call ``register(name, factory)``; ``[selection]`` in config picks
+    one. Built-ins: ``priority``, ``weighted``, ``least_latency``, ``cost``, ``adaptive``.
+
+    Args:
+        register: Callback taking a name and a policy factory.
+    """
+
+
+@hookspec
+def register_emulators(register: EmulatorRegistrar) -> None:
+    """Register local emulators of providers' HTTP APIs.
+
+    Called when an emulator is wanted (``polysource emulate NAME``, ``polysource demo``, tests
+    and benchmarks). Call ``register(name, factory, description=...)`` where ``factory(faults)``
+    returns an ``aiohttp.web.Application`` speaking the provider's wire protocol with the given
+    :class:`~polysource.emulation.Faults` injected.
+
+    Args:
+        register: Callback taking a name, an app factory and a description.
+    """
+
+
+# -- 2. Routing --------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def failover_order(dataset: str, region: str, providers: Sequence[str]) -> Sequence[str] | None:
+    """Reorder the failover order of a (dataset, region) pair.
+
+    Called once per pair, the first time it is routed, after ranks and config have given
+    ``providers``; the answer is kept. Stops at the first implementation that returns a
+    sequence (``firstresult``). Returning names not in ``providers`` is an error; leaving names
+    out removes those providers for that pair.
+
+    Args:
+        dataset: The dataset (or operation) name.
+        region: The region.
+        providers: The order resolved so far.
+
+    Returns:
+        The new order, or ``None`` to leave it unchanged.
+    """
+
+
+# -- 3. Lifecycle ------------------------------------------------------------------------------
+
+
+@hookspec
+def startup(orchestrator: Orchestrator) -> Awaitable[None] | None:
+    """Called when the orchestrator starts (``async with``), after providers are built.
+
+    May be a coroutine function; it is awaited. An exception aborts start-up.
+
+    Args:
+        orchestrator: The orchestrator starting.
+    """
+
+
+@hookspec
+def shutdown(orchestrator: Orchestrator) -> Awaitable[None] | None:
+    """Called when the orchestrator stops, before providers are closed.
+
+    May be a coroutine function; it is awaited. Exceptions are logged, never raised, so
+    every plugin gets its shutdown.
+
+    Args:
+        orchestrator: The orchestrator stopping.
+    """
+
+
+# -- 4. Telemetry ------------------------------------------------------------------------------
+
+
+@hookspec
+def on_event(event: Event) -> None:
+    """Receive one structured event (cache hit or miss, attempt, retry, breaker change, ...).
+
+    Implementations are collected once at start-up and called directly, synchronously, on the
+    request path: return quickly and never raise (an exception is counted and dropped). To
+    receive only some kinds, give the function an attribute ``event_kinds`` (a collection of
+    :class:`~polysource.events.EventKind`); events nobody wants are never built. Events
+    carry no secret and no private data.
+
+    Args:
+        event: The event.
+    """

@@ -1,0 +1,153 @@
+"""The contract between the engine and a provider plugin.
+
+A provider plugin registers a *factory*: a class (or callable) with an ``info`` attribute
+(:class:`~polysource.models.ProviderInfo`) that the orchestrator calls once at start-up with
+the provider's :class:`ProviderSettings`. The object it returns implements :class:`Provider`,
+and optionally :class:`BatchProvider` and :class:`OperationProvider`.
+
+Providers raise :class:`~polysource.errors.ProviderError` with a category from the taxonomy;
+anything else they raise is wrapped as ``invalid_response``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from attrs import field, frozen
+
+from polysource.clock import Clock, SystemClock
+from polysource.config import ProviderConfig, Secret
+from polysource.errors import ConfigError
+from polysource.models import Operation, ProviderInfo, Request
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = [
+    "BaseProvider",
+    "BatchProvider",
+    "OperationProvider",
+    "Provider",
+    "ProviderFactory",
+    "ProviderSettings",
+]
+
+
+@frozen
+class ProviderSettings:
+    """What a provider factory receives at start-up.
+
+    Args:
+        name: The provider's name.
+        config: Its section of the configuration.
+        clock: The orchestrator's clock.
+    """
+
+    name: str
+    config: ProviderConfig = field(factory=ProviderConfig)
+    clock: Clock = field(factory=SystemClock)
+
+    @property
+    def base_url(self) -> str | None:
+        """The base-URL override (an emulator's address), or ``None`` for the real API."""
+        return self.config.base_url
+
+    @property
+    def options(self) -> Mapping[str, Any]:
+        """Provider-specific options from ``[providers.NAME.options]``."""
+        return self.config.options
+
+    def credential(self, name: str, *, env: str | None = None) -> Secret:
+        """The credential ``name`` from config, else from environment variable ``env``.
+
+        Raises:
+            ConfigError: Neither source has it.
+        """
+        secret = self.config.credentials.get(name)
+        if secret is None and env is not None:
+            secret = Secret(env=env)
+        if secret is None:
+            raise ConfigError(
+                f"provider {self.name!r} needs credential {name!r}",
+                path=f"providers.{self.name}.credentials.{name}",
+            )
+        return secret
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """A source of datasets: one ``fetch`` per key."""
+
+    info: ProviderInfo
+
+    async def fetch(self, request: Request) -> Any:
+        """Return the value for ``request.key`` as an instance of the dataset's schema.
+
+        Raises:
+            ProviderError: With the category that describes the failure.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release connections; called once at shutdown."""
+        ...
+
+
+@runtime_checkable
+class BatchProvider(Provider, Protocol):
+    """A provider that can fetch many keys in one call (at most ``info.max_batch_size``)."""
+
+    async def fetch_batch(self, request: Request, keys: Sequence[str]) -> Mapping[str, Any]:
+        """Return values for the keys it found; a key absent from the answer was not found."""
+        ...
+
+
+@runtime_checkable
+class OperationProvider(Protocol):
+    """A provider that performs operations (``create_link``, ``sync_transactions``, ...)."""
+
+    info: ProviderInfo
+
+    async def execute(self, operation: Operation[Any, Any], params: Any, request: Request) -> Any:
+        """Perform ``operation`` with ``params``; return an instance of its result class."""
+        ...
+
+
+class ProviderFactory(Protocol):
+    """What ``register_providers`` accepts: a callable with a class-level ``info``."""
+
+    info: ProviderInfo
+
+    def __call__(self, settings: ProviderSettings) -> Provider: ...
+
+
+class BaseProvider:
+    """A convenient base class: stores settings, default ``close``, a repr with no secrets.
+
+    Subclasses set the class attribute ``info`` and implement ``fetch`` (and ``fetch_batch``
+    or ``execute`` when they have them).
+    """
+
+    info: ProviderInfo
+
+    def __init__(self, settings: ProviderSettings) -> None:
+        self.settings = settings
+        self.clock = settings.clock
+
+    async def close(self) -> None:
+        """Nothing to release by default."""
+        return
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.info.name!r})"
+
+
+def instance_factory(provider: Provider) -> Callable[[ProviderSettings], Provider]:
+    """Wrap an already-built provider so it can be registered like a factory."""
+
+    def factory(settings: ProviderSettings) -> Provider:
+        return provider
+
+    factory.info = provider.info  # type: ignore[attr-defined]
+    return factory

@@ -1,0 +1,216 @@
+"""The frozen snapshot of everything plugins registered, and the register callbacks.
+
+Each ``register_*`` hook receives one of the small registrar objects below. A registrar
+validates what it is given and remembers which plugin gave it, so that a clash names both
+plugins. :func:`polysource.plugins.resolve` turns the registrars into a :class:`Registry`:
+plain dicts and tuples that the request path reads without calling pluggy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
+
+from attrs import define, field, frozen
+
+from polysource.errors import PluginError
+from polysource.models import Dataset, Operation, ProviderInfo
+
+__all__ = [
+    "CacheBackendRegistrar",
+    "DatasetRegistrar",
+    "DuplicateNameError",
+    "EmulatorRegistrar",
+    "EmulatorSpec",
+    "MergeStrategyRegistrar",
+    "OperationRegistrar",
+    "PluginReport",
+    "ProviderEntry",
+    "ProviderRegistrar",
+    "Registry",
+    "SelectionPolicyRegistrar",
+]
+
+V = TypeVar("V")
+
+
+@frozen
+class PluginReport:
+    """One plugin as loaded (or not): for ``polysource plugins`` and error reports."""
+
+    name: str
+    distribution: str | None = None
+    version: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the plugin loaded and registered without error."""
+        return self.error is None
+
+
+@frozen
+class ProviderEntry:
+    """A registered provider factory with the plugin that registered it."""
+
+    info: ProviderInfo
+    factory: Callable[..., Any]
+    plugin: str
+
+
+@frozen
+class EmulatorSpec:
+    """A registered emulator: ``factory(faults)`` returns an ``aiohttp.web.Application``."""
+
+    name: str
+    factory: Callable[..., Any]
+    plugin: str
+    description: str = ""
+    default_port: int = 0
+
+
+class DuplicateNameError(PluginError):
+    """Two plugins registered the same name; always fatal, since either choice is a guess."""
+
+
+@define
+class _Registrar(Generic[V]):
+    kind: str
+    items: dict[str, V] = field(factory=dict)
+    owners: dict[str, str] = field(factory=dict)
+    current: str = "?"
+
+    def _add(self, name: str, value: V) -> None:
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"plugin {self.current!r} registered a {self.kind} without a name")
+        if name in self.items:
+            raise DuplicateNameError(
+                f"{self.kind} {name!r} is registered by both plugin {self.owners[name]!r} "
+                f"and plugin {self.current!r}"
+            )
+        self.items[name] = value
+        self.owners[name] = self.current
+
+    def _snapshot(self) -> dict[str, V]:
+        return dict(self.items)
+
+
+class DatasetRegistrar(_Registrar[Dataset[Any]]):
+    """``register(dataset)``: add a :class:`~polysource.models.Dataset`."""
+
+    def __call__(self, dataset: Dataset[Any]) -> None:
+        if not isinstance(dataset, Dataset):
+            raise PluginError(
+                f"plugin {self.current!r} registered {dataset!r}, which is not a Dataset"
+            )
+        self._add(dataset.name, dataset)
+
+
+class OperationRegistrar(_Registrar[Operation[Any, Any]]):
+    """``register(operation)``: add an :class:`~polysource.models.Operation`."""
+
+    def __call__(self, operation: Operation[Any, Any]) -> None:
+        if not isinstance(operation, Operation):
+            raise PluginError(
+                f"plugin {self.current!r} registered {operation!r}, which is not an Operation"
+            )
+        self._add(operation.name, operation)
+
+
+class ProviderRegistrar(_Registrar[ProviderEntry]):
+    """``register(factory_or_provider)``: add a provider (its ``info`` names it)."""
+
+    def __call__(self, factory: Any) -> None:
+        info = getattr(factory, "info", None)
+        if not isinstance(info, ProviderInfo):
+            raise PluginError(
+                f"plugin {self.current!r} registered {factory!r} without a ProviderInfo 'info'"
+            )
+        if not isinstance(factory, type) and hasattr(factory, "fetch"):
+            from polysource.provider import instance_factory  # an instance, not a factory
+
+            factory = instance_factory(factory)
+        elif not callable(factory):
+            raise PluginError(f"plugin {self.current!r} registered {factory!r}, not callable")
+        self._add(info.name, ProviderEntry(info=info, factory=factory, plugin=self.current))
+
+
+class CacheBackendRegistrar(_Registrar[Callable[..., Any]]):
+    """``register(schemes, factory)``: claim URL schemes for a cache backend factory."""
+
+    def __call__(self, schemes: Sequence[str] | str, factory: Callable[..., Any]) -> None:
+        for scheme in (schemes,) if isinstance(schemes, str) else schemes:
+            self._add(scheme.removesuffix("://"), factory)
+
+
+class MergeStrategyRegistrar(_Registrar[Any]):
+    """``register(name, strategy)``: add a merge strategy for ``fetch_merged``."""
+
+    def __call__(self, name: str, strategy: Any) -> None:
+        self._add(name, strategy)
+
+
+class SelectionPolicyRegistrar(_Registrar[Callable[..., Any]]):
+    """``register(name, factory)``: add a selection policy."""
+
+    def __call__(self, name: str, factory: Callable[..., Any]) -> None:
+        self._add(name, factory)
+
+
+class EmulatorRegistrar(_Registrar[EmulatorSpec]):
+    """``register(name, factory, description=..., default_port=...)``: add an emulator."""
+
+    def __call__(
+        self,
+        name: str,
+        factory: Callable[..., Any],
+        *,
+        description: str = "",
+        default_port: int = 0,
+    ) -> None:
+        self._add(
+            name,
+            EmulatorSpec(
+                name=name,
+                factory=factory,
+                plugin=self.current,
+                description=description,
+                default_port=default_port,
+            ),
+        )
+
+
+@frozen
+class Registry:
+    """Everything the plugins registered, frozen at start-up.
+
+    Args:
+        datasets: Dataset name to dataset.
+        operations: Operation name to operation.
+        providers: Provider name to entry.
+        cache_backends: URL scheme to backend factory.
+        merge_strategies: Name to strategy.
+        selection_policies: Name to policy factory.
+        emulators: Name to emulator spec.
+        event_sinks: The ``on_event`` implementations, to be called directly.
+        failover_hook: The ``failover_order`` hook caller, or ``None`` if no plugin has one.
+        plugins: A report per plugin, including the ones that failed.
+    """
+
+    datasets: Mapping[str, Dataset[Any]] = field(factory=dict)
+    operations: Mapping[str, Operation[Any, Any]] = field(factory=dict)
+    providers: Mapping[str, ProviderEntry] = field(factory=dict)
+    cache_backends: Mapping[str, Callable[..., Any]] = field(factory=dict)
+    merge_strategies: Mapping[str, Any] = field(factory=dict)
+    selection_policies: Mapping[str, Callable[..., Any]] = field(factory=dict)
+    emulators: Mapping[str, EmulatorSpec] = field(factory=dict)
+    event_sinks: tuple[Callable[..., Any], ...] = ()
+    failover_hook: Callable[..., Any] | None = None
+    startup_hooks: tuple[Callable[..., Any], ...] = ()
+    shutdown_hooks: tuple[Callable[..., Any], ...] = ()
+    plugins: tuple[PluginReport, ...] = ()
+
+    @property
+    def broken(self) -> tuple[PluginReport, ...]:
+        """Plugins that failed to load or register."""
+        return tuple(p for p in self.plugins if not p.ok)
