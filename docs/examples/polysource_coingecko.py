@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 
@@ -35,7 +35,7 @@ class CoinGeckoProvider(BaseProvider):
         max_batch_size=50,
         rate_limits=("30/minute",),
     )
-    coins = {"BTC-USD": "bitcoin", "ETH-USD": "ethereum"}
+    coins: ClassVar[Mapping[str, str]] = {"BTC-USD": "bitcoin", "ETH-USD": "ethereum"}
 
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
@@ -46,7 +46,8 @@ class CoinGeckoProvider(BaseProvider):
         coin = self.coins.get(symbol)
         if coin is None:
             raise ProviderError(
-                f"{symbol!r} is not a known crypto pair", provider="coingecko",
+                f"{symbol!r} is not a known crypto pair",
+                provider="coingecko",
                 category="invalid_request",
             )
         return coin
@@ -59,16 +60,22 @@ class CoinGeckoProvider(BaseProvider):
         try:
             async with self._session.get(url, params=params) as response:
                 if response.status == 429:
-                    raise ProviderError("rate limited", provider="coingecko",
-                                        category="rate_limit", status=429)
+                    raise ProviderError(
+                        "rate limited", provider="coingecko", category="rate_limit", status=429
+                    )
                 if response.status >= 500:
-                    raise ProviderError(f"HTTP {response.status}", provider="coingecko",
-                                        category="provider_down", status=response.status)
+                    raise ProviderError(
+                        f"HTTP {response.status}",
+                        provider="coingecko",
+                        category="provider_down",
+                        status=response.status,
+                    )
                 body: Mapping[str, Any] = await response.json()
                 return body
         except aiohttp.ClientConnectionError as exc:
-            raise ProviderError("connection failed", provider="coingecko",
-                                category="network") from exc
+            raise ProviderError(
+                "connection failed", provider="coingecko", category="network"
+            ) from exc
 
     async def fetch(self, request: Request) -> Quote:
         coin = self._coin(request.key)
