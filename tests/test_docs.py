@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aioresponses import aioresponses
 
-from polysource import Orchestrator
+from polysource import Orchestrator, load_config
 from polysource.testing import ErrorCase, FetchCase, ProviderConformance
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +59,11 @@ async def test_tutorial_plugin_maps_server_errors():
     with aioresponses() as mocked:
         mocked.get(PRICE_URL, status=503)
         mocked.get(PRICE_URL, status=429)
-        async with Orchestrator(plugins=[coingecko], entry_points=False, environ={}) as orch:
+        config = load_config(
+            environ={}, overrides={"providers": {"coingecko": {"retry": {"attempts": 1}}}}
+        )
+        orch = Orchestrator(config, plugins=[coingecko], entry_points=False, environ={})
+        async with orch:
             for expected in ("provider_down", "rate_limit"):
                 with pytest.raises(Exception) as caught:
                     await orch.fetch("quote", "btc-usd")

@@ -1,10 +1,22 @@
-"""polysource's own behaviour, shipped as a default plugin: the standard datasets."""
+"""polysource's own behaviour, shipped as default plugins.
+
+- the standard datasets (module-level hook);
+- :class:`LogSink`, the structlog logger of events, registered by each orchestrator with the
+  level from ``[telemetry]``.
+"""
 
 from __future__ import annotations
 
+from typing import Final
+
+import structlog
+
 from polysource.datasets import STANDARD_DATASETS
+from polysource.events import Event, EventKind
 from polysource.hookspecs import hookimpl
 from polysource.registry import DatasetRegistrar
+
+__all__ = ["LogSink", "register_datasets"]
 
 
 @hookimpl
@@ -12,3 +24,64 @@ def register_datasets(register: DatasetRegistrar) -> None:
     """Register the standard datasets of the first-party domains."""
     for dataset in STANDARD_DATASETS:
         register(dataset)
+
+
+_DEBUG: Final = frozenset(
+    {
+        EventKind.CACHE_HIT,
+        EventKind.CACHE_MISS,
+        EventKind.CACHE_WRITE,
+        EventKind.ATTEMPT,
+        EventKind.SUCCESS,
+        EventKind.DEDUPLICATED,
+    }
+)
+_WARNING: Final = frozenset(
+    {
+        EventKind.FAILURE,
+        EventKind.RETRY,
+        EventKind.FAILOVER,
+        EventKind.SKIPPED,
+        EventKind.BREAKER,
+        EventKind.HEALTH,
+        EventKind.REQUEST_FAILED,
+        EventKind.STALE_SERVED,
+        EventKind.PLUGIN_ERROR,
+    }
+)
+_ERROR: Final = frozenset({EventKind.REQUEST_FAILED, EventKind.PLUGIN_ERROR})
+_LEVELS: Final = {
+    "debug": frozenset(EventKind),
+    "info": frozenset(EventKind) - _DEBUG,
+    "warning": _WARNING,
+    "error": _ERROR,
+}
+
+
+class LogSink:
+    """Logs events with structlog, at the level each kind deserves.
+
+    It asks only for the kinds its level shows (``event_kinds``), so at the default level
+    (``warning``) a cache hit builds no event at all.
+    """
+
+    plugin_name = "polysource.log"
+
+    def __init__(self, level: str = "warning") -> None:
+        self.level = level
+        self._log = structlog.get_logger("polysource")
+        self.event_kinds = _LEVELS[level]
+
+    @hookimpl
+    def on_event(self, event: Event) -> None:
+        """Log one event."""
+        fields = event.to_dict()
+        name = fields.pop("event")
+        if event.kind in _ERROR:
+            self._log.error(name, **fields)
+        elif event.kind in _WARNING:
+            self._log.warning(name, **fields)
+        elif event.kind in _DEBUG:
+            self._log.debug(name, **fields)
+        else:
+            self._log.info(name, **fields)

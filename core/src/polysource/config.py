@@ -144,6 +144,8 @@ class ProviderConfig:
     credentials: dict[str, Secret] = field(factory=dict)
     base_url: str | None = None
     regions: dict[str, int] | None = None
+    down_after: int = 5
+    probe_interval: float = 30.0
     options: dict[str, Any] = field(factory=dict)
 
 

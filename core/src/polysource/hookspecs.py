@@ -208,9 +208,10 @@ def on_event(event: Event) -> None:
 
     Implementations are collected once at start-up and called directly, synchronously, on the
     request path: return quickly and never raise (an exception is counted and dropped). To
-    receive only some kinds, give the function an attribute ``event_kinds`` (a collection of
-    :class:`~polysource.events.EventKind`); events nobody wants are never built. Events
-    carry no secret and no private data.
+    receive only some kinds, give the function (or the plugin object) an attribute
+    ``event_kinds`` (a collection of :class:`~polysource.events.EventKind`); events nobody
+    wants are never built. Events carry no secret and no private data: keys of private
+    datasets and tenant ids are replaced by short hashes.
 
     Args:
         event: The event.

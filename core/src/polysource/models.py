@@ -42,7 +42,7 @@ P = TypeVar("P")
 R = TypeVar("R")
 
 Tier = Literal["free", "basic", "premium"]
-TIERS: Final[tuple[Tier, ...]] = ("free", "basic", "premium")
+TIERS: Final[tuple[str, ...]] = ("free", "basic", "premium")
 
 
 def _ttl_map(value: Mapping[str, float] | float) -> Mapping[str, float]:
@@ -85,12 +85,12 @@ def _identity(key: str) -> str:
     return key
 
 
-@frozen
+@frozen(eq=False)
 class Dataset(Generic[T]):
     """A named kind of data with a schema and a cache policy; also a typed handle for ``fetch``.
 
     ``await orch.fetch(QUOTE, "AAPL")`` is a ``Result[Quote]`` because ``QUOTE`` is a
-    ``Dataset[Quote]``.
+    ``Dataset[Quote]``. Datasets compare and hash by identity: each is registered once.
 
     Args:
         name: The dataset's name, as used in config, URLs and events.
@@ -116,7 +116,7 @@ class Dataset(Generic[T]):
         return self.name
 
 
-@frozen
+@frozen(eq=False)
 class Operation(Generic[P, R]):
     """A named action that is not a keyed read (``create_link``, ``sync_transactions``, ...).
 

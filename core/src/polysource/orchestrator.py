@@ -4,24 +4,38 @@ from __future__ import annotations
 
 import inspect
 import os
+import random
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
+import attrs
 import structlog
 
+from polysource._builtins import LogSink
+from polysource.cache.memory import Entry, MemoryCache
 from polysource.clock import Clock, SystemClock
 from polysource.config import Config, load_config
+from polysource.engine.attempt import ProviderSlot
+from polysource.engine.fetch import FetchEngine
 from polysource.engine.route import Router
+from polysource.engine.singleflight import TaskSet
+from polysource.engine.telemetry import Emitter
 from polysource.errors import (
-    AllProvidersFailed,
-    ErrorCategory,
+    ConfigError,
     InvalidRequest,
     PolysourceError,
-    ProviderError,
     UnknownDataset,
 )
-from polysource.models import Dataset, ProviderInfo, Request, Result
+from polysource.models import (
+    TIERS,
+    CachePolicy,
+    Dataset,
+    ProviderHealth,
+    ProviderInfo,
+    Result,
+    Stats,
+)
 from polysource.plugins import PluginManager
 from polysource.provider import Provider, ProviderSettings
 from polysource.registry import Registry
@@ -65,6 +79,14 @@ class Orchestrator:
         self._registry: Registry | None = None
         self._providers: dict[str, Provider] = {}
         self._router: Router | None = None
+        self._engine: FetchEngine | None = None
+        self._slots: dict[str, ProviderSlot] = {}
+        self._emitter: Emitter | None = None
+        self._tasks = TaskSet()
+        self._rng = random.Random()
+        self._index: dict[Any, tuple[Entry, float]] = {}
+        self._now = self.clock.monotonic
+        self._fast_hits = 0
         self._started = False
 
     @classmethod
@@ -105,7 +127,7 @@ class Orchestrator:
         )
 
     async def start(self) -> None:
-        """Load plugins, build providers and run ``startup`` hooks (``async with`` does this)."""
+        """Load plugins, build providers and the pipeline, run ``startup`` hooks."""
         if self._started:
             return
         registry = self.registry
@@ -117,28 +139,78 @@ class Orchestrator:
                 version=report.version,
                 error=report.error,
             )
+        sinks = list(registry.event_sinks)
+        if self.config.telemetry.log:
+            sinks.append(LogSink(self.config.telemetry.log_level).on_event)
+        emitter = Emitter(sinks, self.clock)
         infos: dict[str, ProviderInfo] = {}
         regions: dict[str, Mapping[str, int]] = {}
+        slots: dict[str, ProviderSlot] = {}
         for name, entry in registry.providers.items():
             provider_config = self.config.provider(name)
             if not provider_config.enabled:
                 continue
             settings = ProviderSettings(name=name, config=provider_config, clock=self.clock)
-            self._providers[name] = entry.factory(settings)
+            provider = entry.factory(settings)
+            self._providers[name] = provider
+            slots[name] = ProviderSlot(
+                provider, entry.info, provider_config, self.clock, emitter, self._rng
+            )
             infos[name] = entry.info
             regions[name] = provider_config.regions or entry.info.regions
         self._router = Router(infos, self.config.routing, registry.failover_hook, regions)
+        memory = None
+        if any(url.startswith("memory://") for url in self.config.cache.tiers):
+            memory = MemoryCache(self.config.cache.max_entries, self.config.cache.max_bytes)
+            self._index = memory.index
+        self._engine = FetchEngine(
+            clock=self.clock,
+            router=self._router,
+            slots=slots,
+            policies=self._policies(registry),
+            hedge_delays={n: c.hedge_delay for n, c in self.config.datasets.items()},
+            memory=memory,
+            emitter=emitter,
+            tasks=self._tasks,
+        )
+        self._slots = slots
+        self._emitter = emitter
+        self._now = self.clock.monotonic
         self._started = True
         for hook in registry.startup_hooks:
             outcome = hook(orchestrator=self)
             if inspect.isawaitable(outcome):
                 await outcome
 
+    def _policies(self, registry: Registry) -> dict[str, CachePolicy]:
+        out: dict[str, CachePolicy] = {}
+        for name, dataset in registry.datasets.items():
+            policy = dataset.policy
+            override = self.config.datasets.get(name)
+            if override is not None:
+                changes: dict[str, Any] = {
+                    field: getattr(override, field)
+                    for field in ("stale", "cacheable", "negative_ttl", "revalidate")
+                    if getattr(override, field) is not None
+                }
+                if override.ttl is not None:
+                    changes["ttl"] = {**policy.ttl, **override.ttl}
+                policy = attrs.evolve(policy, **changes)
+            out[name] = policy
+        unknown = sorted(set(self.config.datasets) - set(registry.datasets))
+        if unknown:
+            raise ConfigError(
+                f"unknown dataset {unknown[0]!r}; known: {', '.join(sorted(registry.datasets))}",
+                path=f"datasets.{unknown[0]}",
+            )
+        return out
+
     async def close(self) -> None:
-        """Run ``shutdown`` hooks and close providers."""
+        """Run ``shutdown`` hooks, cancel background work and close providers."""
         if not self._started:
             return
         self._started = False
+        self._index = {}
         for hook in self.registry.shutdown_hooks:
             try:
                 outcome = hook(orchestrator=self)
@@ -146,6 +218,7 @@ class Orchestrator:
                     await outcome
             except Exception as exc:  # noqa: BLE001 - every plugin gets its shutdown
                 _log.error("shutdown_hook_failed", error=f"{type(exc).__name__}: {exc}")
+        await self._tasks.close()
         for provider in self._providers.values():
             try:
                 await provider.close()
@@ -186,6 +259,12 @@ class Orchestrator:
         region: str | None = ...,
         tier: str | None = ...,
         tenant: str | None = ...,
+        skip_cache: bool = ...,
+        force_refresh: bool = ...,
+        allow_stale: bool = ...,
+        max_age: float | None = ...,
+        deadline: float | None = ...,
+        hedge: float | None = ...,
     ) -> Result[T]: ...
     @overload
     async def fetch(
@@ -196,6 +275,12 @@ class Orchestrator:
         region: str | None = ...,
         tier: str | None = ...,
         tenant: str | None = ...,
+        skip_cache: bool = ...,
+        force_refresh: bool = ...,
+        allow_stale: bool = ...,
+        max_age: float | None = ...,
+        deadline: float | None = ...,
+        hedge: float | None = ...,
     ) -> Result[Any]: ...
 
     async def fetch(
@@ -206,45 +291,167 @@ class Orchestrator:
         region: str | None = None,
         tier: str | None = None,
         tenant: str | None = None,
+        skip_cache: bool = False,
+        force_refresh: bool = False,
+        allow_stale: bool = True,
+        max_age: float | None = None,
+        deadline: float | None = None,
+        hedge: float | None = None,
     ) -> Result[Any]:
-        """Fetch one value, trying providers in failover order.
+        """Fetch one value: from cache if fresh, else from the providers in failover order.
+
+        Args:
+            dataset: A dataset handle (``QUOTE``) or name (``"quote"``).
+            key: The key (``"AAPL"``); normalised by the dataset.
+            region: Routing region (default from config).
+            tier: Caller tier, which picks cache TTLs (default from config).
+            tenant: Who asks; required for private datasets, which are cached per tenant.
+            skip_cache: Neither read nor write the cache.
+            force_refresh: Ask the providers even if the cache is fresh (the answer is cached).
+            allow_stale: Whether a stale cached value may be returned when providers fail.
+            max_age: Treat cached values older than this many seconds as not fresh.
+            deadline: Seconds the whole request may take (default from config).
+            hedge: Hedge delay in seconds: start the next provider if the current one has not
+                answered by then (default from the dataset's config; off when unset).
 
         Raises:
             UnknownDataset: No such dataset.
             UnknownRegion: No provider serves it in the region.
-            InvalidRequest: The key is empty or a private dataset has no tenant.
-            AllProvidersFailed: Every provider failed.
+            InvalidRequest: Bad key, tier, option or a private dataset without a tenant.
+            AllProvidersFailed: Every provider failed and no stale value could be served.
         """
+        # The hit path: one tuple, one dict lookup, one clock read; no task, lock or event.
+        try:
+            hit = self._index.get((dataset, key, region, tier, tenant))
+        except TypeError:
+            hit = None
+        if (
+            hit is not None
+            and hit[0].alive
+            and self._now() < hit[1]
+            and not (skip_cache or force_refresh or max_age is not None)
+        ):
+            self._fast_hits += 1
+            return hit[0].result  # type: ignore[return-value]
+        return await self._fetch(
+            dataset,
+            key,
+            region,
+            tier,
+            tenant,
+            skip_cache,
+            force_refresh,
+            allow_stale,
+            max_age,
+            deadline,
+            hedge,
+        )
+
+    async def _fetch(
+        self,
+        dataset: Dataset[Any] | str,
+        key: str,
+        region: str | None,
+        tier: str | None,
+        tenant: str | None,
+        skip_cache: bool,
+        force_refresh: bool,
+        allow_stale: bool,
+        max_age: float | None,
+        deadline: float | None,
+        hedge: float | None,
+    ) -> Result[Any]:
         self._require_started()
+        assert self._engine is not None
         ds = self.dataset(dataset)
         if not isinstance(key, str) or not key.strip():
             raise InvalidRequest(f"key for dataset {ds.name!r} must be a non-empty string")
         if ds.private and not tenant:
             raise InvalidRequest(f"dataset {ds.name!r} is private: a tenant is required")
-        region = region or self.config.region
-        order = self.failover_order(ds, region)
-        request = Request(ds, ds.normalize_key(key), region, tier or self.config.tier, tenant)
-        started = self.clock.monotonic()
-        errors: list[ProviderError] = []
-        for name in order:
-            try:
-                data = await self._providers[name].fetch(request)
-            except ProviderError as exc:
-                errors.append(exc)
-                if exc.category is ErrorCategory.INVALID_REQUEST:
-                    break
-                continue
-            now = self.clock.monotonic()
-            return Result(
-                data,
-                name,
-                errors=tuple(errors),
-                attempts=len(errors) + 1,
-                duration=now - started,
-                providers=order[: len(errors) + 1],
-                fetched_at=now,
-                clock=self.clock,
-            )
-        raise AllProvidersFailed(
-            f"every provider failed for {ds.name} {request.key!r} in {region}", errors
+        resolved_tier = tier or self.config.tier
+        if resolved_tier not in TIERS:
+            raise InvalidRequest(f"unknown tier {resolved_tier!r}; tiers are {', '.join(TIERS)}")
+        for name, value in (("deadline", deadline), ("max_age", max_age), ("hedge", hedge)):
+            if value is not None and not value >= 0:
+                raise InvalidRequest(f"{name} must be a number >= 0, got {value!r}")
+        plain = not (skip_cache or force_refresh or max_age is not None)
+        return await self._engine.fetch(
+            ds,
+            key,
+            region or self.config.region,
+            resolved_tier,
+            tenant,
+            skip_cache=skip_cache,
+            force_refresh=force_refresh,
+            allow_stale=allow_stale,
+            max_age=max_age,
+            time_limit=deadline if deadline is not None else self.config.deadline,
+            hedge=hedge,
+            signature=(dataset, key, region, tier, tenant) if plain else None,
         )
+
+    # -- health, stats and controls ------------------------------------------------------------
+
+    def _slot(self, name: str) -> ProviderSlot:
+        self._require_started()
+        slot = self._slots.get(name)
+        if slot is None:
+            raise InvalidRequest(
+                f"unknown provider {name!r}; providers: {', '.join(sorted(self._slots))}"
+            )
+        return slot
+
+    def health(self) -> dict[str, ProviderHealth]:
+        """Each provider's health: status, breaker, rotation, uptime, latency, last error."""
+        self._require_started()
+        assert self._router is not None
+        return {
+            name: slot.health.report(slot.breaker.state, self._router.is_enabled(name))
+            for name, slot in sorted(self._slots.items())
+        }
+
+    def stats(self) -> Stats:
+        """Counters: cache hit rate (overall and per tier), per-provider attempts, and more."""
+        self._require_started()
+        engine = self._engine
+        assert engine is not None
+        hits = engine.hits + self._fast_hits
+        return Stats(
+            requests=engine.requests + self._fast_hits,
+            cache_hits=hits,
+            cache_misses=engine.misses,
+            hits_by_tier={"memory": hits} if engine.memory is not None else {},
+            stale_served=engine.stale_served,
+            deduplicated=engine.deduplicated,
+            providers={name: slot.stats() for name, slot in sorted(self._slots.items())},
+        )
+
+    def disable(self, name: str) -> None:
+        """Take a provider out of routing until :meth:`enable`."""
+        self._slot(name)
+        assert self._router is not None
+        self._router.set_enabled(name, False)
+
+    def enable(self, name: str) -> None:
+        """Put a provider back into routing (and into rotation)."""
+        slot = self._slot(name)
+        assert self._router is not None
+        self._router.set_enabled(name, True)
+        slot.health.restore()
+
+    def set_rank(self, name: str, region: str, rank: int) -> None:
+        """Change a provider's rank in a region at runtime."""
+        self._slot(name)
+        assert self._router is not None
+        self._router.set_rank(name, region, rank)
+
+    def reset_breaker(self, name: str) -> None:
+        """Close a provider's circuit breaker."""
+        self._slot(name).breaker.reset()
+
+    def clear_cache(self, dataset: str | None = None) -> int:
+        """Drop cached entries (of one dataset); returns how many."""
+        self._require_started()
+        assert self._engine is not None
+        memory = self._engine.memory
+        return memory.clear(dataset) if memory is not None else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -106,7 +107,10 @@ class FakeProvider:
     # -- scripting -----------------------------------------------------------------------------
 
     def answer(self, key: str, value: Any) -> FakeProvider:
-        """Answer ``value`` for ``key`` whenever nothing else is scripted."""
+        """Answer ``value`` for ``key`` whenever nothing else is scripted.
+
+        ``value`` may be a callable ``request -> value`` or an async one.
+        """
         self._answers[key] = value
         return self
 
@@ -180,7 +184,10 @@ class FakeProvider:
                 value = self._answers[candidate]
                 if isinstance(value, ProviderError):
                     raise ProviderError(value.message, provider=self.name, category=value.category)
-                return value(request) if callable(value) else value
+                if not callable(value):
+                    return value
+                answer = value(request)
+                return await answer if inspect.isawaitable(answer) else answer
         try:
             return self.default(request)
         except ProviderError as exc:

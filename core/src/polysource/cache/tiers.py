@@ -1,0 +1,72 @@
+"""Shared cache tiers below L1 (Redis, SQL): the backend contract and the record format.
+
+A backend stores opaque records under string keys with a time to live. A record is the value
+encoded by :mod:`polysource.cache.codec` inside a small envelope (format version, provider,
+wall time it was fetched), so any tier can hand it back to any process. A backend that fails
+is skipped for that request: a tier going down degrades service, it never fails a request that
+a provider could answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+import orjson
+from attrs import frozen
+
+from polysource.cache.codec import FORMAT_VERSION, converter
+
+__all__ = ["CacheBackend", "Record", "decode_record", "encode_record"]
+
+T = TypeVar("T")
+
+
+@runtime_checkable
+class CacheBackend(Protocol):
+    """A shared cache tier claimed by URL scheme through ``register_cache_backends``."""
+
+    name: str
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Records for ``keys`` (``None`` where absent), in one round trip where possible."""
+        ...
+
+    async def set(self, key: str, record: bytes, ttl: float) -> None:
+        """Store ``record`` under ``key`` for ``ttl`` seconds (TTL plus stale window)."""
+        ...
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        """Remove ``keys``."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+@frozen
+class Record:
+    """A decoded record: the value, its provider and the wall time it was fetched."""
+
+    value: Any
+    source: str
+    fetched_at: float
+
+
+def encode_record(value: Any, source: str, fetched_at: float) -> bytes:
+    """Encode a value with its provenance."""
+    return orjson.dumps(
+        {"v": FORMAT_VERSION, "s": source, "t": fetched_at, "d": converter.unstructure(value)}
+    )
+
+
+def decode_record(data: bytes, schema: type[T]) -> Record | None:
+    """Decode a record into ``schema``; ``None`` if it is from another format or does not fit."""
+    try:
+        raw = orjson.loads(data)
+        if raw.get("v") != FORMAT_VERSION:
+            return None
+        return Record(converter.structure(raw["d"], schema), str(raw["s"]), float(raw["t"]))
+    except Exception:  # noqa: BLE001 - an undecodable record is a miss, whatever the cause
+        return None

@@ -1,0 +1,253 @@
+"""The attempt stage: call one provider with its breaker, limits, budget, timeout and retries.
+
+For a healthy provider the cost above the call itself is a breaker flag check, a rate-limit hit
+(if limits are configured), a budget spend (if a budget is configured), one timeout context and
+a few counter increments. The retry loop costs nothing until an attempt fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from polysource.clock import Clock
+from polysource.config import ProviderConfig
+from polysource.engine.health import HealthTracker
+from polysource.engine.telemetry import Emitter
+from polysource.errors import ErrorCategory, ProviderError
+from polysource.events import EventKind
+from polysource.models import ProviderInfo, ProviderStats
+from polysource.provider import Provider
+from polysource.resilience.breaker import Breaker
+from polysource.resilience.budget import CostBudget
+from polysource.resilience.ratelimit import RateLimiter
+from polysource.resilience.retry import RetryBudget, backoff
+
+__all__ = ["BREAKER_CATEGORIES", "ProviderSlot", "attempt"]
+
+T = TypeVar("T")
+
+BREAKER_CATEGORIES = frozenset(
+    {
+        ErrorCategory.NETWORK,
+        ErrorCategory.TIMEOUT,
+        ErrorCategory.PROVIDER_DOWN,
+        ErrorCategory.INVALID_RESPONSE,
+    }
+)
+"""Failures that count against a provider's breaker and health (not not_found, auth, ...)."""
+
+
+class ProviderSlot:
+    """One provider with everything the engine keeps about it."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        info: ProviderInfo,
+        config: ProviderConfig,
+        clock: Clock,
+        emitter: Emitter,
+        rng: random.Random,
+    ) -> None:
+        self.name = info.name
+        self.provider = provider
+        self.info = info
+        self.config = config
+        self.clock = clock
+        self.emitter = emitter
+        self.rng = rng
+        self.timeout = config.timeout
+        self.cost = config.cost_per_call if config.cost_per_call is not None else info.cost_per_call
+        self.breaker = Breaker(self.name, config.breaker, clock, self._breaker_changed)
+        limits = config.rate_limits if config.rate_limits is not None else info.rate_limits
+        self.limiter = RateLimiter(self.name, limits) if limits else None
+        self.budget = (
+            CostBudget(config.budget.limit, config.budget.period, clock) if config.budget else None
+        )
+        self.retry_budget = RetryBudget(config.retry.budget_ratio, config.retry.min_retries, clock)
+        self.health = HealthTracker(
+            self.name,
+            clock,
+            down_after=config.down_after,
+            probe_interval=config.probe_interval,
+            on_change=self._health_changed,
+        )
+        self.attempts = 0
+        self.successes = 0
+        self.failures = 0
+        self.retries = 0
+        self.skipped = 0
+
+    def _breaker_changed(self, old: Any, new: Any) -> None:
+        self.emitter.emit(
+            EventKind.BREAKER, provider=self.name, detail={"from": old.value, "to": new.value}
+        )
+
+    def _health_changed(self, old: Any, new: Any, reason: str) -> None:
+        self.emitter.emit(
+            EventKind.HEALTH,
+            provider=self.name,
+            detail={"from": old.value, "to": new.value, "reason": reason},
+        )
+
+    def stats(self) -> ProviderStats:
+        """Counters as a value."""
+        return ProviderStats(
+            attempts=self.attempts,
+            successes=self.successes,
+            failures=self.failures,
+            retries=self.retries,
+            skipped=self.skipped,
+            cost_spent=self.budget.total_spent if self.budget else self.cost * self.attempts,
+        )
+
+    def _skip(self, category: ErrorCategory, message: str, target: str) -> ProviderError:
+        self.skipped += 1
+        if self.emitter.wants[EventKind.SKIPPED]:
+            self.emitter.emit(
+                EventKind.SKIPPED, dataset=target, provider=self.name, category=category.value
+            )
+        return ProviderError(message, provider=self.name, category=category, retryable=False)
+
+    def gate(self, target: str) -> ProviderError | None:
+        """Check breaker, rate limit and budget; the error to record if the call is skipped."""
+        if not self.breaker.allow():
+            return self._skip(ErrorCategory.CIRCUIT_OPEN, "circuit breaker is open", target)
+        if self.limiter is not None and not self.limiter.acquire():
+            return self._skip(ErrorCategory.RATE_LIMIT, "local rate limit reached", target)
+        if self.budget is not None and not self.budget.try_spend(self.cost):
+            return self._skip(ErrorCategory.BUDGET_EXHAUSTED, "cost budget spent", target)
+        return None
+
+
+def _classify(exc: BaseException, slot: ProviderSlot, per_try: float) -> ProviderError:
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return ProviderError(
+            f"no answer within {per_try:.3g}s", provider=slot.name, category=ErrorCategory.TIMEOUT
+        )
+    return ProviderError(
+        f"provider raised {type(exc).__name__}",
+        provider=slot.name,
+        category=ErrorCategory.INVALID_RESPONSE,
+    )
+
+
+async def attempt(  # noqa: PLR0915 - one loop: gate, call, classify, retry
+
+    slot: ProviderSlot,
+    call: Callable[[], Awaitable[T]],
+    *,
+    target: str,
+    deadline: float,
+    key: str | None = None,
+    private: bool = False,
+    retry: bool = True,
+) -> T:
+    """Call one provider: gate it, time it out, retry transient failures within the deadline.
+
+    Args:
+        slot: The provider.
+        call: A zero-argument coroutine function making the provider call.
+        target: Dataset or operation name (for events).
+        deadline: Monotonic time by which everything must be done.
+        key: The request key (for events; redacted when ``private``).
+        private: Whether the key is private data.
+        retry: Whether transient failures may be retried (``False`` for non-idempotent work).
+
+    Raises:
+        ProviderError: The provider was skipped or failed (after retries).
+    """
+    clock = slot.clock
+    emitter = slot.emitter
+    config = slot.config.retry
+    tries = config.attempts if retry else 1
+    number = 0
+    while True:
+        number += 1
+        skipped = slot.gate(target)
+        if skipped is not None:
+            raise skipped
+        now = clock.monotonic()
+        remaining = deadline - now
+        if remaining <= 0:
+            raise ProviderError(
+                "request deadline passed",
+                provider=slot.name,
+                category=ErrorCategory.TIMEOUT,
+                retryable=False,
+            )
+        per_try = slot.timeout if slot.timeout < remaining else remaining
+        slot.attempts += 1
+        slot.retry_budget.record_call()
+        if emitter.wants[EventKind.ATTEMPT]:
+            emitter.emit(
+                EventKind.ATTEMPT,
+                dataset=target,
+                key=key,
+                private=private,
+                provider=slot.name,
+                attempt=number,
+            )
+        try:
+            async with clock.timeout(per_try):
+                value = await call()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure is classified below
+            error = _classify(exc, slot, per_try)
+            if error is not exc:
+                error.__cause__ = exc
+        else:
+            latency = clock.monotonic() - now
+            slot.successes += 1
+            slot.breaker.record_success()
+            slot.health.success(latency)
+            if emitter.wants[EventKind.SUCCESS]:
+                emitter.emit(
+                    EventKind.SUCCESS,
+                    dataset=target,
+                    key=key,
+                    private=private,
+                    provider=slot.name,
+                    duration=latency,
+                    attempt=number,
+                )
+            return value
+        slot.failures += 1
+        if error.category in BREAKER_CATEGORIES:
+            slot.breaker.record_failure()
+            slot.health.failure(error.category.value)
+        if emitter.wants[EventKind.FAILURE]:
+            emitter.emit(
+                EventKind.FAILURE,
+                dataset=target,
+                key=key,
+                private=private,
+                provider=slot.name,
+                category=error.category.value,
+                attempt=number,
+                duration=clock.monotonic() - now,
+            )
+        if not error.retryable or number >= tries:
+            raise error
+        delay = backoff(number, config, slot.rng, error.retry_after)
+        if clock.monotonic() + delay >= deadline or not slot.retry_budget.try_retry():
+            raise error
+        slot.retries += 1
+        if emitter.wants[EventKind.RETRY]:
+            emitter.emit(
+                EventKind.RETRY,
+                dataset=target,
+                key=key,
+                private=private,
+                provider=slot.name,
+                attempt=number + 1,
+                category=error.category.value,
+                detail={"delay": round(delay, 6)},
+            )
+        await clock.sleep(delay)

@@ -1,0 +1,513 @@
+"""The fetch pipeline behind ``Orchestrator.fetch`` (everything but the L1 hit fast path).
+
+cache lookup -> (stale-while-revalidate) -> single-flight -> route -> attempt each provider
+(optionally hedged) -> write cache -> Result; when all fail: stale-if-error or
+``AllProvidersFailed``. ``not_found`` answers are cached for the dataset's ``negative_ttl``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Hashable, Mapping
+from typing import Any
+
+import attrs
+
+from polysource.cache.codec import encode
+from polysource.cache.memory import ENTRY_OVERHEAD, CacheKey, Entry, MemoryCache
+from polysource.cache.policy import Freshness, classify
+from polysource.clock import Clock
+from polysource.engine.attempt import ProviderSlot, attempt
+from polysource.engine.route import Router
+from polysource.engine.singleflight import SingleFlight, TaskSet
+from polysource.engine.telemetry import Emitter
+from polysource.errors import AllProvidersFailed, ErrorCategory, ProviderError
+from polysource.events import EventKind
+from polysource.models import TIERS, CachePolicy, Dataset, Request, Result
+
+__all__ = ["FetchEngine", "Loaded"]
+
+MAX_BACKGROUND_REFRESHES = 64
+
+
+@attrs.define(slots=True)
+class Loaded:
+    """What the provider walk produced."""
+
+    value: Any
+    source: str
+    errors: tuple[ProviderError, ...]
+    attempts: int
+    providers: tuple[str, ...]
+    fetched_at: float
+    entry: Entry | None = None
+
+
+class FetchEngine:
+    """State and stages of the fetch pipeline for one orchestrator."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        router: Router,
+        slots: Mapping[str, ProviderSlot],
+        policies: Mapping[str, CachePolicy],
+        hedge_delays: Mapping[str, float | None],
+        memory: MemoryCache | None,
+        emitter: Emitter,
+        tasks: TaskSet,
+    ) -> None:
+        self.clock = clock
+        self.router = router
+        self.slots = slots
+        self.policies = policies
+        self.hedge_delays = hedge_delays
+        self.memory = memory
+        self.emitter = emitter
+        self.tasks = tasks
+        self.flights: SingleFlight[Loaded] = SingleFlight(tasks)
+        self.refreshing = 0
+        self.requests = 0
+        self.hits = 0
+        self.misses = 0
+        self.stale_served = 0
+        self.deduplicated = 0
+        self.negative_hits = 0
+
+    # -- cache ---------------------------------------------------------------------------------
+
+    def _entry(self, ckey: CacheKey, loaded: Loaded, policy: CachePolicy) -> Entry:
+        stored_at = self.clock.monotonic()
+        result: Result[Any] = Result(
+            loaded.value,
+            loaded.source,
+            cached=True,
+            tier="memory",
+            fetched_at=loaded.fetched_at,
+            clock=self.clock,
+        )
+        fresh = {tier: stored_at + policy.ttl[tier] for tier in TIERS}
+        stale_until = stored_at + max(policy.ttl.values()) + policy.stale
+        size = len(encode(loaded.value)) + ENTRY_OVERHEAD
+        return Entry(ckey, result, stored_at, fresh, stale_until, size)
+
+    def _store(self, ds: Dataset[Any], ckey: CacheKey, loaded: Loaded) -> None:
+        policy = self.policies[ds.name]
+        if self.memory is None or not policy.cacheable:
+            return
+        entry = self._entry(ckey, loaded, policy)
+        if self.memory.put(entry):
+            loaded.entry = entry
+        if self.emitter.wants[EventKind.CACHE_WRITE]:
+            self.emitter.emit(
+                EventKind.CACHE_WRITE,
+                dataset=ds.name,
+                key=ckey[1],
+                private=ds.private,
+                tenant=ckey[3],
+                provider=loaded.source,
+            )
+
+    def _store_not_found(self, ds: Dataset[Any], ckey: CacheKey, error: ProviderError) -> None:
+        policy = self.policies[ds.name]
+        if self.memory is None or not policy.cacheable or policy.negative_ttl <= 0:
+            return
+        now = self.clock.monotonic()
+        until = now + policy.negative_ttl
+        fresh = dict.fromkeys(TIERS, until)
+        self.memory.put(Entry(ckey, None, now, fresh, until, ENTRY_OVERHEAD, error=error))
+
+    # -- the pipeline --------------------------------------------------------------------------
+
+    async def fetch(
+        self,
+        ds: Dataset[Any],
+        key: str,
+        region: str,
+        tier: str,
+        tenant: str | None,
+        *,
+        skip_cache: bool = False,
+        force_refresh: bool = False,
+        allow_stale: bool = True,
+        max_age: float | None = None,
+        time_limit: float,
+        hedge: float | None = None,
+        signature: Hashable | None = None,
+    ) -> Result[Any]:
+        """Answer one request (see the module docstring for the stages)."""
+        clock = self.clock
+        started = clock.monotonic()
+        deadline = started + time_limit
+        self.requests += 1
+        nkey = ds.normalize_key(key)
+        ckey: CacheKey = (ds.name, nkey, region, tenant if ds.private else None)
+        policy = self.policies[ds.name]
+        stale: Entry | None = None
+        use_cache = self.memory is not None and policy.cacheable and not skip_cache
+        if use_cache:
+            assert self.memory is not None
+            entry = self.memory.get(ckey)
+            if entry is not None:
+                if entry.error is not None:
+                    if started < entry.stale_until and not force_refresh:
+                        self.negative_hits += 1
+                        raise AllProvidersFailed(
+                            f"{ds.name} {nkey!r} was not found (cached)", [entry.error]
+                        )
+                else:
+                    state = classify(
+                        started, entry.stored_at, policy.ttl[tier], policy.stale, max_age
+                    )
+                    if state is Freshness.FRESH and not force_refresh:
+                        return self._hit(ds, ckey, entry, tier, signature)
+                    if state is Freshness.STALE:
+                        stale = entry
+                        if policy.revalidate and allow_stale and not force_refresh:
+                            self._revalidate(ds, nkey, ckey, region, tier, tenant, time_limit)
+                            return self._stale(ds, ckey, entry, (), 0, started)
+        self.misses += 1
+        if self.emitter.wants[EventKind.CACHE_MISS]:
+            self.emitter.emit(
+                EventKind.CACHE_MISS,
+                dataset=ds.name,
+                key=nkey,
+                private=ds.private,
+                tenant=tenant,
+                region=region,
+            )
+        order = self.router.order(ds.name, region)
+        hedge_delay = hedge if hedge is not None else self.hedge_delays.get(ds.name)
+        task, leader = self.flights.start(
+            ckey,
+            lambda: self._load(
+                ds, nkey, ckey, region, tier, tenant, order, deadline, hedge_delay, use_cache
+            ),
+        )
+        if not leader:
+            self.deduplicated += 1
+            if self.emitter.wants[EventKind.DEDUPLICATED]:
+                self.emitter.emit(
+                    EventKind.DEDUPLICATED,
+                    dataset=ds.name,
+                    key=nkey,
+                    private=ds.private,
+                    tenant=tenant,
+                )
+        try:
+            async with clock.timeout(max(0.0, deadline - clock.monotonic())):
+                loaded = await asyncio.shield(task)
+        except AllProvidersFailed as failed:
+            if stale is not None and allow_stale and started < stale.stale_until:
+                return self._stale(ds, ckey, stale, failed.errors, len(failed.errors), started)
+            self._report_failure(ds, nkey, tenant, failed)
+            raise
+        except TimeoutError:
+            error = ProviderError(
+                f"no answer within the {time_limit:g}s deadline",
+                provider="(in flight)",
+                category=ErrorCategory.TIMEOUT,
+                retryable=False,
+            )
+            if stale is not None and allow_stale and started < stale.stale_until:
+                return self._stale(ds, ckey, stale, (error,), 0, started)
+            raise AllProvidersFailed(f"{ds.name} {nkey!r}: deadline passed", [error]) from None
+        if signature is not None and loaded.entry is not None and loaded.entry.alive:
+            self.memory.index_put(signature, loaded.entry, loaded.entry.fresh_until[tier])  # type: ignore[union-attr]
+        return Result(
+            loaded.value,
+            loaded.source,
+            errors=loaded.errors,
+            attempts=loaded.attempts,
+            duration=clock.monotonic() - started,
+            deduplicated=not leader,
+            providers=loaded.providers,
+            fetched_at=loaded.fetched_at,
+            clock=clock,
+        )
+
+    def _hit(
+        self,
+        ds: Dataset[Any],
+        ckey: CacheKey,
+        entry: Entry,
+        tier: str,
+        signature: Hashable | None,
+    ) -> Result[Any]:
+        self.hits += 1
+        if signature is not None:
+            self.memory.index_put(signature, entry, entry.fresh_until[tier])  # type: ignore[union-attr]
+        if self.emitter.wants[EventKind.CACHE_HIT]:
+            self.emitter.emit(
+                EventKind.CACHE_HIT,
+                dataset=ds.name,
+                key=ckey[1],
+                private=ds.private,
+                tenant=ckey[3],
+                detail={"tier": "memory"},
+            )
+        assert entry.result is not None
+        return entry.result
+
+    def _stale(
+        self,
+        ds: Dataset[Any],
+        ckey: CacheKey,
+        entry: Entry,
+        errors: tuple[ProviderError, ...],
+        attempts: int,
+        started: float,
+    ) -> Result[Any]:
+        self.stale_served += 1
+        if self.emitter.wants[EventKind.STALE_SERVED]:
+            self.emitter.emit(
+                EventKind.STALE_SERVED,
+                dataset=ds.name,
+                key=ckey[1],
+                private=ds.private,
+                tenant=ckey[3],
+                detail={"errors": len(errors)},
+            )
+        assert entry.result is not None
+        return attrs.evolve(
+            entry.result,
+            stale=True,
+            errors=tuple(errors),
+            attempts=attempts,
+            duration=self.clock.monotonic() - started,
+        )
+
+    def _report_failure(
+        self, ds: Dataset[Any], key: str, tenant: str | None, failed: AllProvidersFailed
+    ) -> None:
+        if self.emitter.wants[EventKind.REQUEST_FAILED]:
+            self.emitter.emit(
+                EventKind.REQUEST_FAILED,
+                dataset=ds.name,
+                key=key,
+                private=ds.private,
+                tenant=tenant,
+                detail={"categories": [e.category.value for e in failed.errors]},
+            )
+
+    def _revalidate(
+        self,
+        ds: Dataset[Any],
+        key: str,
+        ckey: CacheKey,
+        region: str,
+        tier: str,
+        tenant: str | None,
+        time_limit: float,
+    ) -> None:
+        """Refresh a stale entry in the background: one refresh per key, a bounded number."""
+        if ckey in self.flights or self.refreshing >= MAX_BACKGROUND_REFRESHES:
+            return
+        order = self.router.order(ds.name, region)
+        deadline = self.clock.monotonic() + time_limit
+        self.refreshing += 1
+        if self.emitter.wants[EventKind.REVALIDATE]:
+            self.emitter.emit(
+                EventKind.REVALIDATE, dataset=ds.name, key=key, private=ds.private, tenant=tenant
+            )
+        task, _ = self.flights.start(
+            ckey,
+            lambda: self._load(
+                ds,
+                key,
+                ckey,
+                region,
+                tier,
+                tenant,
+                order,
+                deadline,
+                self.hedge_delays.get(ds.name),
+                True,
+            ),
+        )
+        task.add_done_callback(self._refreshed)
+
+    def _refreshed(self, task: asyncio.Task[Loaded]) -> None:
+        self.refreshing -= 1
+        if not task.cancelled():
+            task.exception()  # mark retrieved: a failed refresh leaves the stale entry in place
+
+    # -- providers -----------------------------------------------------------------------------
+
+    async def _load(
+        self,
+        ds: Dataset[Any],
+        key: str,
+        ckey: CacheKey,
+        region: str,
+        tier: str,
+        tenant: str | None,
+        order: tuple[str, ...],
+        deadline: float,
+        hedge_delay: float | None,
+        store: bool,
+    ) -> Loaded:
+        request = Request(ds, key, region, tier, tenant, deadline=deadline)
+        try:
+            if hedge_delay is not None and len(order) > 1:
+                loaded = await self._walk_hedged(ds, request, order, deadline, hedge_delay)
+            else:
+                loaded = await self._walk(ds, request, order, deadline)
+        except AllProvidersFailed as failed:
+            if (
+                store
+                and failed.errors
+                and all(e.category is ErrorCategory.NOT_FOUND for e in failed.errors)
+            ):
+                self._store_not_found(ds, ckey, failed.errors[0])
+            raise
+        if store:
+            self._store(ds, ckey, loaded)
+        return loaded
+
+    def candidates(self, order: tuple[str, ...]) -> list[ProviderSlot]:
+        """Slots of ``order`` that are in rotation (or all, when none is)."""
+        slots = [self.slots[name] for name in order]
+        admitted = [slot for slot in slots if slot.health.admit()]
+        return admitted or slots
+
+    async def _call(self, slot: ProviderSlot, request: Request) -> Any:
+        value = await slot.provider.fetch(request)
+        schema = request.dataset.schema
+        if not isinstance(value, schema):
+            raise ProviderError(
+                f"answer is {type(value).__name__}, not {schema.__name__}",
+                provider=slot.name,
+                category=ErrorCategory.INVALID_RESPONSE,
+            )
+        return value
+
+    async def _try(self, slot: ProviderSlot, request: Request, deadline: float) -> Any:
+        ds = request.dataset
+        return await attempt(
+            slot,
+            lambda: self._call(slot, request),
+            target=ds.name,
+            deadline=deadline,
+            key=request.key,
+            private=ds.private,
+        )
+
+    async def _walk(
+        self, ds: Dataset[Any], request: Request, order: tuple[str, ...], deadline: float
+    ) -> Loaded:
+        errors: list[ProviderError] = []
+        tried: list[str] = []
+        calls_before = {slot.name: slot.attempts for slot in self.slots.values()}
+        for slot in self.candidates(order):
+            tried.append(slot.name)
+            try:
+                value = await self._try(slot, request, deadline)
+            except ProviderError as error:
+                errors.append(error)
+                if error.category is ErrorCategory.INVALID_REQUEST:
+                    break
+                if len(tried) < len(order) and self.emitter.wants[EventKind.FAILOVER]:
+                    self.emitter.emit(
+                        EventKind.FAILOVER,
+                        dataset=ds.name,
+                        key=request.key,
+                        private=ds.private,
+                        provider=slot.name,
+                        category=error.category.value,
+                    )
+                continue
+            return Loaded(
+                value,
+                slot.name,
+                tuple(errors),
+                self._calls_since(calls_before),
+                tuple(tried),
+                self.clock.monotonic(),
+            )
+        raise AllProvidersFailed(
+            f"every provider failed for {ds.name} {request.key!r} in {request.region}", errors
+        )
+
+    def _calls_since(self, before: Mapping[str, int]) -> int:
+        return sum(slot.attempts - before.get(slot.name, 0) for slot in self.slots.values())
+
+    async def _walk_hedged(
+        self,
+        ds: Dataset[Any],
+        request: Request,
+        order: tuple[str, ...],
+        deadline: float,
+        hedge_delay: float,
+    ) -> Loaded:
+        """Start the next provider if the current one has not answered after ``hedge_delay``."""
+        candidates = self.candidates(order)
+        errors: list[ProviderError] = []
+        tried: list[str] = []
+        calls_before = {slot.name: slot.attempts for slot in self.slots.values()}
+        async with asyncio.TaskGroup() as group:
+            running: dict[asyncio.Task[Any], ProviderSlot] = {}
+            timer: asyncio.Task[None] | None = None
+            index = 0
+            try:
+                while True:
+                    if index < len(candidates) and (not running or timer is None or timer.done()):
+                        slot = candidates[index]
+                        index += 1
+                        if running and self.emitter.wants[EventKind.HEDGE]:
+                            self.emitter.emit(
+                                EventKind.HEDGE,
+                                dataset=ds.name,
+                                key=request.key,
+                                private=ds.private,
+                                provider=slot.name,
+                            )
+                        tried.append(slot.name)
+                        running[group.create_task(self._outcome(slot, request, deadline))] = slot
+                        if timer is not None:
+                            timer.cancel()
+                        timer = None
+                        if index < len(candidates):
+                            timer = group.create_task(self.clock.sleep(hedge_delay))
+                    if not running:
+                        break
+                    waiting = set(running) | ({timer} if timer is not None else set())
+                    done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        if task is timer:
+                            continue
+                        slot = running.pop(task)
+                        outcome = task.result()
+                        if isinstance(outcome, ProviderError):
+                            errors.append(outcome)
+                            if outcome.category is ErrorCategory.INVALID_REQUEST:
+                                index = len(candidates)
+                                for other in running:
+                                    other.cancel()
+                            elif timer is not None:
+                                timer.cancel()
+                                timer = None
+                            continue
+                        return Loaded(
+                            outcome,
+                            slot.name,
+                            tuple(errors),
+                            self._calls_since(calls_before),
+                            tuple(tried),
+                            self.clock.monotonic(),
+                        )
+            finally:
+                for task in running:
+                    task.cancel()
+                if timer is not None:
+                    timer.cancel()
+        raise AllProvidersFailed(
+            f"every provider failed for {ds.name} {request.key!r} in {request.region}", errors
+        )
+
+    async def _outcome(self, slot: ProviderSlot, request: Request, deadline: float) -> Any:
+        try:
+            return await self._try(slot, request, deadline)
+        except ProviderError as error:
+            return error

@@ -1,0 +1,75 @@
+"""Event emission: sinks resolved once per kind, events built only when someone listens."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from polysource.clock import Clock
+from polysource.events import Event, EventKind, redact_key
+
+__all__ = ["Emitter"]
+
+Sink = Callable[..., Any]
+
+
+def _kinds(sink: Sink, kind: EventKind) -> Iterable[EventKind]:
+    """The kinds a sink asked for: on the function, or on the plugin object it is bound to."""
+    kinds = getattr(sink, "event_kinds", None)
+    if kinds is None:
+        kinds = getattr(getattr(sink, "__self__", None), "event_kinds", None)
+    return (kind,) if kinds is None else kinds
+
+
+class Emitter:
+    """Delivers events to ``on_event`` sinks.
+
+    A sink may carry ``event_kinds`` (a collection of kinds); it then receives only those.
+    ``wants[kind]`` is a plain bool the engine checks before building an event. A sink that
+    raises is counted in ``sink_errors`` and ignored: telemetry never fails a request.
+
+    Args:
+        sinks: The ``on_event`` implementations.
+        clock: For event timestamps.
+    """
+
+    def __init__(self, sinks: Iterable[Sink], clock: Clock) -> None:
+        self.clock = clock
+        self.sink_errors = 0
+        self._by_kind: dict[EventKind, tuple[Sink, ...]] = {}
+        sinks = tuple(sinks)
+        for kind in EventKind:
+            self._by_kind[kind] = tuple(sink for sink in sinks if kind in _kinds(sink, kind))
+        self.wants: dict[EventKind, bool] = {k: bool(v) for k, v in self._by_kind.items()}
+
+    def emit(
+        self,
+        kind: EventKind,
+        *,
+        dataset: str | None = None,
+        key: str | None = None,
+        private: bool = False,
+        tenant: str | None = None,
+        **fields: Any,
+    ) -> None:
+        """Build and deliver an event if any sink wants ``kind``; private keys are redacted."""
+        sinks = self._by_kind[kind]
+        if not sinks:
+            return
+        if private:
+            key = redact_key(key) if key is not None else None
+        detail = fields.pop("detail", None) or {}
+        event = Event(
+            kind,
+            self.clock.time(),
+            dataset=dataset,
+            key=key,
+            tenant=redact_key(tenant) if tenant is not None else None,
+            detail=detail,
+            **fields,
+        )
+        for sink in sinks:
+            try:
+                sink(event=event)
+            except Exception:  # noqa: BLE001 - a broken sink must not fail the request
+                self.sink_errors += 1

@@ -1,0 +1,1 @@
+"""Resilience pieces used by the attempt stage: breaker, retry, rate limit, budget."""

@@ -1,0 +1,144 @@
+"""The L1 memory tier: TTL per tier, byte and count bounds, negative caching, options."""
+
+from __future__ import annotations
+
+import pytest
+
+from polysource.cache.memory import ENTRY_OVERHEAD, Entry, MemoryCache
+from polysource.cache.policy import Freshness, classify
+from polysource.datasets import QUOTE, Accounts, Quote
+from polysource.errors import AllProvidersFailed
+from polysource.testing import FakeProvider
+
+
+def test_classify_is_pure_and_respects_max_age():
+    """Freshness depends only on the times given; max_age narrows freshness, not staleness."""
+    assert classify(now=10, stored_at=0, ttl=20, stale=5) is Freshness.FRESH
+    assert classify(now=22, stored_at=0, ttl=20, stale=5) is Freshness.STALE
+    assert classify(now=25, stored_at=0, ttl=20, stale=5) is Freshness.EXPIRED
+    assert classify(now=10, stored_at=0, ttl=20, stale=5, max_age=5) is Freshness.STALE
+
+
+def _entry(key, size):
+    return Entry(("quote", key, "US", None), None, 0.0, {"free": 1.0}, 1.0, size)
+
+
+def test_lru_byte_bound_holds_and_evicts_least_recent():
+    """The byte bound holds after every put; the least recently used entry goes first."""
+    cache = MemoryCache(max_entries=1000, max_bytes=10_000)
+    for i in range(100):
+        cache.put(_entry(f"K{i}", 1000))
+        assert cache.bytes <= 10_000
+        if i == 5:
+            cache.get(("quote", "K0", "US", None))  # K0 becomes most recent
+    assert len(cache) == 10
+    keys = {entry.key[1] for entry in cache}
+    assert "K99" in keys and "K1" not in keys
+    assert cache.evictions == 90
+
+
+def test_count_bound_and_oversized_entry():
+    """The entry-count bound holds; an entry bigger than the byte bound is not stored."""
+    cache = MemoryCache(max_entries=3, max_bytes=10_000)
+    for i in range(5):
+        cache.put(_entry(f"K{i}", 10))
+    assert len(cache) == 3
+    assert not cache.put(_entry("huge", 20_000))
+
+
+def test_replaced_entry_is_dead_so_index_slots_expire():
+    """Replacing an entry marks the old one dead, invalidating index slots that point to it."""
+    cache = MemoryCache()
+    old = _entry("A", 10)
+    cache.put(old)
+    cache.put(_entry("A", 10))
+    assert not old.alive
+    assert cache.bytes == 10
+
+
+async def test_fresh_hit_makes_no_provider_call(make_orchestrator, clock):
+    """A second fetch within the TTL is answered from memory with cached=True."""
+    fake = FakeProvider("a", clock=clock)
+    orch = await make_orchestrator(fake)
+    first = await orch.fetch(QUOTE, "AAPL")
+    second = await orch.fetch(QUOTE, "AAPL")
+    third = await orch.fetch("quote", "aapl")
+    assert fake.call_count() == 1
+    assert not first.cached and second.cached and third.cached
+    assert second.tier == "memory" and second.data == first.data
+    assert orch.stats().cache_hits == 2
+
+
+async def test_ttl_per_tier(make_orchestrator, clock):
+    """Premium callers get shorter TTLs: after 10s premium refetches, free still hits."""
+    fake = FakeProvider("a", clock=clock)
+    orch = await make_orchestrator(fake)
+    await orch.fetch(QUOTE, "AAPL", tier="free")
+    await clock.advance(10)
+    assert (await orch.fetch(QUOTE, "AAPL", tier="free")).cached
+    assert not (await orch.fetch(QUOTE, "AAPL", tier="premium")).cached
+    assert fake.call_count() == 2
+
+
+async def test_expiry_refetches_and_age_grows(make_orchestrator, clock):
+    """After the TTL the provider is asked again; age is measured on the clock."""
+    fake = FakeProvider("a", clock=clock)
+    orch = await make_orchestrator(fake, datasets={"quote": {"ttl": {"free": 30}}})
+    await orch.fetch(QUOTE, "AAPL")
+    await clock.advance(20)
+    hit = await orch.fetch(QUOTE, "AAPL")
+    assert hit.cached and hit.age == pytest.approx(20)
+    await clock.advance(11)
+    assert not (await orch.fetch(QUOTE, "AAPL")).cached
+    assert fake.call_count() == 2
+
+
+async def test_skip_cache_force_refresh_and_max_age(make_orchestrator, clock):
+    """Per-call options bypass or narrow the cache as documented."""
+    fake = FakeProvider("a", clock=clock)
+    orch = await make_orchestrator(fake)
+    await orch.fetch(QUOTE, "AAPL")
+    assert not (await orch.fetch(QUOTE, "AAPL", skip_cache=True)).cached
+    assert not (await orch.fetch(QUOTE, "AAPL", force_refresh=True)).cached
+    await clock.advance(5)
+    assert not (await orch.fetch(QUOTE, "AAPL", max_age=1)).cached
+    assert (await orch.fetch(QUOTE, "AAPL", max_age=100)).cached
+    assert fake.call_count() == 4
+
+
+async def test_negative_cache_remembers_not_found(make_orchestrator, clock):
+    """A not_found answer is cached for negative_ttl; afterwards the provider is asked again."""
+    fake = FakeProvider("a", clock=clock).fail_always("NOPE", "not_found")
+    orch = await make_orchestrator(fake, datasets={"quote": {"negative_ttl": 10}})
+    for _ in range(3):
+        with pytest.raises(AllProvidersFailed) as caught:
+            await orch.fetch(QUOTE, "NOPE")
+        assert caught.value.errors[0].category == "not_found"
+    assert fake.call_count("NOPE") == 1
+    await clock.advance(11)
+    with pytest.raises(AllProvidersFailed):
+        await orch.fetch(QUOTE, "NOPE")
+    assert fake.call_count("NOPE") == 2
+
+
+async def test_private_data_is_cached_per_tenant(make_orchestrator, clock):
+    """A private dataset's cache entry of one tenant never answers another tenant."""
+    fake = FakeProvider("bank", datasets={"accounts"}, clock=clock)
+    fake.answer("default", lambda request: Accounts(()))
+    orch = await make_orchestrator(fake)
+    await orch.fetch("accounts", "default", tenant="alice")
+    assert (await orch.fetch("accounts", "default", tenant="alice")).cached
+    assert not (await orch.fetch("accounts", "default", tenant="bob")).cached
+    assert fake.call_count() == 2
+
+
+async def test_hundred_thousand_quotes_stay_under_byte_bound(make_orchestrator, clock):
+    """Filling the cache far past its byte bound keeps it under the bound."""
+    fake = FakeProvider("a", clock=clock, default=lambda r: Quote(r.key, 1.0, "USD"))
+    orch = await make_orchestrator(fake, cache={"max_bytes": 200_000, "max_entries": 10**6})
+    for i in range(3000):
+        await orch.fetch(QUOTE, f"S{i}")
+    memory = orch._engine.memory
+    assert memory.bytes <= 200_000
+    assert len(memory) * ENTRY_OVERHEAD <= 200_000
+    assert memory.evictions > 0

@@ -1,0 +1,63 @@
+"""Single-flight: identical concurrent requests share one provider call."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from polysource.datasets import QUOTE
+from polysource.errors import AllProvidersFailed
+from polysource.testing import FakeProvider
+
+
+async def test_thousand_identical_fetches_make_one_call(make_orchestrator, clock):
+    """1,000 concurrent fetches of a cold key: one provider call, 999 deduplicated results."""
+    fake = FakeProvider("a", clock=clock, latency=0.5)
+    orch = await make_orchestrator(fake)
+    results = await clock.run(asyncio.gather(*(orch.fetch(QUOTE, "AAPL") for _ in range(1000))))
+    assert fake.call_count() == 1
+    assert sum(r.deduplicated for r in results) == 999
+    assert {r.data for r in results} == {results[0].data}
+    assert orch.stats().deduplicated == 999
+
+
+async def test_cancelled_joiner_does_not_cancel_shared_call(make_orchestrator, clock):
+    """Cancelling the leader's caller leaves the shared call running for the other callers."""
+    fake = FakeProvider("a", clock=clock, latency=1.0)
+    orch = await make_orchestrator(fake)
+    leader = asyncio.create_task(orch.fetch(QUOTE, "AAPL"))
+    await clock.settle()
+    joiner = asyncio.create_task(orch.fetch(QUOTE, "AAPL"))
+    await clock.settle()
+    leader.cancel()
+    await clock.advance(1.0)
+    result = await joiner
+    assert leader.cancelled()
+    assert result.deduplicated and result.source == "a"
+    assert fake.call_count() == 1
+
+
+async def test_failure_reaches_every_joined_caller(make_orchestrator, clock):
+    """When the shared call fails, every caller gets AllProvidersFailed."""
+    fake = FakeProvider("a", clock=clock, latency=1.0).fail_always("AAPL", "auth")
+    orch = await make_orchestrator(fake)
+    outcomes = await clock.run(
+        asyncio.gather(*(orch.fetch(QUOTE, "AAPL") for _ in range(5)), return_exceptions=True)
+    )
+    assert all(isinstance(o, AllProvidersFailed) for o in outcomes)
+    assert fake.call_count() == 1
+
+
+async def test_joiner_with_short_deadline_times_out_alone(make_orchestrator, clock):
+    """A joiner whose deadline passes gets a timeout; the leader still gets its answer."""
+    fake = FakeProvider("a", clock=clock, latency=5.0)
+    orch = await make_orchestrator(fake, providers={"a": {"timeout": 10}})
+    leader = asyncio.create_task(orch.fetch(QUOTE, "AAPL", deadline=10))
+    await clock.settle()
+    joiner = asyncio.create_task(orch.fetch(QUOTE, "AAPL", deadline=1))
+    await clock.advance(1.5)
+    with pytest.raises(AllProvidersFailed, match="deadline"):
+        await joiner
+    await clock.advance(4)
+    assert (await leader).source == "a"
