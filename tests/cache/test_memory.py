@@ -23,6 +23,12 @@ def _entry(key, size):
     return Entry(("quote", key, "US", None), None, 0.0, {"free": 1.0}, 1.0, size)
 
 
+def test_entry_fresh_until_uses_the_shared_ttl():
+    """An entry is fresh for stored_at plus the tier's TTL."""
+    entry = Entry(("quote", "K", "US", None), None, 10.0, {"free": 5.0, "premium": 1.0}, 20.0, 1)
+    assert (entry.fresh_until("free"), entry.fresh_until("premium")) == (15.0, 11.0)
+
+
 def test_lru_byte_bound_holds_and_evicts_least_recent():
     """The byte bound holds after every put; the least recently used entry goes first."""
     cache = MemoryCache(max_entries=1000, max_bytes=10_000)
@@ -142,3 +148,17 @@ async def test_hundred_thousand_quotes_stay_under_byte_bound(make_orchestrator, 
     assert memory.bytes <= 200_000
     assert len(memory) * ENTRY_OVERHEAD <= 200_000
     assert memory.evictions > 0
+
+
+def test_referenced_entry_gets_a_second_chance():
+    """An entry hit through the index survives the next eviction (CLOCK approximation of LRU)."""
+    cache = MemoryCache(max_entries=3, max_bytes=10_000)
+    first = _entry("K0", 10)
+    cache.put(first)
+    cache.put(_entry("K1", 10))
+    cache.put(_entry("K2", 10))
+    first.referenced = True
+    cache.put(_entry("K3", 10))
+    keys = {entry.key[1] for entry in cache}
+    assert keys == {"K0", "K2", "K3"}
+    assert not first.referenced

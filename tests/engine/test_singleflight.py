@@ -61,3 +61,21 @@ async def test_joiner_with_short_deadline_times_out_alone(make_orchestrator, clo
         await joiner
     await clock.advance(4)
     assert (await leader).source == "a"
+
+
+async def test_cancelled_fast_joiner_leaves_other_joiners_waiting(make_orchestrator, clock):
+    """Cancelling one of several joiners cancels only that caller; the others get the answer."""
+    fake = FakeProvider("a", clock=clock, latency=1.0)
+    orch = await make_orchestrator(fake)
+    callers = [asyncio.create_task(orch.fetch(QUOTE, "AAPL")) for _ in range(4)]
+    await clock.settle()
+    callers[1].cancel()
+    await clock.settle()
+    callers[2].cancel()
+    await clock.advance(1.0)
+    outcomes = await asyncio.gather(*callers, return_exceptions=True)
+    assert isinstance(outcomes[1], asyncio.CancelledError)
+    assert isinstance(outcomes[2], asyncio.CancelledError)
+    assert outcomes[0].source == "a" and outcomes[3].source == "a"
+    assert outcomes[3].deduplicated and not outcomes[0].deduplicated
+    assert fake.call_count() == 1

@@ -36,11 +36,11 @@ from attrs import define, field, frozen
 
 __all__ = [
     "CONTROL_PREFIX",
+    "Corrupt",
     "EMULATOR_STATE",
     "EmulatorState",
     "ErrorBody",
     "Faults",
-    "Corrupt",
     "default_error_body",
     "emulator_app",
     "fault_middleware",
@@ -132,7 +132,9 @@ class Faults:
 
     def to_dict(self) -> dict[str, Any]:
         """The faults as a JSON-ready dict."""
-        return attrs.asdict(self, retain_collection_types=False)
+        data = attrs.asdict(self)
+        data["outage_windows"] = [list(window) for window in self.outage_windows]
+        return data
 
     def in_outage(self, elapsed: float) -> bool:
         """Whether ``elapsed`` seconds after start fall in an outage."""
@@ -146,10 +148,12 @@ class EmulatorState:
     Args:
         faults: The faults in force (replaced by ``POST /_emulator/faults``).
         clock: Monotonic seconds, for outage windows (injectable for tests).
+        sleep: Waits out added latency (injectable for tests).
     """
 
     faults: Faults = field(factory=Faults)
     clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     started: float = field(init=False)
     rng: random.Random = field(init=False)
     requests: Counter[str] = field(factory=Counter, init=False)
@@ -218,7 +222,7 @@ def fault_middleware(
         if faults.latency_jitter:
             delay += state.rng.uniform(0.0, faults.latency_jitter)
         if delay:
-            await asyncio.sleep(delay)
+            await state.sleep(delay)
         if state.roll(faults.rate_limit_rate):
             state.injected["rate_limit"] += 1
             limited = _error(error_body, 429, "Too Many Requests")
@@ -287,6 +291,7 @@ def emulator_app(
     error_body: ErrorBody = default_error_body,
     corrupt: Corrupt | None = None,
     clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> web.Application:
     """A new emulator application with fault injection and the control endpoints.
 
@@ -297,8 +302,9 @@ def emulator_app(
         error_body: The provider's error body format, for injected errors.
         corrupt: The hook for ``wrong_values_rate``.
         clock: Monotonic seconds, for outage windows.
+        sleep: Waits out added latency.
     """
-    state = EmulatorState(faults or Faults(), clock=clock)
+    state = EmulatorState(faults or Faults(), clock=clock, sleep=sleep)
     app = web.Application(middlewares=[fault_middleware(state, error_body, corrupt)])
     app[EMULATOR_STATE] = state
     app.router.add_get(CONTROL_PREFIX + "faults", _get_faults)

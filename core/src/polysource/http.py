@@ -1,11 +1,10 @@
 """HTTP helpers shared by provider plugins: sessions, error classification and JSON bodies.
 
-A provider's client sends requests with :func:`send`, which maps transport failures to the
-error taxonomy (``network``, ``timeout``), then checks the answer with :func:`raise_for_status`
-and decodes it with :func:`json_body` (``invalid_response`` for a body that is not the JSON
-shape expected). Every :class:`~polysource.errors.ProviderError` built here names the method
-and the URL *without* its query string, so tokens passed as query parameters never reach a
-message; request headers are never included.
+:func:`send` maps transport failures to ``network``/``timeout``; :func:`status_error` and
+:func:`raise_for_status` turn a failing status into a categorised error; :func:`json_body`
+decodes a success (``invalid_response`` when it is not the JSON expected). Messages name the
+method and the URL without its query string and never include request headers, so tokens
+never reach them.
 """
 
 from __future__ import annotations
@@ -138,11 +137,7 @@ def status_error(
         message += f": {_scrub(detail.strip(), secrets)[:_DETAIL_LIMIT]}"
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
     return ProviderError(
-        message,
-        provider=provider,
-        category=chosen,
-        retry_after=retry_after,
-        status=response.status,
+        message, provider=provider, category=chosen, retry_after=retry_after, status=response.status
     )
 
 
@@ -201,22 +196,18 @@ async def send(
         ) as resp:
             body = await resp.read()
             return HttpResponse(resp.status, resp.headers, body, shown, method)
-    except TimeoutError as exc:  # also aiohttp's ServerTimeoutError and ConnectionTimeoutError
-        raise ProviderError(
-            f"{method} {shown} timed out", provider=provider, category=ErrorCategory.TIMEOUT
-        ) from exc
-    except aiohttp.InvalidURL as exc:
-        raise ProviderError(
-            f"{method} {shown}: invalid URL",
-            provider=provider,
-            category=ErrorCategory.INVALID_REQUEST,
-        ) from exc
-    except aiohttp.ClientError as exc:
-        raise ProviderError(
-            f"{method} {shown} failed: {type(exc).__name__}",
-            provider=provider,
-            category=ErrorCategory.NETWORK,
-        ) from exc
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise _transport_error(provider, f"{method} {shown}", exc) from exc
+
+
+def _transport_error(provider: str, where: str, exc: Exception) -> ProviderError:
+    if isinstance(exc, TimeoutError):  # also aiohttp's ServerTimeoutError, ConnectionTimeoutError
+        return ProviderError(f"{where} timed out", provider=provider, category="timeout")
+    if isinstance(exc, aiohttp.InvalidURL):
+        return ProviderError(f"{where}: invalid URL", provider=provider, category="invalid_request")
+    return ProviderError(
+        f"{where} failed: {type(exc).__name__}", provider=provider, category="network"
+    )
 
 
 def create_session(

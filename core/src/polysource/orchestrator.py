@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 import random
@@ -13,7 +14,7 @@ import attrs
 import structlog
 
 from polysource._builtins import LogSink
-from polysource.cache.memory import Entry, MemoryCache
+from polysource.cache.memory import IndexSlot, MemoryCache
 from polysource.clock import Clock, SystemClock
 from polysource.config import Config, load_config
 from polysource.engine.attempt import ProviderSlot
@@ -22,6 +23,7 @@ from polysource.engine.route import Router
 from polysource.engine.singleflight import TaskSet
 from polysource.engine.telemetry import Emitter
 from polysource.errors import (
+    AllProvidersFailed,
     ConfigError,
     InvalidRequest,
     PolysourceError,
@@ -44,6 +46,9 @@ __all__ = ["Orchestrator"]
 
 T = TypeVar("T")
 _log = structlog.get_logger("polysource")
+_FETCH_OPTIONS = frozenset(
+    {"skip_cache", "force_refresh", "allow_stale", "max_age", "deadline", "hedge"}
+)
 
 
 class Orchestrator:
@@ -84,9 +89,12 @@ class Orchestrator:
         self._emitter: Emitter | None = None
         self._tasks = TaskSet()
         self._rng = random.Random()
-        self._index: dict[Any, tuple[Entry, float]] = {}
+        self._index: dict[Any, IndexSlot] = {}
+        self._plain: dict[Any, dict[str, IndexSlot]] = {}
         self._now = self.clock.monotonic
         self._fast_hits = 0
+        self._fast_joins = 0
+        self._joins: dict[Any, Any] = {}
         self._started = False
 
     @classmethod
@@ -163,6 +171,7 @@ class Orchestrator:
         if any(url.startswith("memory://") for url in self.config.cache.tiers):
             memory = MemoryCache(self.config.cache.max_entries, self.config.cache.max_bytes)
             self._index = memory.index
+            self._plain = memory.plain
         self._engine = FetchEngine(
             clock=self.clock,
             router=self._router,
@@ -175,6 +184,7 @@ class Orchestrator:
         )
         self._slots = slots
         self._emitter = emitter
+        self._joins = self._engine.joins
         self._now = self.clock.monotonic
         self._started = True
         for hook in registry.startup_hooks:
@@ -211,6 +221,7 @@ class Orchestrator:
             return
         self._started = False
         self._index = {}
+        self._plain = {}
         for hook in self.registry.shutdown_hooks:
             try:
                 outcome = hook(orchestrator=self)
@@ -291,12 +302,7 @@ class Orchestrator:
         region: str | None = None,
         tier: str | None = None,
         tenant: str | None = None,
-        skip_cache: bool = False,
-        force_refresh: bool = False,
-        allow_stale: bool = True,
-        max_age: float | None = None,
-        deadline: float | None = None,
-        hedge: float | None = None,
+        **options: Any,
     ) -> Result[Any]:
         """Fetch one value: from cache if fresh, else from the providers in failover order.
 
@@ -320,32 +326,49 @@ class Orchestrator:
             InvalidRequest: Bad key, tier, option or a private dataset without a tenant.
             AllProvidersFailed: Every provider failed and no stale value could be served.
         """
-        # The hit path: one tuple, one dict lookup, one clock read; no task, lock or event.
-        try:
-            hit = self._index.get((dataset, key, region, tier, tenant))
-        except TypeError:
-            hit = None
-        if (
-            hit is not None
-            and hit[0].alive
-            and self._now() < hit[1]
-            and not (skip_cache or force_refresh or max_age is not None)
-        ):
-            self._fast_hits += 1
-            return hit[0].result  # type: ignore[return-value]
-        return await self._fetch(
-            dataset,
-            key,
-            region,
-            tier,
-            tenant,
-            skip_cache,
-            force_refresh,
-            allow_stale,
-            max_age,
-            deadline,
-            hedge,
-        )
+        # The hit path: dict lookups and one clock read; no task, lock, timeout or event.
+        # (Options are taken as **options because each keyword-only parameter with a default
+        # costs the hit path more than the empty dict does; the overloads above type them.)
+        if not options:
+            if region is None and tier is None and tenant is None:
+                table = self._plain.get(dataset)
+                slot = table.get(key) if table is not None else None
+            else:
+                try:
+                    slot = self._index.get((dataset, key, region, tier, tenant))
+                except TypeError:  # an unhashable argument: the slow path reports it
+                    slot = None
+            if slot is not None:
+                result, fresh_until, entry = slot
+                if self._now() < fresh_until:
+                    entry.referenced = True
+                    self._fast_hits += 1
+                    return result
+            elif self._joins:
+                # Not cached: an identical call in flight is joined at once.
+                try:
+                    flight = self._joins.get((dataset, key, region, tier, tenant))
+                except TypeError:
+                    flight = None
+                if flight is not None:
+                    # Join the identical call in flight (see engine.singleflight for why a
+                    # CancelledError we did not ask for means "wait again").
+                    self._fast_joins += 1
+                    while True:
+                        future = flight.future
+                        if future is None or future.cancelled():
+                            future = flight.shared_future()
+                        try:
+                            await future
+                        except asyncio.CancelledError:
+                            task = asyncio.current_task()
+                            if task is None or task.cancelling():
+                                raise
+                            continue
+                        except AllProvidersFailed as failed:
+                            return self._engine.stale_for(flight, failed)  # type: ignore[union-attr]
+                        return flight.shared  # type: ignore[no-any-return]
+        return await self._fetch(dataset, key, region, tier, tenant, options)
 
     async def _fetch(
         self,
@@ -354,13 +377,20 @@ class Orchestrator:
         region: str | None,
         tier: str | None,
         tenant: str | None,
-        skip_cache: bool,
-        force_refresh: bool,
-        allow_stale: bool,
-        max_age: float | None,
-        deadline: float | None,
-        hedge: float | None,
+        options: dict[str, Any],
     ) -> Result[Any]:
+        unknown = set(options) - _FETCH_OPTIONS
+        if unknown:
+            raise InvalidRequest(
+                f"unknown fetch option(s) {', '.join(sorted(unknown))}; options: "
+                f"{', '.join(sorted(_FETCH_OPTIONS))}"
+            )
+        skip_cache = bool(options.get("skip_cache", False))
+        force_refresh = bool(options.get("force_refresh", False))
+        allow_stale = bool(options.get("allow_stale", True))
+        max_age = options.get("max_age")
+        deadline = options.get("deadline")
+        hedge = options.get("hedge")
         self._require_started()
         assert self._engine is not None
         ds = self.dataset(dataset)
@@ -372,7 +402,7 @@ class Orchestrator:
         if resolved_tier not in TIERS:
             raise InvalidRequest(f"unknown tier {resolved_tier!r}; tiers are {', '.join(TIERS)}")
         for name, value in (("deadline", deadline), ("max_age", max_age), ("hedge", hedge)):
-            if value is not None and not value >= 0:
+            if value is not None and not (isinstance(value, int | float) and value >= 0):
                 raise InvalidRequest(f"{name} must be a number >= 0, got {value!r}")
         plain = not (skip_cache or force_refresh or max_age is not None)
         return await self._engine.fetch(
@@ -388,6 +418,7 @@ class Orchestrator:
             time_limit=deadline if deadline is not None else self.config.deadline,
             hedge=hedge,
             signature=(dataset, key, region, tier, tenant) if plain else None,
+            joinable=not options,
         )
 
     # -- health, stats and controls ------------------------------------------------------------
@@ -417,12 +448,12 @@ class Orchestrator:
         assert engine is not None
         hits = engine.hits + self._fast_hits
         return Stats(
-            requests=engine.requests + self._fast_hits,
+            requests=engine.requests + self._fast_hits + self._fast_joins,
             cache_hits=hits,
-            cache_misses=engine.misses,
+            cache_misses=engine.misses + self._fast_joins,
             hits_by_tier={"memory": hits} if engine.memory is not None else {},
             stale_served=engine.stale_served,
-            deduplicated=engine.deduplicated,
+            deduplicated=engine.deduplicated + self._fast_joins,
             providers={name: slot.stats() for name, slot in sorted(self._slots.items())},
         )
 

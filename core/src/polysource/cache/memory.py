@@ -3,27 +3,42 @@
 Entries are keyed by the canonical key ``(dataset, key, region, tenant)``; ``tenant`` is
 ``None`` unless the dataset is private. The store is an ``OrderedDict`` in recency order,
 bounded both by entry count and by bytes (each entry's size is the length of its encoded
-value plus a fixed overhead), so the bound holds under any load.
+value plus a fixed overhead), so the bound holds under any load. Hits through the index set a
+reference bit instead of reordering the dict (cheaper on the hit path); eviction gives a
+referenced entry a second chance (the CLOCK approximation of LRU).
 
 The *index* maps the exact arguments of a previous ``fetch`` (dataset handle or name, raw key,
-region, tier, tenant) to ``(entry, fresh_until)``, so that a repeated request is answered with
-one dict lookup and one clock read: no normalisation, no routing, no allocation. Replaced or
-evicted entries are marked dead, which invalidates their index slots.
+region, tier, tenant) to ``(result, fresh_until)``, so that a repeated request is answered with
+one dict lookup and one clock read: no normalisation, no routing, no allocation. An entry that
+is replaced, evicted or removed takes its index slots with it.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterator, Mapping
 from typing import Any, Final
 
 from polysource.errors import ProviderError
 from polysource.models import Result
 
-__all__ = ["ENTRY_OVERHEAD", "Entry", "MemoryCache"]
+__all__ = ["ENTRY_OVERHEAD", "Entry", "MemoryCache", "entry_size"]
 
-ENTRY_OVERHEAD: Final = 256
-"""Bytes charged per entry beyond its encoded value (key, entry object, index slot)."""
+ENTRY_OVERHEAD: Final = 512
+"""Bytes charged per entry for the objects around the value (entry, result, key, slots)."""
+
+DATA_FACTOR: Final = 3
+"""Python objects take about three times their JSON encoding (measured with tracemalloc on
+quotes and daily bars: 1,025 real bytes for a quote whose JSON is 189 bytes, with the
+entry, result, keys and index slots included). An entry is charged
+``DATA_FACTOR * len(json) + ENTRY_OVERHEAD``; ``benchmarks/memory.py`` checks that real
+memory stays under the accounted bytes."""
+
+
+def entry_size(encoded_length: int) -> int:
+    """Bytes charged for an entry whose value encodes to ``encoded_length`` bytes of JSON."""
+    return DATA_FACTOR * encoded_length + ENTRY_OVERHEAD
+
 
 CacheKey = tuple[str, str, str, str | None]
 
@@ -34,12 +49,14 @@ class Entry:
     __slots__ = (
         "alive",
         "error",
-        "fresh_until",
         "key",
+        "referenced",
         "result",
+        "signatures",
         "size",
         "stale_until",
         "stored_at",
+        "ttl",
     )
 
     def __init__(
@@ -47,7 +64,7 @@ class Entry:
         key: CacheKey,
         result: Result[Any] | None,
         stored_at: float,
-        fresh_until: dict[str, float],
+        ttl: Mapping[str, float],
         stale_until: float,
         size: int,
         error: ProviderError | None = None,
@@ -55,11 +72,21 @@ class Entry:
         self.key = key
         self.result = result
         self.stored_at = stored_at
-        self.fresh_until = fresh_until
+        self.ttl = ttl  # the dataset's TTL per tier, shared by its entries
         self.stale_until = stale_until
         self.size = size
         self.error = error
         self.alive = True
+        self.referenced = False
+        self.signatures: list[Hashable] | None = None
+
+    def fresh_until(self, tier: str) -> float:
+        """Monotonic time until which the entry is fresh for ``tier``."""
+        return self.stored_at + self.ttl[tier]
+
+
+IndexSlot = tuple[Result[Any], float, Entry]
+"""What the index holds per request signature: the result, until when it is fresh, the entry."""
 
 
 class MemoryCache:
@@ -81,7 +108,10 @@ class MemoryCache:
         self.max_bytes = max_bytes
         self.max_index = max_index if max_index is not None else max(1024, 2 * max_entries)
         self._store: OrderedDict[CacheKey, Entry] = OrderedDict()
-        self.index: dict[Hashable, tuple[Entry, float]] = {}
+        self.index: dict[Hashable, IndexSlot] = {}
+        # Requests with no region, tier or tenant: dataset -> key -> slot.
+        self.plain: dict[Any, dict[str, IndexSlot]] = {}
+        self._indexed = 0
         self.bytes = 0
         self.evictions = 0
 
@@ -115,24 +145,52 @@ class MemoryCache:
         self.bytes += entry.size
         store = self._store
         while len(store) > self.max_entries or self.bytes > self.max_bytes:
-            _, old = store.popitem(last=False)
-            old.alive = False
-            self.bytes -= old.size
+            key, old = store.popitem(last=False)
+            if old.referenced and old is not entry:
+                old.referenced = False
+                store[key] = old  # second chance: back to the most recent end
+                continue
+            self._kill(old)
             self.evictions += 1
         return True
+
+    def _kill(self, entry: Entry) -> None:
+        entry.alive = False
+        self.bytes -= entry.size
+        for signature in entry.signatures or ():
+            table, key = self._table(signature)
+            slot = table.get(key)
+            if slot is not None and slot[0] is entry.result:
+                del table[key]
+
+    def _table(self, signature: Any) -> tuple[dict[Any, Any], Any]:
+        dataset, key, region, tier, tenant = signature
+        if region is None and tier is None and tenant is None:
+            return self.plain.setdefault(dataset, {}), key
+        return self.index, signature
 
     def remove(self, key: CacheKey) -> None:
         """Drop the entry for ``key`` if present."""
         old = self._store.pop(key, None)
         if old is not None:
-            old.alive = False
-            self.bytes -= old.size
+            self._kill(old)
 
     def index_put(self, signature: Hashable, entry: Entry, fresh_until: float) -> None:
-        """Remember that requests with ``signature`` are answered by ``entry``."""
-        if len(self.index) >= self.max_index:
+        """Remember that requests with ``signature`` are answered by ``entry`` until then."""
+        if entry.result is None or not entry.alive:
+            return
+        if self._indexed >= self.max_index:
             self.index.clear()
-        self.index[signature] = (entry, fresh_until)
+            for table in self.plain.values():
+                table.clear()
+            self._indexed = 0
+        table, key = self._table(signature)
+        table[key] = (entry.result, fresh_until, entry)
+        if entry.signatures is None:
+            entry.signatures = [signature]
+        else:
+            entry.signatures.append(signature)
+        self._indexed += 1
 
     def clear(self, dataset: str | None = None) -> int:
         """Drop every entry (of one dataset, if given); returns how many were dropped."""
@@ -140,4 +198,6 @@ class MemoryCache:
         for key in keys:
             self.remove(key)
         self.index.clear()
+        for table in self.plain.values():
+            table.clear()
         return len(keys)

@@ -138,7 +138,6 @@ def _classify(exc: BaseException, slot: ProviderSlot, per_try: float) -> Provide
 
 
 async def attempt(  # noqa: PLR0915 - one loop: gate, call, classify, retry
-
     slot: ProviderSlot,
     call: Callable[[], Awaitable[T]],
     *,

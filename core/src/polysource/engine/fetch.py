@@ -14,12 +14,12 @@ from typing import Any
 import attrs
 
 from polysource.cache.codec import encode
-from polysource.cache.memory import ENTRY_OVERHEAD, CacheKey, Entry, MemoryCache
+from polysource.cache.memory import ENTRY_OVERHEAD, CacheKey, Entry, MemoryCache, entry_size
 from polysource.cache.policy import Freshness, classify
 from polysource.clock import Clock
 from polysource.engine.attempt import ProviderSlot, attempt
 from polysource.engine.route import Router
-from polysource.engine.singleflight import SingleFlight, TaskSet
+from polysource.engine.singleflight import Flight, SingleFlight, TaskSet
 from polysource.engine.telemetry import Emitter
 from polysource.errors import AllProvidersFailed, ErrorCategory, ProviderError
 from polysource.events import EventKind
@@ -28,6 +28,17 @@ from polysource.models import TIERS, CachePolicy, Dataset, Request, Result
 __all__ = ["FetchEngine", "Loaded"]
 
 MAX_BACKGROUND_REFRESHES = 64
+
+
+@attrs.define(slots=True)
+class _FlightContext:
+    """What a joiner needs to know about the flight it joins."""
+
+    ds: Dataset[Any]
+    ckey: CacheKey
+    started: float
+    signature: Hashable | None = None
+    loaded: Loaded | None = None
 
 
 @attrs.define(slots=True)
@@ -67,6 +78,8 @@ class FetchEngine:
         self.emitter = emitter
         self.tasks = tasks
         self.flights: SingleFlight[Loaded] = SingleFlight(tasks)
+        self.joins: dict[Hashable, Flight[Loaded]] = {}
+        """Flights of plain requests by call signature, for the orchestrator's join path."""
         self.refreshing = 0
         self.requests = 0
         self.hits = 0
@@ -87,10 +100,9 @@ class FetchEngine:
             fetched_at=loaded.fetched_at,
             clock=self.clock,
         )
-        fresh = {tier: stored_at + policy.ttl[tier] for tier in TIERS}
         stale_until = stored_at + max(policy.ttl.values()) + policy.stale
-        size = len(encode(loaded.value)) + ENTRY_OVERHEAD
-        return Entry(ckey, result, stored_at, fresh, stale_until, size)
+        size = entry_size(len(encode(loaded.value)))
+        return Entry(ckey, result, stored_at, policy.ttl, stale_until, size)
 
     def _store(self, ds: Dataset[Any], ckey: CacheKey, loaded: Loaded) -> None:
         policy = self.policies[ds.name]
@@ -115,8 +127,8 @@ class FetchEngine:
             return
         now = self.clock.monotonic()
         until = now + policy.negative_ttl
-        fresh = dict.fromkeys(TIERS, until)
-        self.memory.put(Entry(ckey, None, now, fresh, until, ENTRY_OVERHEAD, error=error))
+        ttl = dict.fromkeys(TIERS, policy.negative_ttl)
+        self.memory.put(Entry(ckey, None, now, ttl, until, ENTRY_OVERHEAD, error=error))
 
     # -- the pipeline --------------------------------------------------------------------------
 
@@ -135,8 +147,13 @@ class FetchEngine:
         time_limit: float,
         hedge: float | None = None,
         signature: Hashable | None = None,
+        joinable: bool = False,
     ) -> Result[Any]:
-        """Answer one request (see the module docstring for the stages)."""
+        """Answer one request (see the module docstring for the stages).
+
+        ``signature`` (the caller's exact arguments) lets the answer be indexed for the hit
+        path; ``joinable`` lets identical later calls join this flight by signature.
+        """
         clock = self.clock
         started = clock.monotonic()
         deadline = started + time_limit
@@ -144,29 +161,22 @@ class FetchEngine:
         nkey = ds.normalize_key(key)
         ckey: CacheKey = (ds.name, nkey, region, tenant if ds.private else None)
         policy = self.policies[ds.name]
-        stale: Entry | None = None
         use_cache = self.memory is not None and policy.cacheable and not skip_cache
+        stale: Entry | None = None
         if use_cache:
-            assert self.memory is not None
-            entry = self.memory.get(ckey)
-            if entry is not None:
-                if entry.error is not None:
-                    if started < entry.stale_until and not force_refresh:
-                        self.negative_hits += 1
-                        raise AllProvidersFailed(
-                            f"{ds.name} {nkey!r} was not found (cached)", [entry.error]
-                        )
-                else:
-                    state = classify(
-                        started, entry.stored_at, policy.ttl[tier], policy.stale, max_age
-                    )
-                    if state is Freshness.FRESH and not force_refresh:
-                        return self._hit(ds, ckey, entry, tier, signature)
-                    if state is Freshness.STALE:
-                        stale = entry
-                        if policy.revalidate and allow_stale and not force_refresh:
-                            self._revalidate(ds, nkey, ckey, region, tier, tenant, time_limit)
-                            return self._stale(ds, ckey, entry, (), 0, started)
+            answer, stale = self._lookup(
+                ds,
+                ckey,
+                tier,
+                started,
+                max_age=max_age,
+                force_refresh=force_refresh,
+                allow_stale=allow_stale,
+                signature=signature,
+                time_limit=time_limit,
+            )
+            if answer is not None:
+                return answer
         self.misses += 1
         if self.emitter.wants[EventKind.CACHE_MISS]:
             self.emitter.emit(
@@ -179,12 +189,18 @@ class FetchEngine:
             )
         order = self.router.order(ds.name, region)
         hedge_delay = hedge if hedge is not None else self.hedge_delays.get(ds.name)
-        task, leader = self.flights.start(
+        flight, leader = self.flights.start(
             ckey,
             lambda: self._load(
                 ds, nkey, ckey, region, tier, tenant, order, deadline, hedge_delay, use_cache
             ),
+            deadline,
+            _FlightContext(ds, ckey, started),
+            self._flight_done,
         )
+        if leader and joinable and signature is not None:
+            self.joins[signature] = flight
+            flight.context.signature = signature
         if not leader:
             self.deduplicated += 1
             if self.emitter.wants[EventKind.DEDUPLICATED]:
@@ -195,9 +211,13 @@ class FetchEngine:
                     private=ds.private,
                     tenant=tenant,
                 )
+        waiter = flight.wait()
         try:
-            async with clock.timeout(max(0.0, deadline - clock.monotonic())):
-                loaded = await asyncio.shield(task)
+            if deadline < flight.deadline:
+                async with clock.timeout(max(0.0, deadline - clock.monotonic())):
+                    loaded = await waiter
+            else:
+                loaded = await waiter  # the flight itself ends by this caller's deadline
         except AllProvidersFailed as failed:
             if stale is not None and allow_stale and started < stale.stale_until:
                 return self._stale(ds, ckey, stale, failed.errors, len(failed.errors), started)
@@ -213,19 +233,93 @@ class FetchEngine:
             if stale is not None and allow_stale and started < stale.stale_until:
                 return self._stale(ds, ckey, stale, (error,), 0, started)
             raise AllProvidersFailed(f"{ds.name} {nkey!r}: deadline passed", [error]) from None
-        if signature is not None and loaded.entry is not None and loaded.entry.alive:
-            self.memory.index_put(signature, loaded.entry, loaded.entry.fresh_until[tier])  # type: ignore[union-attr]
+        if not leader:
+            return self.joined_result(flight, loaded)
+        if signature is not None and loaded.entry is not None and self.memory is not None:
+            self.memory.index_put(signature, loaded.entry, loaded.entry.fresh_until(tier))
         return Result(
             loaded.value,
             loaded.source,
             errors=loaded.errors,
             attempts=loaded.attempts,
             duration=clock.monotonic() - started,
-            deduplicated=not leader,
             providers=loaded.providers,
             fetched_at=loaded.fetched_at,
             clock=clock,
         )
+
+    def _lookup(
+        self,
+        ds: Dataset[Any],
+        ckey: CacheKey,
+        tier: str,
+        now: float,
+        *,
+        max_age: float | None,
+        force_refresh: bool,
+        allow_stale: bool,
+        signature: Hashable | None,
+        time_limit: float,
+    ) -> tuple[Result[Any] | None, Entry | None]:
+        """The cache stage: an answer from cache (or a cached not-found), and any stale entry."""
+        assert self.memory is not None
+        entry = self.memory.get(ckey)
+        if entry is None:
+            return None, None
+        policy = self.policies[ds.name]
+        if entry.error is not None:
+            if now < entry.stale_until and not force_refresh:
+                self.negative_hits += 1
+                raise AllProvidersFailed(
+                    f"{ds.name} {ckey[1]!r} was not found (cached)", [entry.error]
+                )
+            return None, None
+        state = classify(now, entry.stored_at, policy.ttl[tier], policy.stale, max_age)
+        if state is Freshness.FRESH and not force_refresh:
+            return self._hit(ds, ckey, entry, tier, signature), None
+        if state is not Freshness.STALE:
+            return None, None
+        if policy.revalidate and allow_stale and not force_refresh:
+            _, key, region, tenant = ckey
+            self._revalidate(ds, key, ckey, region, tier, tenant, time_limit)
+            return self._stale(ds, ckey, entry, (), 0, now), entry
+        return None, entry
+
+    def _flight_done(self, flight: Flight[Loaded]) -> None:
+        signature = flight.context.signature
+        if signature is not None and self.joins.get(signature) is flight:
+            del self.joins[signature]
+            loaded = flight.context.loaded
+            if loaded is not None:
+                self.joined_result(flight, loaded)  # ready before the joiners wake
+
+    def joined_result(self, flight: Flight[Loaded], loaded: Loaded) -> Result[Any]:
+        """The one Result every joiner of a flight gets (built once)."""
+        shared = flight.shared
+        if shared is None:
+            shared = flight.shared = Result(
+                loaded.value,
+                loaded.source,
+                errors=loaded.errors,
+                attempts=loaded.attempts,
+                duration=self.clock.monotonic() - flight.context.started,
+                deduplicated=True,
+                providers=loaded.providers,
+                fetched_at=loaded.fetched_at,
+                clock=self.clock,
+            )
+        return shared  # type: ignore[no-any-return]
+
+    def stale_for(self, flight: Flight[Loaded], failed: AllProvidersFailed) -> Result[Any]:
+        """For a joiner of a failed flight: the stale entry if one may be served, else raise."""
+        context = flight.context
+        stale = self.memory.peek(context.ckey) if self.memory is not None else None
+        now = self.clock.monotonic()
+        if stale is not None and stale.error is None and now < stale.stale_until:
+            return self._stale(
+                context.ds, context.ckey, stale, failed.errors, len(failed.errors), now
+            )
+        raise failed
 
     def _hit(
         self,
@@ -237,7 +331,7 @@ class FetchEngine:
     ) -> Result[Any]:
         self.hits += 1
         if signature is not None:
-            self.memory.index_put(signature, entry, entry.fresh_until[tier])  # type: ignore[union-attr]
+            self.memory.index_put(signature, entry, entry.fresh_until(tier))  # type: ignore[union-attr]
         if self.emitter.wants[EventKind.CACHE_HIT]:
             self.emitter.emit(
                 EventKind.CACHE_HIT,
@@ -311,7 +405,7 @@ class FetchEngine:
             self.emitter.emit(
                 EventKind.REVALIDATE, dataset=ds.name, key=key, private=ds.private, tenant=tenant
             )
-        task, _ = self.flights.start(
+        flight, _ = self.flights.start(
             ckey,
             lambda: self._load(
                 ds,
@@ -325,13 +419,14 @@ class FetchEngine:
                 self.hedge_delays.get(ds.name),
                 True,
             ),
+            deadline,
+            _FlightContext(ds, ckey, self.clock.monotonic()),
         )
-        task.add_done_callback(self._refreshed)
+        assert flight.task is not None
+        flight.task.add_done_callback(self._refreshed)
 
     def _refreshed(self, task: asyncio.Task[Loaded]) -> None:
-        self.refreshing -= 1
-        if not task.cancelled():
-            task.exception()  # mark retrieved: a failed refresh leaves the stale entry in place
+        self.refreshing -= 1  # a failed refresh leaves the stale entry in place
 
     # -- providers -----------------------------------------------------------------------------
 
@@ -364,6 +459,9 @@ class FetchEngine:
             raise
         if store:
             self._store(ds, ckey, loaded)
+        flight = self.flights.get(ckey)
+        if flight is not None:
+            flight.context.loaded = loaded
         return loaded
 
     def candidates(self, order: tuple[str, ...]) -> list[ProviderSlot]:
@@ -399,12 +497,14 @@ class FetchEngine:
     ) -> Loaded:
         errors: list[ProviderError] = []
         tried: list[str] = []
-        calls_before = {slot.name: slot.attempts for slot in self.slots.values()}
+        calls = 0
         for slot in self.candidates(order):
             tried.append(slot.name)
+            before = slot.attempts
             try:
                 value = await self._try(slot, request, deadline)
             except ProviderError as error:
+                calls += slot.attempts - before
                 errors.append(error)
                 if error.category is ErrorCategory.INVALID_REQUEST:
                     break
@@ -418,13 +518,9 @@ class FetchEngine:
                         category=error.category.value,
                     )
                 continue
+            calls += slot.attempts - before
             return Loaded(
-                value,
-                slot.name,
-                tuple(errors),
-                self._calls_since(calls_before),
-                tuple(tried),
-                self.clock.monotonic(),
+                value, slot.name, tuple(errors), calls, tuple(tried), self.clock.monotonic()
             )
         raise AllProvidersFailed(
             f"every provider failed for {ds.name} {request.key!r} in {request.region}", errors

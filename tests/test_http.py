@@ -1,0 +1,181 @@
+"""polysource.http: status classification, Retry-After, redaction, transport errors."""
+
+from __future__ import annotations
+
+import email.utils
+import socket
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aioresponses import aioresponses
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from polysource.emulation import serve
+from polysource.errors import ErrorCategory, ProviderError
+from polysource.http import (
+    HttpResponse,
+    classify_status,
+    create_session,
+    json_body,
+    parse_retry_after,
+    raise_for_status,
+    redact_url,
+    send,
+    status_error,
+)
+
+
+def _response(status: int, body: bytes = b"", **headers: str) -> HttpResponse:
+    return HttpResponse(status, CIMultiDictProxy(CIMultiDict(headers)), body, "https://x.test/p")
+
+
+@pytest.mark.parametrize(
+    ("status", "category"),
+    [
+        (200, None),
+        (304, None),
+        (400, ErrorCategory.INVALID_REQUEST),
+        (401, ErrorCategory.AUTH),
+        (403, ErrorCategory.AUTH),
+        (404, ErrorCategory.NOT_FOUND),
+        (409, ErrorCategory.INVALID_REQUEST),
+        (422, ErrorCategory.INVALID_REQUEST),
+        (429, ErrorCategory.RATE_LIMIT),
+        (500, ErrorCategory.PROVIDER_DOWN),
+        (503, ErrorCategory.PROVIDER_DOWN),
+        (599, ErrorCategory.PROVIDER_DOWN),
+    ],
+)
+def test_status_classification(status: int, category: ErrorCategory | None) -> None:
+    """Statuses map to the taxonomy; below 400 is no failure."""
+    assert classify_status(status) is category
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("120", 120.0),
+        (" 1.5 ", 1.5),
+        ("0", 0.0),
+        ("-3", 0.0),
+        (None, None),
+        ("", None),
+        ("soon", None),
+        ("inf", None),
+        ("nan", None),
+    ],
+)
+def test_retry_after_in_seconds(value: str | None, seconds: float | None) -> None:
+    """Delay-seconds parse to floats; negatives clamp to 0; junk is None."""
+    assert parse_retry_after(value) == seconds
+
+
+def test_retry_after_as_http_date() -> None:
+    """An HTTP date is measured against ``now``; a past date means no wait."""
+    when = 1_700_000_000.0
+    header = email.utils.formatdate(when, usegmt=True)
+    assert parse_retry_after(header, now=when - 30) == 30.0
+    assert parse_retry_after(header, now=when + 30) == 0.0
+
+
+def test_redact_url_drops_query_fragment_and_user_info() -> None:
+    """Tokens in query strings or user info never reach a message."""
+    url = "https://user:pw@api.test/v1/x?token=s3cret&a=1#frag"
+    assert redact_url(url) == "https://api.test/v1/x"
+
+
+def test_status_error_names_status_and_masks_secrets() -> None:
+    """The message names method, URL and status; secrets in the detail are masked."""
+    error = status_error(
+        "p",
+        _response(429, **{"Retry-After": "9"}),
+        detail="bad key s3cret " + "x" * 500,
+        secrets=["s3cret", ""],
+    )
+    assert error.category is ErrorCategory.RATE_LIMIT and error.retry_after == 9.0
+    assert error.status == 429 and error.provider == "p"
+    assert error.message.startswith("GET https://x.test/p answered HTTP 429: bad key ***")
+    assert "s3cret" not in str(error) and len(error.message) < 300
+
+
+def test_status_error_category_override() -> None:
+    """A provider may override the category its quirks call for."""
+    assert status_error("p", _response(200), category="provider_down").category == "provider_down"
+
+
+def test_raise_for_status_only_on_failures() -> None:
+    """Successes pass; failures raise with their category."""
+    raise_for_status("p", _response(204))
+    with pytest.raises(ProviderError) as info:
+        raise_for_status("p", _response(404))
+    assert info.value.category is ErrorCategory.NOT_FOUND
+
+
+def test_json_body_checks_json_and_shape() -> None:
+    """Bodies decode to the expected type; anything else is invalid_response."""
+    assert json_body("p", _response(200, b'{"a": 1}'), dict) == {"a": 1}
+    assert json_body("p", _response(200, b"[1]"), list) == [1]
+    for body, expect in ((b"[1]", dict), (b"<html>", dict), (b"", list)):
+        with pytest.raises(ProviderError) as info:
+            json_body("p", _response(200, body), expect)
+        assert info.value.category is ErrorCategory.INVALID_RESPONSE
+
+
+async def test_send_reads_status_headers_and_body_over_http() -> None:
+    """A real request returns the whole answer, with the URL redacted."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({"q": request.query["q"]}, status=418, headers={"X-A": "1"})
+
+    app = web.Application()
+    app.router.add_get("/echo", handler)
+    async with serve(app) as url, create_session(timeout=5) as session:
+        answer = await send(
+            session, "GET", f"{url}/echo?token=abc", provider="p", params={"q": "z"}
+        )
+    assert answer.status == 418 and answer.headers["X-A"] == "1"
+    assert json_body("p", answer, dict) == {"q": "z"}
+    assert answer.url == f"{url}/echo" and answer.text == '{"q": "z"}'
+
+
+async def test_refused_connection_is_network_without_the_query() -> None:
+    """A closed port is a network error chained to aiohttp's; the query is not shown."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with create_session(timeout=5) as session:
+        with pytest.raises(ProviderError) as info:
+            await send(session, "GET", f"http://127.0.0.1:{port}/x?token=s3cret", provider="p")
+    assert info.value.category is ErrorCategory.NETWORK
+    assert isinstance(info.value.__cause__, aiohttp.ClientConnectionError)
+    assert "s3cret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("exception", "category"),
+    [
+        (TimeoutError(), ErrorCategory.TIMEOUT),
+        (aiohttp.ServerTimeoutError(), ErrorCategory.TIMEOUT),
+        (aiohttp.ClientPayloadError("cut"), ErrorCategory.NETWORK),
+        (aiohttp.InvalidURL("x"), ErrorCategory.INVALID_REQUEST),
+    ],
+)
+async def test_transport_exceptions_map(exception: Exception, category: ErrorCategory) -> None:
+    """Timeouts, broken payloads and invalid URLs map to their categories."""
+    with aioresponses() as mocked:
+        mocked.get("https://api.test/x", exception=exception)
+        async with create_session() as session:
+            with pytest.raises(ProviderError) as info:
+                await send(session, "GET", "https://api.test/x", provider="p")
+    assert info.value.category is category and info.value.__cause__ is exception
+
+
+async def test_create_session_verifies_tls_and_can_drop_cookies() -> None:
+    """Sessions verify certificates; ``cookies=False`` stores none."""
+    async with create_session(timeout=3, cookies=False) as session:
+        assert isinstance(session.cookie_jar, aiohttp.DummyCookieJar)
+        assert session.timeout.total == 3
+        assert session.connector is not None and session.connector._ssl is True
+    async with create_session() as session:
+        assert isinstance(session.cookie_jar, aiohttp.CookieJar)
