@@ -162,3 +162,17 @@ def test_referenced_entry_gets_a_second_chance():
     keys = {entry.key[1] for entry in cache}
     assert keys == {"K0", "K2", "K3"}
     assert not first.referenced
+
+
+def test_codec_keeps_datetimes_and_dates():
+    """Datetime fields keep their time and zone through the codec; dates stay dates."""
+    import datetime as dt
+
+    from polysource.cache.codec import roundtrip
+    from polysource.datasets import Bar, DailyBars
+
+    stamp = dt.datetime(2024, 3, 1, 15, 59, 59, 500000, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    quote = Quote("AAPL", 1.0, timestamp=stamp)
+    assert roundtrip(quote, Quote) == quote
+    bars = DailyBars("AAPL", [Bar(dt.date(2024, 3, 1), 1.0, 2.0, 0.5, 1.5)])
+    assert roundtrip(bars, DailyBars) == bars

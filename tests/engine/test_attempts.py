@@ -144,3 +144,20 @@ async def test_bad_options_are_invalid_requests(make_orchestrator):
         await orch.fetch(QUOTE, "AAPL", tier="gold")
     assert fake.call_count() == 0
     assert not asyncio.all_tasks() - {asyncio.current_task()}
+
+
+async def test_unsupported_key_fails_over_instead_of_stopping(make_orchestrator, clock):
+    """invalid_request marked unsupported skips only that provider; the next one answers."""
+    from polysource.errors import ProviderError
+
+    def forex_not_served(request):
+        raise ProviderError(
+            "forex not served", provider="a", category="invalid_request", unsupported=True
+        )
+
+    a = FakeProvider("a", regions={"US": 1}, clock=clock, default=forex_not_served)
+    b = FakeProvider("b", regions={"US": 2}, clock=clock)
+    orch = await make_orchestrator(a, b)
+    result = await orch.fetch(QUOTE, "FX:EURUSD", region="US")
+    assert result.source == "b"
+    assert result.errors[0].unsupported

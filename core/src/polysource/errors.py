@@ -16,7 +16,9 @@ Every exception polysource raises derives from :class:`PolysourceError`::
 ``retryable``. The category decides what the engine does next: ``invalid_request`` stops
 failover (every provider would reject the request), ``auth`` skips only that provider, and
 the transient ones (``network``, ``timeout``, ``provider_down``, ``rate_limit``) are retried
-and then failed over.
+and then failed over. An ``invalid_request`` marked ``unsupported`` ("this provider cannot
+serve that key, another may": a forex pair asked of an equities-only provider) skips only that
+provider.
 
 Messages name the offending thing and never contain a secret.
 """
@@ -54,6 +56,11 @@ class ErrorCategory(enum.StrEnum):
     NOT_FOUND = "not_found"
     CIRCUIT_OPEN = "circuit_open"
     BUDGET_EXHAUSTED = "budget_exhausted"
+
+
+def stops_failover(error: ProviderError) -> bool:
+    """Whether ``error`` means no other provider should be asked either."""
+    return error.category is ErrorCategory.INVALID_REQUEST and not error.unsupported
 
 
 TRANSIENT: Final = frozenset(
@@ -132,6 +139,8 @@ class ProviderError(PolysourceError):
         retryable: Whether the same provider may be tried again; defaults by category.
         retry_after: Seconds the provider asked us to wait (``Retry-After``), if any.
         status: The HTTP status, when there was one.
+        unsupported: The provider cannot serve this key or dataset, though others may; the
+            engine then fails over instead of stopping.
     """
 
     def __init__(
@@ -143,8 +152,10 @@ class ProviderError(PolysourceError):
         retryable: bool | None = None,
         retry_after: float | None = None,
         status: int | None = None,
+        unsupported: bool = False,
     ) -> None:
         self.provider = provider
+        self.unsupported = unsupported
         self.category = ErrorCategory(category)
         self.retryable = self.category in TRANSIENT if retryable is None else retryable
         self.retry_after = retry_after

@@ -24,9 +24,14 @@ FORMAT_VERSION: Final = 1
 converter: Final = make_converter()
 converter.register_unstructure_hook(Decimal, str)
 converter.register_structure_hook(Decimal, lambda v, _: Decimal(str(v)))
+# datetime is a subclass of date: its hooks must be registered after date's so they win.
 converter.register_unstructure_hook(dt.date, dt.date.isoformat)
 converter.register_structure_hook(
     dt.date, lambda v, _: v if isinstance(v, dt.date) else dt.date.fromisoformat(v)
+)
+converter.register_unstructure_hook(dt.datetime, dt.datetime.isoformat)
+converter.register_structure_hook(
+    dt.datetime, lambda v, _: v if isinstance(v, dt.datetime) else dt.datetime.fromisoformat(v)
 )
 
 

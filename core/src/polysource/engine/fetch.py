@@ -21,7 +21,7 @@ from polysource.engine.attempt import ProviderSlot, attempt
 from polysource.engine.route import Router
 from polysource.engine.singleflight import Flight, SingleFlight, TaskSet
 from polysource.engine.telemetry import Emitter
-from polysource.errors import AllProvidersFailed, ErrorCategory, ProviderError
+from polysource.errors import AllProvidersFailed, ErrorCategory, ProviderError, stops_failover
 from polysource.events import EventKind
 from polysource.models import TIERS, CachePolicy, Dataset, Request, Result
 
@@ -506,7 +506,7 @@ class FetchEngine:
             except ProviderError as error:
                 calls += slot.attempts - before
                 errors.append(error)
-                if error.category is ErrorCategory.INVALID_REQUEST:
+                if stops_failover(error):
                     break
                 if len(tried) < len(order) and self.emitter.wants[EventKind.FAILOVER]:
                     self.emitter.emit(
@@ -577,7 +577,7 @@ class FetchEngine:
                         outcome = task.result()
                         if isinstance(outcome, ProviderError):
                             errors.append(outcome)
-                            if outcome.category is ErrorCategory.INVALID_REQUEST:
+                            if stops_failover(outcome):
                                 index = len(candidates)
                                 for other in running:
                                     other.cancel()

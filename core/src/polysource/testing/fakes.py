@@ -191,7 +191,13 @@ class FakeProvider:
         try:
             return self.default(request)
         except ProviderError as exc:
-            raise ProviderError(exc.message, provider=self.name, category=exc.category) from None
+            raise ProviderError(
+                exc.message,
+                provider=self.name,
+                category=exc.category,
+                retry_after=exc.retry_after,
+                unsupported=exc.unsupported,
+            ) from None
 
     async def fetch(self, request: Request) -> Any:
         """Return the scripted outcome for ``request.key``."""
