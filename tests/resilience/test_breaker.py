@@ -119,3 +119,38 @@ async def test_all_breakers_open_raises_with_circuit_open(make_orchestrator, clo
     with pytest.raises(AllProvidersFailed) as caught:
         await orch.fetch(QUOTE, "Y")
     assert caught.value.errors[0].category == "circuit_open"
+
+
+async def test_half_open_trial_is_returned_after_a_neutral_failure(make_orchestrator, clock):
+    """A trial call failing with rate_limit neither closes nor reopens, and frees the trial."""
+    a = FakeProvider("a", regions={"US": 1}, clock=clock).fail_always("*", "provider_down")
+    b = FakeProvider("b", regions={"US": 2}, clock=clock)
+    orch = await make_orchestrator(
+        a,
+        b,
+        providers={
+            "a": {
+                "retry": {"attempts": 1},
+                "breaker": {"failure_threshold": 1, "recovery_timeout": 5},
+            }
+        },
+    )
+    await orch.fetch(QUOTE, "K0", region="US")
+    await clock.advance(5)
+    a.recover()
+    a.fail("K1", "rate_limit")
+    assert (await orch.fetch(QUOTE, "K1", region="US")).source == "b"
+    assert orch.health()["a"].breaker == "half_open"
+    assert (await orch.fetch(QUOTE, "K2", region="US")).source == "a"
+    assert orch.health()["a"].breaker == "closed"
+
+
+def test_release_returns_a_trial():
+    """release() gives back a half-open trial taken by allow()."""
+    clock = FakeClock()
+    breaker, _ = _breaker(clock, failure_threshold=1, recovery_timeout=1)
+    breaker.record_failure()
+    clock._now += 1
+    assert breaker.allow() and not breaker.allow()
+    breaker.release()
+    assert breaker.allow()

@@ -83,3 +83,141 @@ def plugins(config_path: str | None) -> None:
     console.print(dtable)
     if registry.broken:
         raise SystemExit(1 if os.environ.get("POLYSOURCE_STRICT_PLUGINS") == "1" else 0)
+
+
+@main.command()
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of injected faults.")
+def demo(seed: int) -> None:
+    """Run the engine and the installed plugins against local emulators (no network, no keys)."""
+    import asyncio
+
+    from polysource.demo import run_demo
+
+    asyncio.run(run_demo(seed=seed))
+
+
+@main.command()
+@click.argument("name")
+@click.option("--port", type=int, default=None, help="Port (default: the emulator's own).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--fault-rate", type=float, default=0.0, help="Share of requests answered 500.")
+@click.option("--latency", type=float, default=0.0, help="Seconds added to every request.")
+@click.option("--rate-limit-rate", type=float, default=0.0, help="Share answered 429.")
+@click.option("--retry-after", type=float, default=1.0, help="Retry-After of injected 429s.")
+@click.option("--malformed-rate", type=float, default=0.0, help="Share answered with bad JSON.")
+@click.option("--outage", is_flag=True, help="Answer every request 503.")
+@click.option("--seed", type=int, default=0, help="Seed of faults and generated data.")
+def emulate(
+    name: str,
+    port: int | None,
+    host: str,
+    fault_rate: float,
+    latency: float,
+    rate_limit_rate: float,
+    retry_after: float,
+    malformed_rate: float,
+    outage: bool,
+    seed: int,
+) -> None:
+    """Serve a provider's API emulator, e.g. ``polysource emulate tiingo --port 8001``."""
+    from polysource.emulation import Faults, run_emulator
+    from polysource.orchestrator import Orchestrator
+
+    emulators = Orchestrator().registry.emulators
+    spec = emulators.get(name)
+    if spec is None:
+        known = ", ".join(sorted(emulators)) or "(none installed)"
+        raise click.BadParameter(f"no emulator {name!r}; emulators: {known}", param_hint="NAME")
+    try:
+        faults = Faults(
+            error_rate=fault_rate,
+            latency=latency,
+            rate_limit_rate=rate_limit_rate,
+            retry_after=retry_after,
+            malformed_rate=malformed_rate,
+            outage=outage,
+            seed=seed,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    chosen = port if port is not None else (spec.default_port or 0)
+    click.echo(f"{name} emulator: {spec.description}")
+    click.echo(f"serving on http://{host}:{chosen} (faults: POST /_emulator/faults)")
+    run_emulator(spec.factory(faults), host=host, port=chosen)
+
+
+@main.command()
+@click.argument("dataset")
+@click.argument("key")
+@click.option("--region", default=None)
+@click.option("--tier", default=None)
+@click.option("--tenant", default=None)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=lambda: os.environ.get("POLYSOURCE_CONFIG"),
+)
+def fetch(
+    dataset: str,
+    key: str,
+    region: str | None,
+    tier: str | None,
+    tenant: str | None,
+    config_path: str | None,
+) -> None:
+    """Fetch one value and print it as JSON with where it came from."""
+    import asyncio
+
+    import orjson
+
+    from polysource.cache.codec import converter
+
+    async def run() -> bytes:
+        async with _orchestrator(config_path) as orch:
+            result = await orch.fetch(dataset, key, region=region, tier=tier, tenant=tenant)
+            return orjson.dumps(
+                {
+                    "data": converter.unstructure(result.data),
+                    "source": result.source,
+                    "cached": result.cached,
+                    "stale": result.stale,
+                    "attempts": result.attempts,
+                    "errors": [str(e) for e in result.errors],
+                },
+                option=orjson.OPT_INDENT_2,
+            )
+
+    click.echo(asyncio.run(run()).decode())
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=lambda: os.environ.get("POLYSOURCE_CONFIG"),
+)
+def health(config_path: str | None) -> None:
+    """Print each configured provider's health (as seen by a fresh orchestrator)."""
+    import asyncio
+
+    from rich.console import Console
+    from rich.table import Table
+
+    async def run() -> Table:
+        async with _orchestrator(config_path) as orch:
+            table = Table(title="health")
+            for column in ("provider", "status", "breaker", "enabled", "in rotation"):
+                table.add_column(column)
+            for name, item in orch.health().items():
+                table.add_row(
+                    name,
+                    item.status.value,
+                    item.breaker.value,
+                    str(item.enabled),
+                    str(item.in_rotation),
+                )
+            return table
+
+    Console().print(asyncio.run(run()))

@@ -146,6 +146,8 @@ class ProviderConfig:
     regions: dict[str, int] | None = None
     down_after: int = 5
     probe_interval: float = 30.0
+    coalesce: bool = True
+    coalesce_window: float = 0.0
     options: dict[str, Any] = field(factory=dict)
 
 
@@ -197,6 +199,7 @@ class Config:
     tier: str = "free"
     deadline: float = 10.0
     selection: str = "priority"
+    batch_concurrency: int = 4
     providers: dict[str, ProviderConfig] = field(factory=dict)
     routing: dict[str, dict[str, tuple[str, ...]]] = field(factory=dict)
     datasets: dict[str, DatasetConfig] = field(factory=dict)

@@ -31,6 +31,7 @@ from polysource.errors import (
 )
 from polysource.models import (
     TIERS,
+    BatchResult,
     CachePolicy,
     Dataset,
     ProviderHealth,
@@ -421,6 +422,72 @@ class Orchestrator:
             joinable=not options,
         )
 
+    async def fetch_many(
+        self,
+        dataset: Dataset[T] | str,
+        keys: Iterable[str],
+        *,
+        region: str | None = None,
+        tier: str | None = None,
+        tenant: str | None = None,
+        skip_cache: bool = False,
+        allow_stale: bool = True,
+        deadline: float | None = None,
+    ) -> BatchResult[T]:
+        """Fetch many keys: cache first, then the misses in provider batches.
+
+        Misses are grouped into batches of at most the provider's ``max_batch_size``, run
+        concurrently (at most ``batch_concurrency`` at a time); keys a batch did not return
+        fail over per key to the next provider. Keys already being fetched join that call.
+
+        Args:
+            dataset: A dataset handle or name.
+            keys: The keys; results and errors are keyed by them as given.
+            region: Routing region (default from config).
+            tier: Caller tier (default from config).
+            tenant: Required for private datasets.
+            skip_cache: Neither read nor write the cache.
+            allow_stale: Serve a stale cached value for keys every provider failed.
+            deadline: Seconds the whole call may take (default from config).
+
+        Returns:
+            A ``BatchResult``: ``results`` and ``errors`` per key and a ``summary``.
+
+        Raises:
+            InvalidRequest: No keys, a bad key, or a private dataset without a tenant.
+            UnknownDataset: No such dataset.
+            UnknownRegion: No provider serves it in the region.
+        """
+        self._require_started()
+        assert self._engine is not None
+        ds = self.dataset(dataset)
+        if isinstance(keys, str):
+            raise InvalidRequest("keys must be a collection of strings, not one string")
+        keys = list(keys)
+        if not keys:
+            raise InvalidRequest(f"fetch_many of {ds.name!r} needs at least one key")
+        bad = [key for key in keys if not isinstance(key, str) or not key.strip()]
+        if bad:
+            raise InvalidRequest(f"keys for dataset {ds.name!r} must be non-empty strings: {bad!r}")
+        if ds.private and not tenant:
+            raise InvalidRequest(f"dataset {ds.name!r} is private: a tenant is required")
+        resolved_tier = tier or self.config.tier
+        if resolved_tier not in TIERS:
+            raise InvalidRequest(f"unknown tier {resolved_tier!r}; tiers are {', '.join(TIERS)}")
+        if deadline is not None and not deadline > 0:
+            raise InvalidRequest(f"deadline must be a number > 0, got {deadline!r}")
+        return await self._engine.fetch_many(
+            ds,
+            keys,
+            region or self.config.region,
+            resolved_tier,
+            tenant,
+            skip_cache=skip_cache,
+            allow_stale=allow_stale,
+            time_limit=deadline if deadline is not None else self.config.deadline,
+            concurrency=self.config.batch_concurrency,
+        )
+
     # -- health, stats and controls ------------------------------------------------------------
 
     def _slot(self, name: str) -> ProviderSlot:
@@ -442,10 +509,13 @@ class Orchestrator:
         }
 
     def stats(self) -> Stats:
-        """Counters: cache hit rate (overall and per tier), per-provider attempts, and more."""
-        self._require_started()
+        """Counters: cache hit rate (overall and per tier), per-provider attempts, and more.
+
+        Readable after the orchestrator is closed, for a final report.
+        """
         engine = self._engine
-        assert engine is not None
+        if engine is None:
+            raise PolysourceError("the orchestrator was never started; use 'async with'")
         hits = engine.hits + self._fast_hits
         return Stats(
             requests=engine.requests + self._fast_hits + self._fast_joins,
@@ -453,6 +523,7 @@ class Orchestrator:
             cache_misses=engine.misses + self._fast_joins,
             hits_by_tier={"memory": hits} if engine.memory is not None else {},
             stale_served=engine.stale_served,
+            batches=sum(slot.batches for slot in self._slots.values()),
             deduplicated=engine.deduplicated + self._fast_joins,
             providers={name: slot.stats() for name, slot in sorted(self._slots.items())},
         )

@@ -80,6 +80,7 @@ class ProviderSlot:
         self.failures = 0
         self.retries = 0
         self.skipped = 0
+        self.batches = 0
 
     def _breaker_changed(self, old: Any, new: Any) -> None:
         self.emitter.emit(
@@ -117,8 +118,10 @@ class ProviderSlot:
         if not self.breaker.allow():
             return self._skip(ErrorCategory.CIRCUIT_OPEN, "circuit breaker is open", target)
         if self.limiter is not None and not self.limiter.acquire():
+            self.breaker.release()
             return self._skip(ErrorCategory.RATE_LIMIT, "local rate limit reached", target)
         if self.budget is not None and not self.budget.try_spend(self.cost):
+            self.breaker.release()
             return self._skip(ErrorCategory.BUDGET_EXHAUSTED, "cost budget spent", target)
         return None
 
@@ -196,6 +199,7 @@ async def attempt(  # noqa: PLR0915 - one loop: gate, call, classify, retry
             async with clock.timeout(per_try):
                 value = await call()
         except asyncio.CancelledError:
+            slot.breaker.release()
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is classified below
             error = _classify(exc, slot, per_try)
@@ -221,6 +225,8 @@ async def attempt(  # noqa: PLR0915 - one loop: gate, call, classify, retry
         if error.category in BREAKER_CATEGORIES:
             slot.breaker.record_failure()
             slot.health.failure(error.category.value)
+        else:
+            slot.breaker.release()
         if emitter.wants[EventKind.FAILURE]:
             emitter.emit(
                 EventKind.FAILURE,

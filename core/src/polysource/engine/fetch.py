@@ -18,12 +18,27 @@ from polysource.cache.memory import ENTRY_OVERHEAD, CacheKey, Entry, MemoryCache
 from polysource.cache.policy import Freshness, classify
 from polysource.clock import Clock
 from polysource.engine.attempt import ProviderSlot, attempt
+from polysource.engine.batch import Coalescer, walk_many
 from polysource.engine.route import Router
 from polysource.engine.singleflight import Flight, SingleFlight, TaskSet
 from polysource.engine.telemetry import Emitter
-from polysource.errors import AllProvidersFailed, ErrorCategory, ProviderError, stops_failover
+from polysource.errors import (
+    AllProvidersFailed,
+    ErrorCategory,
+    PolysourceError,
+    ProviderError,
+    stops_failover,
+)
 from polysource.events import EventKind
-from polysource.models import TIERS, CachePolicy, Dataset, Request, Result
+from polysource.models import (
+    TIERS,
+    BatchResult,
+    BatchSummary,
+    CachePolicy,
+    Dataset,
+    Request,
+    Result,
+)
 
 __all__ = ["FetchEngine", "Loaded"]
 
@@ -80,6 +95,13 @@ class FetchEngine:
         self.flights: SingleFlight[Loaded] = SingleFlight(tasks)
         self.joins: dict[Hashable, Flight[Loaded]] = {}
         """Flights of plain requests by call signature, for the orchestrator's join path."""
+        self.coalescers: dict[str, Coalescer] = {
+            name: Coalescer(slot, tasks, slot.config.coalesce_window)
+            for name, slot in slots.items()
+            if slot.info.max_batch_size > 1
+            and slot.config.coalesce
+            and hasattr(slot.provider, "fetch_batch")
+        }
         self.refreshing = 0
         self.requests = 0
         self.hits = 0
@@ -247,6 +269,156 @@ class FetchEngine:
             fetched_at=loaded.fetched_at,
             clock=clock,
         )
+
+    async def fetch_many(
+        self,
+        ds: Dataset[Any],
+        keys: list[str],
+        region: str,
+        tier: str,
+        tenant: str | None,
+        *,
+        skip_cache: bool = False,
+        allow_stale: bool = True,
+        time_limit: float,
+        concurrency: int = 4,
+    ) -> BatchResult[Any]:
+        """Answer many keys: cache, joined flights, then provider batches with per-key failover."""
+        clock = self.clock
+        started = clock.monotonic()
+        deadline = started + time_limit
+        canonical = {key: ds.normalize_key(key) for key in keys}
+        policy = self.policies[ds.name]
+        use_cache = self.memory is not None and policy.cacheable and not skip_cache
+        answers: dict[str, Result[Any]] = {}
+        failures: dict[str, PolysourceError] = {}
+        stale: dict[str, Entry] = {}
+        joined: dict[str, Flight[Loaded]] = {}
+        misses: list[str] = []
+        cached = 0
+        for nkey in dict.fromkeys(canonical.values()):
+            self.requests += 1
+            ckey: CacheKey = (ds.name, nkey, region, tenant if ds.private else None)
+            if use_cache:
+                try:
+                    answer, entry = self._lookup(
+                        ds,
+                        ckey,
+                        tier,
+                        started,
+                        max_age=None,
+                        force_refresh=False,
+                        allow_stale=allow_stale,
+                        signature=None,
+                        time_limit=time_limit,
+                    )
+                except AllProvidersFailed as cached_failure:
+                    failures[nkey] = cached_failure
+                    continue
+                if answer is not None:
+                    answers[nkey] = answer
+                    cached += 1
+                    continue
+                if entry is not None:
+                    stale[nkey] = entry
+            self.misses += 1
+            flight = self.flights.get(ckey)
+            if flight is not None:
+                joined[nkey] = flight
+                self.deduplicated += 1
+            else:
+                misses.append(nkey)
+        batches = 0
+        if misses:
+            batches = await self._load_many(
+                ds,
+                misses,
+                region,
+                tier,
+                tenant,
+                started,
+                deadline,
+                use_cache,
+                answers,
+                failures,
+                concurrency,
+            )
+        for nkey, flight in joined.items():
+            try:
+                answers[nkey] = self.joined_result(flight, await flight.wait())
+            except AllProvidersFailed as joined_failure:
+                failures[nkey] = joined_failure
+        for nkey, failure in list(failures.items()):
+            entry = stale.get(nkey)
+            if isinstance(failure, AllProvidersFailed) and entry is not None and allow_stale:
+                ckey = (ds.name, nkey, region, tenant if ds.private else None)
+                answers[nkey] = self._stale(
+                    ds, ckey, entry, failure.errors, len(failure.errors), started
+                )
+                del failures[nkey]
+        results = {key: answers[nkey] for key, nkey in canonical.items() if nkey in answers}
+        errors = {key: failures[nkey] for key, nkey in canonical.items() if nkey in failures}
+        summary = BatchSummary(
+            total=len(keys),
+            successful=len(results),
+            failed=len(errors),
+            cached=sum(1 for r in results.values() if r.cached),
+            fresh=sum(1 for r in results.values() if not r.cached),
+            batches=batches,
+            duration=clock.monotonic() - started,
+        )
+        return BatchResult(results, errors, summary)
+
+    async def _load_many(
+        self,
+        ds: Dataset[Any],
+        misses: list[str],
+        region: str,
+        tier: str,
+        tenant: str | None,
+        started: float,
+        deadline: float,
+        store: bool,
+        answers: dict[str, Result[Any]],
+        failures: dict[str, PolysourceError],
+        concurrency: int,
+    ) -> int:
+        order = self.router.order(ds.name, region)
+        request = Request(ds, misses[0], region, tier, tenant, deadline=deadline)
+        values, errors, batches = await walk_many(
+            self.candidates(order), request, misses, deadline, self._try_direct, concurrency
+        )
+        now = self.clock.monotonic()
+        for nkey in misses:
+            ckey: CacheKey = (ds.name, nkey, region, tenant if ds.private else None)
+            if nkey in values:
+                value, source, calls = values[nkey]
+                tried = (*(e.provider for e in errors[nkey]), source)
+                loaded = Loaded(value, source, tuple(errors[nkey]), calls, tried, now)
+                if store:
+                    self._store(ds, ckey, loaded)
+                answers[nkey] = Result(
+                    value,
+                    source,
+                    errors=loaded.errors,
+                    attempts=calls,
+                    duration=now - started,
+                    providers=tried,
+                    fetched_at=now,
+                    clock=self.clock,
+                )
+                continue
+            failed = AllProvidersFailed(
+                f"every provider failed for {ds.name} {nkey!r} in {region}", errors[nkey]
+            )
+            if (
+                store
+                and errors[nkey]
+                and all(e.category is ErrorCategory.NOT_FOUND for e in errors[nkey])
+            ):
+                self._store_not_found(ds, ckey, errors[nkey][0])
+            failures[nkey] = failed
+        return batches
 
     def _lookup(
         self,
@@ -482,6 +654,12 @@ class FetchEngine:
         return value
 
     async def _try(self, slot: ProviderSlot, request: Request, deadline: float) -> Any:
+        coalescer = self.coalescers.get(slot.name)
+        if coalescer is not None:
+            return await coalescer.load(request, deadline)
+        return await self._try_direct(slot, request, deadline)
+
+    async def _try_direct(self, slot: ProviderSlot, request: Request, deadline: float) -> Any:
         ds = request.dataset
         return await attempt(
             slot,

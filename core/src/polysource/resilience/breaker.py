@@ -99,6 +99,12 @@ class Breaker:
                 self._context.handle_end_request()
                 self._sync()
 
+    def release(self) -> None:
+        """An admitted call ended without a verdict (skipped, cancelled, or failed in a way that
+        says nothing of the provider's health): give its half-open trial back."""
+        if not self.is_closed and self._trials:
+            self._trials -= 1
+
     def record_failure(self) -> None:
         """A call failed in a way that counts against the provider."""
         state = self._context.state

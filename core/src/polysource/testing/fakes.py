@@ -7,6 +7,7 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import attrs
 from attrs import define, field
 
 from polysource.clock import Clock, SystemClock
@@ -167,14 +168,14 @@ class FakeProvider:
 
     # -- the provider protocol -----------------------------------------------------------------
 
-    async def _outcome(self, key: str, request: Request) -> Any:
+    async def _outcome(self, key: str, request: Request, *, latency: bool = True) -> Any:
         script = self._scripts.get(key)
         step = script.popleft() if script else None
-        latency = step.latency if step and step.latency is not None else None
-        if latency is None:
-            latency = self._latencies.get(key, self._latencies.get("*", self.latency))
-        if latency:
-            await self.clock.sleep(latency)
+        delay = step.latency if step and step.latency is not None else None
+        if delay is None:
+            delay = self._latencies.get(key, self._latencies.get("*", self.latency))
+        if latency and delay:
+            await self.clock.sleep(delay)
         if step is not None:
             if step.error is not None:
                 raise step.error
@@ -213,10 +214,12 @@ class FakeProvider:
                 category=ErrorCategory.INVALID_REQUEST,
             )
         self.batch_calls.append((request.dataset.name, tuple(keys)))
+        if self.latency:
+            await self.clock.sleep(self.latency)  # one call: its latency is paid once
         out: dict[str, Any] = {}
         for key in keys:
             try:
-                out[key] = await self._outcome(key, request)
+                out[key] = await self._outcome(key, attrs.evolve(request, key=key), latency=False)
             except ProviderError as exc:
                 if exc.category is not ErrorCategory.NOT_FOUND:
                     raise

@@ -1,0 +1,5 @@
+"""``python -m polysource``: the command line."""
+
+from polysource.cli import main
+
+main()

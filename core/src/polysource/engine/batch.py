@@ -1,0 +1,221 @@
+"""Batching: ``fetch_many`` and the coalescing of concurrent single fetches (DataLoader style).
+
+- :class:`Coalescer`: single ``fetch`` calls for a batch-capable provider that arrive within
+  one short window (by default, the same turn of the event loop) are sent as one
+  ``fetch_batch`` per ``max_batch_size`` keys. The batch call goes through the attempt stage
+  once, so breakers, rate limits and budgets count provider calls, not keys. Each caller waits
+  on a future of its own; a key the batch did not return is ``not_found`` for that caller,
+  who then fails over as usual.
+- :func:`fetch_many`: cache first; misses grouped into provider batches of at most
+  ``max_batch_size``, run concurrently under a bound; keys a batch did not return fail over
+  per key to the next provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from polysource.engine.attempt import ProviderSlot, attempt
+from polysource.errors import ErrorCategory, ProviderError, stops_failover
+from polysource.events import EventKind
+from polysource.models import Request
+
+if TYPE_CHECKING:
+    from polysource.engine.singleflight import TaskSet
+
+__all__ = ["Coalescer", "chunks", "load_batch"]
+
+
+def chunks(keys: Sequence[str], size: int) -> list[list[str]]:
+    """``keys`` cut into lists of at most ``size``."""
+    return [list(keys[i : i + size]) for i in range(0, len(keys), size)]
+
+
+def _missing(slot: ProviderSlot, key: str) -> ProviderError:
+    return ProviderError(
+        f"{key!r} not in the batch answer", provider=slot.name, category=ErrorCategory.NOT_FOUND
+    )
+
+
+async def load_batch(
+    slot: ProviderSlot, request: Request, keys: Sequence[str], deadline: float
+) -> dict[str, Any]:
+    """One ``fetch_batch`` call through the attempt stage; answers outside ``keys`` dropped.
+
+    Raises:
+        ProviderError: The batch call failed (after retries); it applies to every key.
+    """
+    provider: Any = slot.provider
+    schema = request.dataset.schema
+
+    async def call() -> dict[str, Any]:
+        answer = await provider.fetch_batch(request, keys)
+        wanted = set(keys)
+        out: dict[str, Any] = {}
+        for key, value in answer.items():
+            if key in wanted and isinstance(value, schema):
+                out[key] = value
+        return out
+
+    slot.batches += 1
+    if slot.emitter.wants[EventKind.BATCH]:
+        slot.emitter.emit(
+            EventKind.BATCH,
+            dataset=request.dataset.name,
+            provider=slot.name,
+            detail={"keys": len(keys)},
+        )
+    return await attempt(
+        slot, call, target=request.dataset.name, deadline=deadline, private=request.dataset.private
+    )
+
+
+class _Group:
+    __slots__ = ("deadline", "request", "waiters")
+
+    def __init__(self, request: Request, deadline: float) -> None:
+        self.request = request
+        self.deadline = deadline
+        self.waiters: dict[str, list[asyncio.Future[Any]]] = {}
+
+
+class Coalescer:
+    """Collects single fetches for one batch-capable provider and sends them as batches.
+
+    Args:
+        slot: The provider.
+        tasks: Owner of the dispatch tasks.
+        window: Seconds to wait for more keys after the first (0: the same loop turn).
+    """
+
+    def __init__(self, slot: ProviderSlot, tasks: TaskSet, window: float = 0.0) -> None:
+        self.slot = slot
+        self.tasks = tasks
+        self.window = window
+        self.size = slot.info.max_batch_size
+        self._groups: dict[tuple[Any, ...], _Group] = {}
+
+    async def load(self, request: Request, deadline: float) -> Any:
+        """The value for ``request.key``, fetched in a batch with other concurrent keys."""
+        group_key = (
+            request.dataset.name,
+            request.region,
+            request.tier,
+            request.tenant,
+            request.connection,
+        )
+        group = self._groups.get(group_key)
+        if group is None:
+            group = self._groups[group_key] = _Group(request, deadline)
+            self.tasks.spawn(self._dispatch(group_key, group))
+        group.deadline = min(group.deadline, deadline)
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        group.waiters.setdefault(request.key, []).append(waiter)
+        return await waiter
+
+    async def _dispatch(self, group_key: tuple[Any, ...], group: _Group) -> None:
+        await self.slot.clock.sleep(self.window)
+        if self._groups.get(group_key) is group:
+            del self._groups[group_key]
+        keys = list(group.waiters)
+        async with asyncio.TaskGroup() as batches:
+            for part in chunks(keys, self.size):
+                batches.create_task(self._send(group, part))
+
+    async def _send(self, group: _Group, keys: list[str]) -> None:
+        try:
+            answer = await load_batch(self.slot, group.request, keys, group.deadline)
+        except ProviderError as error:
+            for key in keys:
+                for waiter in group.waiters[key]:
+                    if not waiter.done():
+                        waiter.set_exception(error)
+            return
+        except BaseException:
+            for key in keys:
+                for waiter in group.waiters[key]:
+                    waiter.cancel()
+            raise
+        for key in keys:
+            for waiter in group.waiters[key]:
+                if waiter.done():
+                    continue
+                if key in answer:
+                    waiter.set_result(answer[key])
+                else:
+                    waiter.set_exception(_missing(self.slot, key))
+
+
+async def walk_many(
+    slots: Sequence[ProviderSlot],
+    request: Request,
+    keys: Sequence[str],
+    deadline: float,
+    try_one: Any,
+    concurrency: int,
+) -> tuple[dict[str, tuple[Any, str, int]], dict[str, list[ProviderError]], int]:
+    """Serve ``keys`` from ``slots`` in failover order, batching where a provider can.
+
+    Returns:
+        Values by key as ``(value, provider, calls)``, the errors of each key, the number of
+        batch calls made.
+    """
+    remaining = list(dict.fromkeys(keys))
+    values: dict[str, tuple[Any, str, int]] = {}
+    errors: dict[str, list[ProviderError]] = {key: [] for key in remaining}
+    batches = 0
+    bound = asyncio.Semaphore(concurrency)
+    for slot in slots:
+        if not remaining:
+            break
+        batched = slot.info.max_batch_size > 1 and hasattr(slot.provider, "fetch_batch")
+
+        async def one_batch(part: list[str], slot: ProviderSlot = slot) -> None:
+            async with bound:
+                try:
+                    answer = await load_batch(slot, request, part, deadline)
+                except ProviderError as error:
+                    for key in part:
+                        errors[key].append(error)
+                    return
+            for key in part:
+                if key in answer:
+                    values[key] = (answer[key], slot.name, 1)
+                else:
+                    errors[key].append(_missing(slot, key))
+
+        async def one_key(key: str, slot: ProviderSlot = slot) -> None:
+            async with bound:
+                single = Request(
+                    request.dataset,
+                    key,
+                    request.region,
+                    request.tier,
+                    request.tenant,
+                    request.connection,
+                    deadline,
+                )
+                before = slot.attempts
+                try:
+                    value = await try_one(slot, single, deadline)
+                except ProviderError as error:
+                    errors[key].append(error)
+                    return
+                values[key] = (value, slot.name, slot.attempts - before)
+
+        async with asyncio.TaskGroup() as group:
+            if batched:
+                for part in chunks(remaining, slot.info.max_batch_size):
+                    batches += 1
+                    group.create_task(one_batch(part))
+            else:
+                for key in remaining:
+                    group.create_task(one_key(key))
+        remaining = [
+            key
+            for key in remaining
+            if key not in values and not (errors[key] and stops_failover(errors[key][-1]))
+        ]
+    return values, errors, batches
