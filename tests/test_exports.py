@@ -19,6 +19,8 @@ MODULES = [
     "polysource.testing",
     "polysource.registry",
     "polysource.provider",
+    "polysource.engine.merge",
+    "polysource.engine.strategies",
 ]
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from polysource.cache.memory import ENTRY_OVERHEAD, Entry, MemoryCache
 from polysource.cache.policy import Freshness, classify
+from polysource.connections import Connection
 from polysource.datasets import QUOTE, Accounts, Quote
 from polysource.errors import AllProvidersFailed
 from polysource.testing import FakeProvider
@@ -132,6 +133,8 @@ async def test_private_data_is_cached_per_tenant(make_orchestrator, clock):
     fake = FakeProvider("bank", datasets={"accounts"}, clock=clock)
     fake.answer("default", lambda request: Accounts(()))
     orch = await make_orchestrator(fake)
+    for tenant in ("alice", "bob"):
+        await orch.connections.save(Connection(tenant, "bank", f"link-{tenant}"))
     await orch.fetch("accounts", "default", tenant="alice")
     assert (await orch.fetch("accounts", "default", tenant="alice")).cached
     assert not (await orch.fetch("accounts", "default", tenant="bob")).cached

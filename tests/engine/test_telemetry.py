@@ -86,6 +86,9 @@ async def test_private_keys_and_tenants_are_redacted(make_orchestrator, clock, e
     fake = FakeProvider("bank", datasets={"accounts"}, clock=clock)
     fake.answer("acct-key-123", Accounts(()))
     orch = await make_orchestrator(fake)
+    from polysource.connections import Connection
+
+    await orch.connections.save(Connection("tenant-alice", "bank", "link-1"))
     await orch.fetch("accounts", "acct-key-123", tenant="tenant-alice")
     text = repr([e.to_dict() for e in events.events])
     assert "acct-key-123" not in text and "tenant-alice" not in text

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from polysource.config import Config, Secret, load_config
+from polysource.connections import Connection, ConnectionStore
 from polysource.errors import (
     AllProvidersFailed,
     ConfigError,
@@ -28,7 +29,9 @@ from polysource.models import (
     CachePolicy,
     Dataset,
     HealthStatus,
+    MergedResult,
     Operation,
+    OperationCall,
     OperationResult,
     ProviderHealth,
     ProviderInfo,
@@ -50,13 +53,17 @@ __all__ = [
     "CachePolicy",
     "Config",
     "ConfigError",
+    "Connection",
+    "ConnectionStore",
     "Dataset",
     "ErrorCategory",
     "Event",
     "EventKind",
     "HealthStatus",
     "InvalidRequest",
+    "MergedResult",
     "Operation",
+    "OperationCall",
     "OperationResult",
     "Orchestrator",
     "PluginError",

@@ -1,6 +1,6 @@
 """polysource's own behaviour, shipped as default plugins.
 
-- the standard datasets (module-level hook);
+- the standard datasets and the built-in merge strategies (module-level hooks);
 - :class:`LogSink`, the structlog logger of events, registered by each orchestrator with the
   level from ``[telemetry]``.
 """
@@ -12,11 +12,13 @@ from typing import Final
 import structlog
 
 from polysource.datasets import STANDARD_DATASETS
+from polysource.engine.strategies import BUILTIN_STRATEGIES
 from polysource.events import Event, EventKind
 from polysource.hookspecs import hookimpl
-from polysource.registry import DatasetRegistrar
+from polysource.operations import STANDARD_OPERATIONS
+from polysource.registry import DatasetRegistrar, MergeStrategyRegistrar, OperationRegistrar
 
-__all__ = ["LogSink", "register_datasets"]
+__all__ = ["LogSink", "register_datasets", "register_merge_strategies", "register_operations"]
 
 
 @hookimpl
@@ -24,6 +26,20 @@ def register_datasets(register: DatasetRegistrar) -> None:
     """Register the standard datasets of the first-party domains."""
     for dataset in STANDARD_DATASETS:
         register(dataset)
+
+
+@hookimpl
+def register_operations(register: OperationRegistrar) -> None:
+    """Register the standard operations of the banking domain."""
+    for operation in STANDARD_OPERATIONS:
+        register(operation)
+
+
+@hookimpl
+def register_merge_strategies(register: MergeStrategyRegistrar) -> None:
+    """Register ``first``, ``field_priority``, ``median``, ``union`` and ``consensus``."""
+    for name, strategy in BUILTIN_STRATEGIES.items():
+        register(name, strategy)
 
 
 _DEBUG: Final = frozenset(

@@ -17,7 +17,7 @@ Phases:
 1. Registration: ``register_datasets``, ``register_operations``, ``register_providers``,
    ``register_cache_backends``, ``register_merge_strategies``, ``register_selection_policies``,
    ``register_emulators``.
-2. Routing: ``failover_order``.
+2. Routing: ``failover_order``, ``connection_store``.
 3. Lifecycle: ``startup``, ``shutdown``.
 4. Telemetry: ``on_event``.
 """
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Final
 import pluggy
 
 if TYPE_CHECKING:
+    from polysource.connections import ConnectionStore
     from polysource.events import Event
     from polysource.orchestrator import Orchestrator
     from polysource.registry import (
@@ -117,11 +118,15 @@ def register_cache_backends(register: CacheBackendRegistrar) -> None:
 def register_merge_strategies(register: MergeStrategyRegistrar) -> None:
     """Register merge strategies for ``fetch_merged``.
 
-    Called once at start-up. Call ``register(name, strategy)``. Built-ins: ``first``,
-    ``field_priority``, ``median``, ``union``, ``consensus``.
+    Called once at start-up. Call ``register(name, strategy)`` with an instance of a
+    :class:`~polysource.engine.merge.MergeStrategy`: an object whose pure
+    ``merge(dataset, answers, options)`` returns a
+    :class:`~polysource.engine.merge.MergeOutcome`. Built-ins: ``first``, ``field_priority``,
+    ``median``, ``union``, ``consensus`` (see :mod:`polysource.engine.strategies`).
 
     Args:
-        register: Callback taking a name and a strategy object.
+        register: Callback taking a name and a strategy; it raises ``PluginError`` for an
+            object without a ``merge`` method, and naming both plugins when the name is taken.
     """
 
 
@@ -170,6 +175,21 @@ def failover_order(dataset: str, region: str, providers: Sequence[str]) -> Seque
 
     Returns:
         The new order, or ``None`` to leave it unchanged.
+    """
+
+
+@hookspec(firstresult=True)
+def connection_store(orchestrator: Orchestrator) -> ConnectionStore | None:
+    """Supply the store of tenants' connections (links and access tokens at providers).
+
+    Called once at start-up; the first store returned is used (``firstresult``). Without one,
+    connections are kept in memory in this process.
+
+    Args:
+        orchestrator: The orchestrator starting.
+
+    Returns:
+        A :class:`~polysource.connections.ConnectionStore`, or ``None``.
     """
 
 

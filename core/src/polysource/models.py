@@ -25,7 +25,9 @@ __all__ = [
     "CachePolicy",
     "Dataset",
     "HealthStatus",
+    "MergedResult",
     "Operation",
+    "OperationCall",
     "OperationResult",
     "ProviderHealth",
     "ProviderInfo",
@@ -218,6 +220,28 @@ class Request:
     deadline: float | None = None
 
 
+@frozen
+class OperationCall:
+    """One provider call's view of an operation (what ``execute`` receives).
+
+    Args:
+        operation: The operation.
+        region: The region the caller asked in.
+        tenant: The tenant.
+        connection: The tenant's :class:`~polysource.connections.Connection` at this
+            provider, or ``None`` (``create_link``).
+        deadline: Monotonic time by which the whole request must finish.
+        tier: The caller's tier.
+    """
+
+    operation: Operation[Any, Any]
+    region: str
+    tenant: str | None = None
+    connection: Any = None
+    deadline: float | None = None
+    tier: str = "free"
+
+
 @frozen(eq=False)
 class Result(Generic[T]):
     """The answer to one ``fetch``.
@@ -365,3 +389,34 @@ class Stats:
         """Share of lookups answered by a cache tier (0.0 when nothing was looked up)."""
         total = self.cache_hits + self.cache_misses
         return self.cache_hits / total if total else 0.0
+
+
+@frozen
+class MergedResult(Generic[T]):
+    """The answer to ``fetch_merged``: one value combined from several providers' answers.
+
+    Merged results are never cached, so there is no ``cached`` or ``stale`` flag: every field
+    comes from providers asked for this request.
+
+    Args:
+        data: The merged value, an instance of the dataset's schema.
+        sources: Providers that answered, in failover order; every answer was merged.
+        provenance: Field name to the providers whose answers made that field's value (one
+            provider for a picked value, several for a median or a union). Fields that no
+            answer set are left out.
+        conflicts: Field name to each provider's value, for the fields on which the providers
+            disagreed (``consensus``); empty when they agreed.
+        errors: Errors of the providers that did not answer, in failover order.
+        attempts: Provider calls made, retries included.
+        duration: Seconds spent answering.
+        strategy: Name of the merge strategy used.
+    """
+
+    data: T
+    sources: tuple[str, ...]
+    provenance: Mapping[str, tuple[str, ...]] = field(factory=dict)
+    conflicts: Mapping[str, Mapping[str, Any]] = field(factory=dict)
+    errors: tuple[ProviderError, ...] = ()
+    attempts: int = 0
+    duration: float = 0.0
+    strategy: str = "first"

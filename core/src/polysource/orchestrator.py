@@ -6,18 +6,23 @@ import asyncio
 import inspect
 import os
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
 import attrs
+import cattrs
 import structlog
 
 from polysource._builtins import LogSink
+from polysource.cache.codec import converter as params_converter
 from polysource.cache.memory import IndexSlot, MemoryCache
 from polysource.clock import Clock, SystemClock
 from polysource.config import Config, load_config
+from polysource.connections import ConnectionStore, MemoryConnectionStore
+from polysource.engine import merge
 from polysource.engine.attempt import ProviderSlot
+from polysource.engine.execute import execute
 from polysource.engine.fetch import FetchEngine
 from polysource.engine.route import Router
 from polysource.engine.singleflight import TaskSet
@@ -26,14 +31,19 @@ from polysource.errors import (
     AllProvidersFailed,
     ConfigError,
     InvalidRequest,
+    PluginError,
     PolysourceError,
     UnknownDataset,
+    UnknownOperation,
 )
 from polysource.models import (
     TIERS,
     BatchResult,
     CachePolicy,
     Dataset,
+    MergedResult,
+    Operation,
+    OperationResult,
     ProviderHealth,
     ProviderInfo,
     Result,
@@ -46,6 +56,8 @@ from polysource.registry import Registry
 __all__ = ["Orchestrator"]
 
 T = TypeVar("T")
+P = TypeVar("P")
+R = TypeVar("R")
 _log = structlog.get_logger("polysource")
 _FETCH_OPTIONS = frozenset(
     {"skip_cache", "force_refresh", "allow_stale", "max_age", "deadline", "hedge"}
@@ -83,6 +95,7 @@ class Orchestrator:
         self._entry_points = entry_points
         self._environ = os.environ if environ is None else environ
         self._registry: Registry | None = None
+        self._pm: PluginManager | None = None
         self._providers: dict[str, Provider] = {}
         self._router: Router | None = None
         self._engine: FetchEngine | None = None
@@ -121,7 +134,8 @@ class Orchestrator:
     def registry(self) -> Registry:
         """What the plugins registered (after :meth:`start`)."""
         if self._registry is None:
-            self._registry = self._plugin_manager().resolve()
+            self._pm = self._plugin_manager()
+            self._registry = self._pm.resolve()
         return self._registry
 
     def _plugin_manager(self) -> PluginManager:
@@ -183,6 +197,9 @@ class Orchestrator:
             emitter=emitter,
             tasks=self._tasks,
         )
+        store = self._plugin_store()
+        self.connections: ConnectionStore = store if store is not None else MemoryConnectionStore()
+        self._engine.store = self.connections
         self._slots = slots
         self._emitter = emitter
         self._joins = self._engine.joins
@@ -192,6 +209,15 @@ class Orchestrator:
             outcome = hook(orchestrator=self)
             if inspect.isawaitable(outcome):
                 await outcome
+
+    def _plugin_store(self) -> ConnectionStore | None:
+        hook = self._pm.pm.hook.connection_store if self._pm is not None else None
+        if hook is None or not hook.get_hookimpls():
+            return None
+        store = hook(orchestrator=self)
+        if store is not None and not isinstance(store, ConnectionStore):
+            raise PluginError(f"connection_store returned {store!r}, not a ConnectionStore")
+        return store
 
     def _policies(self, registry: Registry) -> dict[str, CachePolicy]:
         out: dict[str, CachePolicy] = {}
@@ -487,6 +513,202 @@ class Orchestrator:
             time_limit=deadline if deadline is not None else self.config.deadline,
             concurrency=self.config.batch_concurrency,
         )
+
+    @overload
+    async def fetch_merged(
+        self,
+        dataset: Dataset[T],
+        key: str,
+        *,
+        region: str | None = ...,
+        tier: str | None = ...,
+        tenant: str | None = ...,
+        strategy: str | None = ...,
+        min_providers: int = ...,
+        providers: Sequence[str] | None = ...,
+        field_priority: Mapping[str, Sequence[str]] | None = ...,
+        tolerance: float | None = ...,
+        deadline: float | None = ...,
+    ) -> MergedResult[T]: ...
+    @overload
+    async def fetch_merged(
+        self,
+        dataset: str,
+        key: str,
+        *,
+        region: str | None = ...,
+        tier: str | None = ...,
+        tenant: str | None = ...,
+        strategy: str | None = ...,
+        min_providers: int = ...,
+        providers: Sequence[str] | None = ...,
+        field_priority: Mapping[str, Sequence[str]] | None = ...,
+        tolerance: float | None = ...,
+        deadline: float | None = ...,
+    ) -> MergedResult[Any]: ...
+
+    async def fetch_merged(
+        self,
+        dataset: Dataset[Any] | str,
+        key: str,
+        *,
+        region: str | None = None,
+        tier: str | None = None,
+        tenant: str | None = None,
+        strategy: str | None = None,
+        min_providers: int = 1,
+        providers: Sequence[str] | None = None,
+        field_priority: Mapping[str, Sequence[str]] | None = None,
+        tolerance: float | None = None,
+        deadline: float | None = None,
+    ) -> MergedResult[Any]:
+        """Ask several providers in parallel and combine their answers with a merge strategy.
+
+        Every candidate provider of the dataset in the region is asked at once, each through
+        the same breakers, rate limits, budgets, retries and timeouts as ``fetch``. Merged
+        results are neither read from nor written to the cache.
+
+        Args:
+            dataset: A dataset handle (``FUNDAMENTALS``) or name (``"fundamentals"``).
+            key: The key (``"AAPL"``); normalised by the dataset.
+            region: Routing region (default from config).
+            tier: Caller tier (default from config).
+            tenant: Who asks; required for private datasets.
+            strategy: A registered merge strategy (``first``, ``field_priority``, ``median``,
+                ``union``, ``consensus`` or a plugin's); default ``[datasets.NAME] merge`` from
+                config, else the dataset's own ``merge``.
+            min_providers: Fewest answers to merge, from 1 to the number of candidates.
+            providers: Ask only these providers, in this order (default: the failover order).
+            field_priority: For ``field_priority``: field name to providers, most trusted first.
+            tolerance: For ``consensus``: relative difference under which numbers agree
+                (default 0.01).
+            deadline: Seconds the whole request may take (default from config).
+
+        Raises:
+            UnknownDataset: No such dataset.
+            UnknownRegion: No provider serves it in the region.
+            InvalidRequest: Bad key, tier, deadline, strategy, field, provider or
+                ``min_providers``; a private dataset without a tenant.
+            AllProvidersFailed: Fewer than ``min_providers`` answered, or a provider rejected
+                the request as invalid.
+        """
+        self._require_started()
+        assert self._engine is not None
+        ds = self.dataset(dataset)
+        if not isinstance(key, str) or not key.strip():
+            raise InvalidRequest(f"key for dataset {ds.name!r} must be a non-empty string")
+        if ds.private and not tenant:
+            raise InvalidRequest(f"dataset {ds.name!r} is private: a tenant is required")
+        resolved_tier = tier or self.config.tier
+        if resolved_tier not in TIERS:
+            raise InvalidRequest(f"unknown tier {resolved_tier!r}; tiers are {', '.join(TIERS)}")
+        if deadline is not None and not (isinstance(deadline, int | float) and deadline >= 0):
+            raise InvalidRequest(f"deadline must be a number >= 0, got {deadline!r}")
+        if strategy is None:
+            configured = self.config.datasets.get(ds.name)
+            strategy = configured.merge if configured is not None else None
+        return await merge.fetch_merged(
+            self._engine,
+            ds,
+            key,
+            region or self.config.region,
+            resolved_tier,
+            tenant,
+            strategy=strategy,
+            strategies=self.registry.merge_strategies,
+            min_providers=min_providers,
+            providers=providers,
+            options=merge.MergeOptions(
+                field_priority=field_priority or {},
+                tolerance=merge.DEFAULT_TOLERANCE if tolerance is None else tolerance,
+            ),
+            time_limit=deadline if deadline is not None else self.config.deadline,
+        )
+
+    async def execute(
+        self,
+        operation: Operation[P, R] | str,
+        params: P | Mapping[str, Any] | None = None,
+        *,
+        region: str | None = None,
+        tier: str | None = None,
+        tenant: str | None = None,
+        prefer: str | None = None,
+        deadline: float | None = None,
+    ) -> OperationResult[R]:
+        """Run an operation (``create_link``, ``sync_transactions``, ...) with failover.
+
+        Reads of a tenant's data go only to providers where the tenant has a connection
+        (others are reported as ``auth``, "not linked"); ``create_link`` fails over freely; a
+        non-idempotent operation is neither retried nor failed over once its call may have
+        reached a provider.
+
+        Args:
+            operation: An operation handle (``SYNC_TRANSACTIONS``) or name.
+            params: Its parameters: an instance of the operation's params class, a mapping
+                structured into it, or ``None`` for the defaults.
+            region: Routing region (default from config).
+            tier: Caller tier.
+            tenant: Who acts; required for private operations.
+            prefer: A provider to try first.
+            deadline: Seconds the whole operation may take, pages included.
+
+        Raises:
+            UnknownOperation: No such operation.
+            UnknownRegion: No provider serves it in the region.
+            InvalidRequest: Bad parameters, unknown ``prefer``, or a private operation without
+                a tenant.
+            AllProvidersFailed: Every provider failed.
+        """
+        self._require_started()
+        assert self._router is not None
+        assert self._engine is not None
+        name = operation if isinstance(operation, str) else operation.name
+        op = self.registry.operations.get(name)
+        if op is None:
+            raise UnknownOperation(name, list(self.registry.operations))
+        if op.private and not tenant:
+            raise InvalidRequest(
+                f"operation {name!r} acts on a tenant's data: a tenant is required"
+            )
+        if prefer is not None and prefer not in self._slots:
+            known = ", ".join(sorted(self._slots))
+            raise InvalidRequest(f"unknown provider {prefer!r} in prefer; providers: {known}")
+        if deadline is not None and not deadline > 0:
+            raise InvalidRequest(f"deadline must be a number > 0, got {deadline!r}")
+        structured = self._params(op, params)
+        return await execute(
+            operation=op,
+            params=structured,
+            slots=self._slots,
+            router=self._router,
+            store=self.connections,
+            clock=self.clock,
+            region=region or self.config.region,
+            tier=tier or self.config.tier,
+            tenant=tenant,
+            prefer=prefer,
+            time_limit=deadline if deadline is not None else self.config.deadline,
+        )
+
+    @staticmethod
+    def _params(op: Operation[Any, Any], params: Any) -> Any:
+        if params is None:
+            params = {}
+        if isinstance(params, op.params):
+            return params
+        if not isinstance(params, Mapping):
+            raise InvalidRequest(
+                f"params of {op.name!r} must be {op.params.__name__} or a mapping, "
+                f"not {type(params).__name__}"
+            )
+        try:
+            return params_converter.structure(dict(params), op.params)
+        except Exception as exc:  # noqa: BLE001 - any structuring failure is the caller's input
+            messages = (
+                cattrs.transform_error(exc) if isinstance(exc, ExceptionGroup) else [str(exc)]
+            )
+            raise InvalidRequest(f"bad params for {op.name!r}: {'; '.join(messages)}") from None
 
     # -- health, stats and controls ------------------------------------------------------------
 

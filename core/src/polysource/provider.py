@@ -19,7 +19,7 @@ from attrs import field, frozen
 from polysource.clock import Clock, SystemClock
 from polysource.config import ProviderConfig, Secret
 from polysource.errors import ConfigError
-from polysource.models import Operation, ProviderInfo, Request
+from polysource.models import Operation, OperationCall, ProviderInfo, Request
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -109,8 +109,14 @@ class OperationProvider(Protocol):
 
     info: ProviderInfo
 
-    async def execute(self, operation: Operation[Any, Any], params: Any, request: Request) -> Any:
-        """Perform ``operation`` with ``params``; return an instance of its result class."""
+    async def execute(
+        self, operation: Operation[Any, Any], params: Any, call: OperationCall
+    ) -> Any:
+        """Perform ``operation`` with ``params``; return an instance of its result class.
+
+        ``call.connection`` is the tenant's connection at this provider (``None`` for
+        ``create_link``); ``call.deadline`` bounds everything, pagination included.
+        """
         ...
 
 

@@ -144,9 +144,14 @@ class CacheBackendRegistrar(_Registrar[Callable[..., Any]]):
 
 
 class MergeStrategyRegistrar(_Registrar[Any]):
-    """``register(name, strategy)``: add a merge strategy for ``fetch_merged``."""
+    """``register(name, strategy)``: add a merge strategy (an object with ``merge``)."""
 
     def __call__(self, name: str, strategy: Any) -> None:
+        if isinstance(strategy, type) or not callable(getattr(strategy, "merge", None)):
+            raise PluginError(
+                f"plugin {self.current!r} registered merge strategy {name!r} as {strategy!r}, "
+                "which is not an object with a 'merge' method (register an instance)"
+            )
         self._add(name, strategy)
 
 

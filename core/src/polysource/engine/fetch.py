@@ -17,6 +17,7 @@ from polysource.cache.codec import encode
 from polysource.cache.memory import ENTRY_OVERHEAD, CacheKey, Entry, MemoryCache, entry_size
 from polysource.cache.policy import Freshness, classify
 from polysource.clock import Clock
+from polysource.connections import ConnectionStore, MemoryConnectionStore
 from polysource.engine.attempt import ProviderSlot, attempt
 from polysource.engine.batch import Coalescer, walk_many
 from polysource.engine.route import Router
@@ -102,6 +103,8 @@ class FetchEngine:
             and slot.config.coalesce
             and hasattr(slot.provider, "fetch_batch")
         }
+        self.store: ConnectionStore = MemoryConnectionStore()
+        """Tenants' connections; private datasets are read only where the tenant has one."""
         self.refreshing = 0
         self.requests = 0
         self.hits = 0
@@ -680,6 +683,8 @@ class FetchEngine:
             tried.append(slot.name)
             before = slot.attempts
             try:
+                if ds.private:
+                    request = await self._connected(slot, request)
                 value = await self._try(slot, request, deadline)
             except ProviderError as error:
                 calls += slot.attempts - before
@@ -703,6 +708,19 @@ class FetchEngine:
         raise AllProvidersFailed(
             f"every provider failed for {ds.name} {request.key!r} in {request.region}", errors
         )
+
+    async def _connected(self, slot: ProviderSlot, request: Request) -> Request:
+        """``request`` with the tenant's connection at ``slot``; ``auth`` if there is none."""
+        assert request.tenant is not None
+        connection = await self.store.get(request.tenant, slot.name)
+        if connection is None:
+            raise ProviderError(
+                "tenant has no connection at this provider",
+                provider=slot.name,
+                category=ErrorCategory.AUTH,
+                retryable=False,
+            )
+        return attrs.evolve(request, connection=connection)
 
     def _calls_since(self, before: Mapping[str, int]) -> int:
         return sum(slot.attempts - before.get(slot.name, 0) for slot in self.slots.values())

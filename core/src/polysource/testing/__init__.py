@@ -9,7 +9,13 @@
 """
 
 from polysource.testing.clock import FakeClock
-from polysource.testing.conformance import ErrorCase, FetchCase, ProviderConformance
+from polysource.testing.conformance import (
+    ErrorCase,
+    FetchCase,
+    OperationCase,
+    OperationErrorCase,
+    ProviderConformance,
+)
 from polysource.testing.fakes import FakeProvider
 from polysource.testing.recorder import EventRecorder
 
@@ -19,5 +25,7 @@ __all__ = [
     "FakeClock",
     "FakeProvider",
     "FetchCase",
+    "OperationCase",
+    "OperationErrorCase",
     "ProviderConformance",
 ]

@@ -36,7 +36,13 @@ from polysource.models import Dataset, ProviderInfo, Request
 from polysource.provider import Provider, ProviderSettings
 from polysource.testing.clock import FakeClock
 
-__all__ = ["ErrorCase", "FetchCase", "ProviderConformance"]
+__all__ = [
+    "ErrorCase",
+    "FetchCase",
+    "OperationCase",
+    "OperationErrorCase",
+    "ProviderConformance",
+]
 
 
 @frozen
@@ -62,6 +68,33 @@ class ErrorCase:
     connection: Any = None
 
 
+@frozen
+class OperationCase:
+    """An operation the provider performs in the test environment.
+
+    ``connection`` is handed to the provider as the tenant's connection (``None`` for
+    ``create_link``).
+    """
+
+    operation: str
+    params: Any = None
+    connection: Any = None
+    tenant: str = "conformance-tenant"
+    region: str = "global"
+
+
+@frozen
+class OperationErrorCase:
+    """An operation the provider must fail with ``category`` in the test environment."""
+
+    operation: str
+    category: ErrorCategory | str
+    params: Any = None
+    connection: Any = None
+    tenant: str = "conformance-tenant"
+    region: str = "global"
+
+
 def _check_schema(value: Any, dataset: Dataset[Any]) -> None:
     assert isinstance(value, dataset.schema), (
         f"{dataset.name}: provider returned {type(value).__name__}, "
@@ -83,6 +116,8 @@ class ProviderConformance:
         secrets: Credentials to configure; their values must never leak.
         fetch_cases: Requests that succeed in the test environment.
         error_cases: Requests that fail with a given category.
+        operation_cases: Operations that succeed (params instances of the operation's class).
+        operation_error_cases: Operations that fail with a given category.
         batch_keys: Keys for the batch check, per dataset (default: the fetch cases' keys).
         extra_datasets: Datasets the plugin registers beyond the standard ones.
     """
@@ -92,6 +127,8 @@ class ProviderConformance:
     fetch_cases: ClassVar[Sequence[FetchCase]] = ()
     error_cases: ClassVar[Sequence[ErrorCase]] = ()
     batch_keys: ClassVar[Mapping[str, Sequence[str]]] = {}
+    operation_cases: ClassVar[Sequence[OperationCase]] = ()
+    operation_error_cases: ClassVar[Sequence[OperationErrorCase]] = ()
     extra_datasets: ClassVar[Sequence[Dataset[Any]]] = ()
 
     # -- fixtures a subclass may override -------------------------------------------------------
@@ -162,10 +199,52 @@ class ProviderConformance:
         assert info.cost_per_call >= 0
 
     def test_fetch_cases_cover_datasets(self) -> None:
-        """Every dataset the provider declares has at least one fetch case."""
+        """Every dataset and operation the provider declares has at least one case."""
         covered = {case.dataset for case in self.fetch_cases}
         missing = set(self.info().datasets) - covered
         assert not missing, f"no fetch case for {sorted(missing)}"
+        done = {case.operation for case in self.operation_cases}
+        missing = set(self.info().operations) - done
+        assert not missing, f"no operation case for {sorted(missing)}"
+
+    def _call(self, case: OperationCase | OperationErrorCase) -> tuple[Any, Any, Any]:
+        from polysource.models import OperationCall
+        from polysource.operations import STANDARD_OPERATIONS
+
+        operations = {op.name: op for op in STANDARD_OPERATIONS}
+        operation = operations[case.operation]
+        params = case.params if case.params is not None else operation.params()  # type: ignore[call-arg]
+        call = OperationCall(operation, case.region, case.tenant, case.connection)
+        return operation, params, call
+
+    @pytest.mark.asyncio
+    async def test_operations_return_their_result_class(self, provider: Provider) -> None:
+        """Each operation case answers an instance of the operation's result class."""
+        if not self.operation_cases:
+            pytest.skip("provider declares no operation cases")
+        for case in self.operation_cases:
+            operation, params, call = self._call(case)
+            value = await provider.execute(operation, params, call)  # type: ignore[attr-defined]
+            assert isinstance(value, operation.result), (
+                f"{case.operation}: answered {type(value).__name__}, "
+                f"not {operation.result.__name__}"
+            )
+            if attrs.has(type(value)):
+                attrs.validate(value)
+
+    @pytest.mark.asyncio
+    async def test_operation_errors_map_to_taxonomy(self, provider: Provider) -> None:
+        """Each operation error case raises ProviderError with the expected category."""
+        if not self.operation_error_cases:
+            pytest.skip("provider declares no operation error cases")
+        for case in self.operation_error_cases:
+            operation, params, call = self._call(case)
+            with pytest.raises(ProviderError) as caught:
+                await provider.execute(operation, params, call)  # type: ignore[attr-defined]
+            assert caught.value.category == ErrorCategory(case.category), (
+                f"{case.operation}: expected {case.category}, got {caught.value.category}"
+            )
+            assert caught.value.provider == self.info().name
 
     @pytest.mark.asyncio
     async def test_fetch_returns_schema(self, provider: Provider) -> None:
@@ -230,6 +309,20 @@ class ProviderConformance:
                 await provider.fetch(self._request(case))
             except ProviderError as exc:
                 texts += [str(exc), repr(exc), repr(exc.__cause__), str(exc.__cause__)]
+        for op_case in self.operation_error_cases:
+            operation, params, call = self._call(op_case)
+            try:
+                await provider.execute(operation, params, call)  # type: ignore[attr-defined]
+            except ProviderError as exc:
+                texts += [str(exc), repr(exc), repr(exc.__cause__), str(exc.__cause__)]
+        for ok_case in self.operation_cases:
+            operation, params, call = self._call(ok_case)
+            try:
+                value = await provider.execute(operation, params, call)  # type: ignore[attr-defined]
+            except ProviderError as exc:
+                texts += [str(exc), repr(exc)]
+            else:
+                texts.append(repr(value))
         for secret in self.secrets.values():
             for text in texts:
                 assert secret not in text, "a secret leaked into an error or repr"

@@ -14,7 +14,7 @@ from polysource.clock import Clock, SystemClock
 from polysource.datasets import Fundamentals, Quote
 from polysource.errors import ErrorCategory, ProviderError
 from polysource.hookspecs import hookimpl
-from polysource.models import Operation, ProviderInfo, Request
+from polysource.models import Operation, OperationCall, ProviderInfo, Request
 from polysource.registry import ProviderRegistrar
 
 __all__ = ["FakeProvider"]
@@ -81,7 +81,7 @@ class FakeProvider:
     _answers: dict[str, Any] = field(init=False, factory=dict)
     _scripts: dict[str, collections.deque[_Step]] = field(init=False, factory=dict)
     _latencies: dict[str, float] = field(init=False, factory=dict)
-    _op_handlers: dict[str, Callable[[Any, Request], Any]] = field(init=False, factory=dict)
+    _op_handlers: dict[str, Callable[[Any, OperationCall], Any]] = field(init=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
         self.info = ProviderInfo(
@@ -154,8 +154,8 @@ class FakeProvider:
         self._latencies[key] = latency
         return self
 
-    def on_operation(self, name: str, handler: Callable[[Any, Request], Any]) -> FakeProvider:
-        """Handle operation ``name`` with ``handler(params, request)``."""
+    def on_operation(self, name: str, handler: Callable[[Any, OperationCall], Any]) -> FakeProvider:
+        """Handle operation ``name`` with ``handler(params, call)`` (may be async)."""
         self._op_handlers[name] = handler
         return self
 
@@ -225,12 +225,17 @@ class FakeProvider:
                     raise
         return out
 
-    async def execute(self, operation: Operation[Any, Any], params: Any, request: Request) -> Any:
-        """Run the handler scripted with :meth:`on_operation`."""
+    async def execute(
+        self, operation: Operation[Any, Any], params: Any, call: OperationCall
+    ) -> Any:
+        """Run the handler scripted with :meth:`on_operation` (``handler(params, call)``).
+
+        Outcomes queued with ``then``/``fail`` under the key ``"op:NAME"`` come first.
+        """
         self.operation_calls.append((operation.name, params))
         script_key = f"op:{operation.name}"
         if self._scripts.get(script_key):
-            return await self._outcome(script_key, request)
+            return await self._outcome(script_key, call)  # type: ignore[arg-type]
         handler = self._op_handlers.get(operation.name)
         if handler is None:
             raise ProviderError(
@@ -238,7 +243,8 @@ class FakeProvider:
                 provider=self.name,
                 category=ErrorCategory.INVALID_REQUEST,
             )
-        return handler(params, request)
+        answer = handler(params, call)
+        return await answer if inspect.isawaitable(answer) else answer
 
     async def close(self) -> None:
         """Mark closed."""

@@ -1,0 +1,149 @@
+"""The execute stage: operations with failover that respects the taxonomy and idempotency.
+
+- Order: the (operation, region) failover order; ``prefer`` moves one provider first.
+- Sticky operations (reads of a tenant's bank data) go only to providers where the tenant has a
+  connection; the others are recorded as ``auth`` ("not linked") and skipped.
+- ``invalid_request`` stops (unless ``unsupported``); ``auth`` skips only that provider.
+- A non-idempotent operation is not retried, and if its call timed out or lost its connection
+  after the request may have reached the provider, it is not failed over either: the error
+  says so, so the app can check before trying again.
+- A successful ``create_link``/``exchange_token`` that yields a connection is saved in the
+  connection store; a ``sync_transactions`` cursor is saved with the connection.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from polysource.connections import Connection, ConnectionStore
+from polysource.engine.attempt import ProviderSlot, attempt
+from polysource.errors import AllProvidersFailed, ErrorCategory, ProviderError, stops_failover
+from polysource.events import EventKind
+from polysource.models import Operation, OperationCall, OperationResult
+
+if TYPE_CHECKING:
+    from polysource.clock import Clock
+    from polysource.engine.route import Router
+
+__all__ = ["execute"]
+
+_MAY_HAVE_REACHED = frozenset({ErrorCategory.TIMEOUT, ErrorCategory.NETWORK})
+
+
+def _not_linked(slot: ProviderSlot, operation: Operation[Any, Any]) -> ProviderError:
+    return ProviderError(
+        f"tenant has no connection at this provider; link it before {operation.name}",
+        provider=slot.name,
+        category=ErrorCategory.AUTH,
+        retryable=False,
+    )
+
+
+async def _save_connection(
+    store: ConnectionStore,
+    slot: ProviderSlot,
+    tenant: str | None,
+    value: Any,
+    connection: Connection | None,
+) -> None:
+    if tenant is None:
+        return
+    access = getattr(value, "access_token", None)
+    link_id = getattr(value, "link_id", None)
+    if access is not None or (link_id is not None and getattr(value, "status", "") == "active"):
+        await store.save(
+            Connection(tenant, slot.name, link_id, access, getattr(value, "institution", None))
+        )
+    elif connection is not None and getattr(value, "cursor", None):
+        await store.save(attrs.evolve(connection, cursor=value.cursor))
+
+
+async def execute(
+    *,
+    operation: Operation[Any, Any],
+    params: Any,
+    slots: dict[str, ProviderSlot],
+    router: Router,
+    store: ConnectionStore,
+    clock: Clock,
+    region: str,
+    tier: str,
+    tenant: str | None,
+    prefer: str | None,
+    time_limit: float,
+) -> OperationResult[Any]:
+    """Run ``operation`` on the first provider that can, failing over as the rules allow."""
+    started = clock.monotonic()
+    deadline = started + time_limit
+    order = list(router.order(operation.name, region))
+    if prefer is not None and prefer in order:
+        order.remove(prefer)
+        order.insert(0, prefer)
+    errors: list[ProviderError] = []
+    calls = 0
+    first = order[0]
+    for name in order:
+        slot = slots[name]
+        connection = await store.get(tenant, name) if tenant is not None else None
+        if operation.sticky and connection is None:
+            errors.append(_not_linked(slot, operation))
+            continue
+        call = OperationCall(operation, region, tenant, connection, deadline, tier)
+        provider: Any = slot.provider
+        before = slot.attempts
+        try:
+            value = await attempt(
+                slot,
+                functools.partial(provider.execute, operation, params, call),
+                target=operation.name,
+                deadline=deadline,
+                private=operation.private,
+                retry=operation.idempotent,
+            )
+        except ProviderError as error:
+            calls += slot.attempts - before
+            errors.append(error)
+            if stops_failover(error):
+                break
+            if not operation.idempotent and error.category in _MAY_HAVE_REACHED:
+                errors[-1] = ProviderError(
+                    f"{error.message}; {operation.name} is not idempotent and may have reached "
+                    "the provider, so it was neither retried nor failed over",
+                    provider=error.provider,
+                    category=error.category,
+                    retryable=False,
+                )
+                errors[-1].__cause__ = error
+                break
+            continue
+        calls += slot.attempts - before
+        if not isinstance(value, operation.result):
+            errors.append(
+                ProviderError(
+                    f"answer is {type(value).__name__}, not {operation.result.__name__}",
+                    provider=name,
+                    category=ErrorCategory.INVALID_RESPONSE,
+                )
+            )
+            continue
+        await _save_connection(store, slot, tenant, value, connection)
+        if slot.emitter.wants[EventKind.OPERATION]:
+            slot.emitter.emit(
+                EventKind.OPERATION,
+                dataset=operation.name,
+                provider=name,
+                tenant=tenant,
+                duration=clock.monotonic() - started,
+            )
+        return OperationResult(
+            value,
+            name,
+            failover_used=name != first,
+            attempts=calls,
+            errors=tuple(errors),
+            duration=clock.monotonic() - started,
+        )
+    raise AllProvidersFailed(f"every provider failed for {operation.name} in {region}", errors)

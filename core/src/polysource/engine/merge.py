@@ -1,0 +1,410 @@
+"""The merge stage: ask several providers at once and combine their answers into one value.
+
+:func:`fetch_merged` asks every candidate provider of a (dataset, region) pair in parallel,
+each through the attempt stage (breaker, rate limit, budget, per-try timeout, retries,
+health), then hands the answers, in failover order, to a :class:`MergeStrategy`.
+
+This module holds that stage and the contract a strategy implements (:class:`MergeStrategy`,
+:class:`Answer`, :class:`MergeOptions`, :class:`MergeOutcome`). Strategies are pure: they see
+the dataset, the answers and the options, never the clock or the network. The built-ins
+(``first``, ``field_priority``, ``median``, ``union``, ``consensus``) live in
+:mod:`polysource.engine.strategies`; a plugin adds its own with the
+``register_merge_strategies`` hook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+import attrs
+from attrs import define, field, frozen
+
+from polysource.errors import (
+    AllProvidersFailed,
+    ErrorCategory,
+    InvalidRequest,
+    PluginError,
+    ProviderError,
+    stops_failover,
+)
+from polysource.events import EventKind
+from polysource.models import Dataset, MergedResult, Request
+
+if TYPE_CHECKING:
+    from polysource.engine.attempt import ProviderSlot
+    from polysource.engine.fetch import FetchEngine
+
+__all__ = [
+    "Answer",
+    "DEFAULT_TOLERANCE",
+    "MergeOptions",
+    "MergeOutcome",
+    "MergeStrategy",
+    "fetch_merged",
+]
+
+DEFAULT_TOLERANCE: Final = 0.01
+"""Relative difference under which ``consensus`` treats two numbers as agreeing (1 %)."""
+
+
+# -- the contract ------------------------------------------------------------------------------
+
+
+@frozen
+class Answer:
+    """One provider's answer, as a merge strategy sees it.
+
+    Args:
+        provider: The provider's name.
+        value: Its answer, an instance of the dataset's schema.
+        fetched_at: Monotonic time at which the provider answered.
+    """
+
+    provider: str
+    value: Any
+    fetched_at: float = 0.0
+
+
+def _priorities(value: Mapping[str, Iterable[str]]) -> Mapping[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for name, order in value.items():
+        if isinstance(order, str):
+            raise InvalidRequest(
+                f"field_priority[{name!r}] must be a list of provider names, got {order!r}"
+            )
+        out[name] = tuple(order)
+    return out
+
+
+def _tolerance(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise InvalidRequest(f"tolerance must be a number >= 0, got {value!r}")
+
+
+@frozen
+class MergeOptions:
+    """How a merge strategy should combine answers; built per ``fetch_merged`` call.
+
+    Args:
+        field_priority: Field name to provider names, most trusted first. A field not listed,
+            and the providers a field's list leaves out, follow the answers' (failover) order.
+            Used by ``field_priority``; other strategies may read it too.
+        tolerance: Relative difference under which two numbers agree (``0.01`` is 1 % of the
+            larger magnitude). Used by ``consensus``.
+    """
+
+    field_priority: Mapping[str, tuple[str, ...]] = field(factory=dict, converter=_priorities)
+    tolerance: float = field(default=DEFAULT_TOLERANCE, validator=_tolerance)
+
+
+@frozen
+class MergeOutcome:
+    """What a merge strategy returns.
+
+    Args:
+        value: The merged value, an instance of the dataset's schema.
+        provenance: Field name to the providers whose answers made the field's value (one for
+            a picked value, several for a median or a union); leave out fields no answer set.
+        conflicts: Field name to ``{provider: value}`` for fields on which the answers
+            disagreed and the strategy did not resolve the disagreement.
+    """
+
+    value: Any
+    provenance: Mapping[str, tuple[str, ...]] = field(factory=dict)
+    conflicts: Mapping[str, Mapping[str, Any]] = field(factory=dict)
+
+
+class MergeStrategy(Protocol):
+    """Combines several providers' answers for one key into one value.
+
+    Register an instance with ``register_merge_strategies``::
+
+        @hookimpl
+        def register_merge_strategies(register):
+            register("highest_price", HighestPrice())
+
+    A strategy must be pure (no I/O, no clock, no shared state): the engine may call it from
+    any request. It may also define ``check(dataset) -> None``, called before any provider is
+    asked, that raises :class:`~polysource.errors.InvalidRequest` for a dataset it cannot
+    merge (``union`` does so for a dataset without ``merge_key``).
+    """
+
+    def merge(
+        self, dataset: Dataset[Any], answers: Sequence[Answer], options: MergeOptions
+    ) -> MergeOutcome:
+        """Combine ``answers`` into one value of ``dataset.schema``.
+
+        Args:
+            dataset: The dataset asked for; its ``schema`` is the type of every answer.
+            answers: At least one answer, in failover order (not in order of arrival).
+            options: The caller's options.
+
+        Returns:
+            The merged value with its provenance and any conflicts.
+
+        Raises:
+            InvalidRequest: The dataset or the options do not suit the strategy.
+        """
+        ...
+
+
+# -- fetch_merged ------------------------------------------------------------------------------
+
+
+class _StopFailover(Exception):
+    """Raised inside the task group to cancel the other calls: every provider would reject."""
+
+
+@define
+class _Gathered:
+    """What the parallel calls produced, by position in the candidate list."""
+
+    outcomes: list[Answer | ProviderError | None]
+    calls: list[int]
+
+
+async def _ask(
+    engine: FetchEngine,
+    slot: ProviderSlot,
+    request: Request,
+    deadline: float,
+    gathered: _Gathered,
+    index: int,
+) -> None:
+    before = slot.attempts
+    try:
+        if request.dataset.private:  # sticky: only where the tenant has a connection
+            request = await engine._connected(slot, request)
+        value = await engine._try(slot, request, deadline)  # the attempt stage, as fetch uses it
+    except ProviderError as error:
+        gathered.outcomes[index] = error
+        if stops_failover(error):
+            raise _StopFailover from error
+    else:
+        gathered.outcomes[index] = Answer(slot.name, value, engine.clock.monotonic())
+    finally:
+        gathered.calls[index] = slot.attempts - before
+
+
+async def _ask_all(
+    engine: FetchEngine, slots: Sequence[ProviderSlot], request: Request, deadline: float
+) -> _Gathered:
+    """Call every slot at once; an error that stops failover cancels the calls still running.
+
+    The group needs no timeout of its own: each attempt is bounded by ``deadline`` (its
+    per-try timeout and its retry backoff both stop there).
+    """
+    gathered = _Gathered([None] * len(slots), [0] * len(slots))
+    try:
+        async with asyncio.TaskGroup() as group:
+            for index, slot in enumerate(slots):
+                group.create_task(_ask(engine, slot, request, deadline, gathered, index))
+    except* _StopFailover:
+        pass
+    return gathered
+
+
+def _strategy(name: str, strategies: Mapping[str, MergeStrategy]) -> MergeStrategy:
+    found = strategies.get(name)
+    if found is None:
+        raise InvalidRequest(
+            f"unknown merge strategy {name!r}; registered: {', '.join(sorted(strategies))}"
+        )
+    return found
+
+
+def _check_options(ds: Dataset[Any], options: MergeOptions) -> None:
+    if not attrs.has(ds.schema):
+        raise InvalidRequest(
+            f"dataset {ds.name!r} cannot be merged: its schema {ds.schema.__name__} is not an "
+            "attrs class"
+        )
+    names = [attribute.name for attribute in attrs.fields(ds.schema)]
+    unknown = sorted(set(options.field_priority) - set(names))
+    if unknown:
+        raise InvalidRequest(
+            f"field_priority names unknown field(s) {', '.join(unknown)} of dataset "
+            f"{ds.name!r}; fields: {', '.join(names)}"
+        )
+
+
+def _order(
+    engine: FetchEngine, ds: Dataset[Any], region: str, providers: Sequence[str] | None
+) -> tuple[str, ...]:
+    """The providers to ask: the failover order, or the caller's subset of it, in their order."""
+    order = engine.router.order(ds.name, region)
+    if providers is None:
+        return order
+    if isinstance(providers, str) or not providers:
+        raise InvalidRequest(f"providers must be a non-empty list of names, got {providers!r}")
+    unknown = [name for name in providers if name not in order]
+    if unknown:
+        raise InvalidRequest(
+            f"provider(s) {', '.join(unknown)} do not serve {ds.name!r} in region {region!r}; "
+            f"candidates: {', '.join(order)}"
+        )
+    return tuple(dict.fromkeys(providers))
+
+
+def _check_min_providers(ds: Dataset[Any], region: str, order: Sequence[str], wanted: int) -> None:
+    if isinstance(wanted, bool) or not isinstance(wanted, int) or not 1 <= wanted <= len(order):
+        raise InvalidRequest(
+            f"min_providers must be between 1 and {len(order)} (the providers of {ds.name!r} "
+            f"in {region!r}: {', '.join(order)}), got {wanted!r}"
+        )
+
+
+def _collect(
+    order: Sequence[str], slots: Sequence[ProviderSlot], gathered: _Gathered
+) -> tuple[list[Answer], list[ProviderError]]:
+    """Answers and errors in failover order; providers out of rotation count as errors."""
+    by_name = {slot.name: gathered.outcomes[i] for i, slot in enumerate(slots)}
+    answers: list[Answer] = []
+    errors: list[ProviderError] = []
+    for name in order:
+        if name not in by_name:
+            errors.append(
+                ProviderError(
+                    "out of rotation (unhealthy)",
+                    provider=name,
+                    category=ErrorCategory.PROVIDER_DOWN,
+                    retryable=False,
+                )
+            )
+            continue
+        outcome = by_name[name]
+        if isinstance(outcome, Answer):
+            answers.append(outcome)
+        elif outcome is not None:  # None: cancelled because another provider stopped failover
+            errors.append(outcome)
+    return answers, errors
+
+
+def _fail(
+    engine: FetchEngine,
+    ds: Dataset[Any],
+    request: Request,
+    message: str,
+    errors: list[ProviderError],
+) -> AllProvidersFailed:
+    if engine.emitter.wants[EventKind.REQUEST_FAILED]:
+        engine.emitter.emit(
+            EventKind.REQUEST_FAILED,
+            dataset=ds.name,
+            key=request.key,
+            private=ds.private,
+            tenant=request.tenant,
+            detail={"categories": [error.category.value for error in errors], "merged": True},
+        )
+    return AllProvidersFailed(message, errors)
+
+
+def _merge(
+    name: str,
+    strategy: MergeStrategy,
+    ds: Dataset[Any],
+    answers: Sequence[Answer],
+    options: MergeOptions,
+) -> MergeOutcome:
+    outcome = strategy.merge(ds, tuple(answers), options)
+    if not isinstance(outcome, MergeOutcome) or not isinstance(outcome.value, ds.schema):
+        got = outcome.value if isinstance(outcome, MergeOutcome) else outcome
+        raise PluginError(
+            f"merge strategy {name!r} returned a {type(got).__name__} for dataset {ds.name!r}, "
+            f"not a MergeOutcome holding a {ds.schema.__name__}"
+        )
+    return outcome
+
+
+async def fetch_merged(
+    engine: FetchEngine,
+    ds: Dataset[Any],
+    key: str,
+    region: str,
+    tier: str,
+    tenant: str | None,
+    *,
+    strategy: str | None,
+    strategies: Mapping[str, MergeStrategy],
+    min_providers: int = 1,
+    providers: Sequence[str] | None = None,
+    options: MergeOptions | None = None,
+    time_limit: float,
+) -> MergedResult[Any]:
+    """Ask every candidate provider in parallel and merge their answers.
+
+    Each provider is called through the attempt stage, so breakers, rate limits, budgets,
+    retries, per-try timeouts and health apply as for ``fetch``; providers out of rotation are
+    left out and reported as errors. For a private dataset each provider gets the tenant's
+    connection there, and a provider where the tenant has none fails with ``auth``.
+
+    Merged results are neither read from nor written to the cache: a merged value depends on
+    the strategy, the options and which providers answered, and callers ask for one precisely
+    to get each provider's current word.
+
+    Args:
+        engine: The orchestrator's fetch engine.
+        ds: The dataset.
+        key: The key, normalised by the dataset.
+        region: The routing region.
+        tier: The caller's tier.
+        tenant: The tenant (required by the caller for private datasets).
+        strategy: Name of the merge strategy; ``None`` means the dataset's ``merge`` default.
+        strategies: The registered strategies by name.
+        min_providers: Fewest answers to merge; fewer is a failure.
+        providers: Ask only these providers, in this order (default: the failover order).
+        options: Options handed to the strategy.
+        time_limit: Seconds the whole request may take.
+
+    Returns:
+        The merged value with its sources, provenance, conflicts and the errors of the
+        providers that did not answer.
+
+    Raises:
+        InvalidRequest: Unknown strategy, field or provider; ``min_providers`` out of range; a
+            dataset the strategy cannot merge.
+        UnknownRegion: No provider serves the dataset in the region.
+        AllProvidersFailed: Fewer than ``min_providers`` answered, or a provider rejected the
+            request itself (``invalid_request``), which stops the other calls.
+        PluginError: The strategy returned something other than a value of the schema.
+    """
+    clock = engine.clock
+    started = clock.monotonic()
+    name = ds.merge if strategy is None else strategy
+    merger = _strategy(name, strategies)
+    options = MergeOptions() if options is None else options
+    _check_options(ds, options)
+    check = getattr(merger, "check", None)
+    if check is not None:
+        check(ds)
+    order = _order(engine, ds, region, providers)
+    _check_min_providers(ds, region, order, min_providers)
+    engine.requests += 1
+    deadline = started + time_limit
+    request = Request(ds, ds.normalize_key(key), region, tier, tenant, deadline=deadline)
+    slots = engine.candidates(order)
+    gathered = await _ask_all(engine, slots, request, deadline)
+    answers, errors = _collect(order, slots, gathered)
+    stopped = next((error for error in errors if stops_failover(error)), None)
+    if stopped is not None:
+        message = f"{stopped.provider} rejected {ds.name} {request.key!r} as invalid"
+        raise _fail(engine, ds, request, message, errors)
+    if len(answers) < min_providers:
+        message = (
+            f"{len(answers)} of {len(order)} providers answered {ds.name} {request.key!r} in "
+            f"{region}; {min_providers} required"
+        )
+        raise _fail(engine, ds, request, message, errors)
+    outcome = _merge(name, merger, ds, answers, options)
+    return MergedResult(
+        outcome.value,
+        tuple(answer.provider for answer in answers),
+        provenance=outcome.provenance,
+        conflicts=outcome.conflicts,
+        errors=tuple(errors),
+        attempts=sum(gathered.calls),
+        duration=clock.monotonic() - started,
+        strategy=name,
+    )
