@@ -22,15 +22,23 @@ def _bank(name, regions, clock, **kwargs):
     fake.on_operation(
         "create_link",
         lambda params, call: Link(
-            name, link_id=f"{name}-link-{call.tenant}",
+            name,
+            link_id=f"{name}-link-{call.tenant}",
             access_token=Secret.of(f"{name}-token-{call.tenant}"),
         ),
     )
     fake.on_operation(
         "get_accounts",
         lambda params, call: Accounts(
-            [Account(f"{call.connection.link_id}-acct", "Checking", "depository", "USD",
-                     balance_current=Decimal("10.50"))]
+            [
+                Account(
+                    f"{call.connection.link_id}-acct",
+                    "Checking",
+                    "depository",
+                    "USD",
+                    balance_current=Decimal("10.50"),
+                )
+            ]
         ),
     )
     fake.on_operation(
@@ -48,19 +56,20 @@ async def banks(make_orchestrator, clock):
     plaid = _bank("plaid", {"US": 1}, clock)
     mx = _bank("mx", {"US": 2, "MX": 2}, clock)
     belvo = _bank("belvo", {"MX": 1}, clock)
-    orch = await make_orchestrator(plaid, mx, belvo, providers={
-        name: {"retry": {"attempts": 1}} for name in ("plaid", "mx", "belvo")
-    })
+    orch = await make_orchestrator(
+        plaid,
+        mx,
+        belvo,
+        providers={name: {"retry": {"attempts": 1}} for name in ("plaid", "mx", "belvo")},
+    )
     return orch, plaid, mx, belvo
 
 
 async def test_region_order_and_connection_saved(banks):
     """US links go to plaid first, MX links to belvo; the link is saved for later reads."""
     orch, plaid, mx, belvo = banks
-    us = await orch.execute(CREATE_LINK, CreateLink(institution="ins_1"), tenant="u1",
-                            region="US")
-    mexico = await orch.execute("create_link", {"institution": "banamex"}, tenant="u2",
-                                region="MX")
+    us = await orch.execute(CREATE_LINK, CreateLink(institution="ins_1"), tenant="u1", region="US")
+    mexico = await orch.execute("create_link", {"institution": "banamex"}, tenant="u2", region="MX")
     assert (us.provider, us.failover_used, mexico.provider) == ("plaid", False, "belvo")
     saved = await orch.connections.get("u1", "plaid")
     assert saved.link_id == "plaid-link-u1"
