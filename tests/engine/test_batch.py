@@ -163,3 +163,22 @@ async def test_fetch_many_joins_a_fetch_in_flight(make_orchestrator, clock):
 
 def _quote(request):
     return Quote(request.key, 1.0)
+
+
+async def test_cached_fetch_many_takes_the_hit_path(make_orchestrator, clock):
+    """A second fetch_many of the same keys is answered from the hit index, in order."""
+    fake = FakeProvider("a", clock=clock, max_batch_size=10)
+    orch = await make_orchestrator(fake)
+    keys = ["K3", "K1", "K2"]
+    await orch.fetch_many(QUOTE, keys)
+    before = orch._fast_hits
+    again = await orch.fetch_many(QUOTE, keys)
+    assert orch._fast_hits - before == 3
+    assert list(again.results) == keys
+    assert again.summary.cached == 3 and again.summary.batches == 0
+    mixed = await orch.fetch_many(QUOTE, ["K1", "NEW", "K2"])
+    assert list(mixed.results) == ["K1", "NEW", "K2"]
+    assert (mixed.summary.total, mixed.summary.cached, mixed.summary.fresh) == (3, 2, 1)
+    await clock.advance(61)
+    stale = await orch.fetch_many(QUOTE, keys)
+    assert stale.summary.cached == 0

@@ -248,13 +248,13 @@ async def test_providers_are_asked_in_parallel(make_orchestrator, clock):
     """Three providers taking 3, 2 and 1 seconds answer in 3 seconds, merged in failover order."""
     a, b, c = fakes(clock, "a", "b", "c")
     a.slow("AAPL", 3.0).answer("AAPL", Quote("AAPL", 100.0))
-    b.slow("AAPL", 2.0).answer("AAPL", Quote("AAPL", 102.0))
-    c.slow("AAPL", 1.0).answer("AAPL", Quote("AAPL", 110.0))
+    b.slow("AAPL", 2.0).answer("AAPL", Quote("AAPL", 101.0))
+    c.slow("AAPL", 1.0).answer("AAPL", Quote("AAPL", 101.5))
     orch = await make_orchestrator(a, b, c, region="US")
     result = await clock.run(fetch_merged(orch, QUOTE, "AAPL", strategy="median"))
     assert clock.monotonic() == pytest.approx(1003.0)
     assert result.sources == ("a", "b", "c")
-    assert result.data.price == 102.0
+    assert result.data.price == 101.0
     assert (result.attempts, result.errors, result.strategy) == (3, (), "median")
     assert result.duration == pytest.approx(3.0)
 
@@ -571,3 +571,37 @@ def test_merged_result_is_generic_and_exported():
     result: MergedResult[Quote] = MergedResult(Quote("AAPL", 1.0), ("a",))
     provenance: Mapping[str, tuple[str, ...]] = result.provenance
     assert (result.strategy, provenance, result.conflicts, result.errors) == ("first", {}, {}, ())
+
+
+async def test_outlier_quote_is_excluded_and_flagged(make_orchestrator, clock):
+    """With three quotes, one off the others by more than 2% is excluded and named."""
+    providers = [
+        FakeProvider(name, regions={"US": rank}, clock=clock).answer("AAPL", Quote("AAPL", price))
+        for rank, (name, price) in enumerate([("a", 100.0), ("b", 100.5), ("c", 150.0)], 1)
+    ]
+    orch = await make_orchestrator(*providers)
+    merged = await orch.fetch_merged(QUOTE, "AAPL", region="US", strategy="median")
+    assert merged.sources == ("a", "b")
+    assert set(merged.excluded) == {"c"} and "price 150" in merged.excluded["c"]
+    assert merged.data.price == pytest.approx(100.25)
+
+
+async def test_two_disagreeing_quotes_are_both_kept(make_orchestrator, clock):
+    """Two answers cannot outvote each other: nothing is excluded."""
+    a = FakeProvider("a", regions={"US": 1}, clock=clock).answer("AAPL", Quote("AAPL", 100.0))
+    b = FakeProvider("b", regions={"US": 2}, clock=clock).answer("AAPL", Quote("AAPL", 200.0))
+    orch = await make_orchestrator(a, b)
+    merged = await orch.fetch_merged(QUOTE, "AAPL", region="US")
+    assert merged.excluded == {} and merged.sources == ("a", "b")
+
+
+async def test_excluded_outliers_do_not_count_towards_min_providers(make_orchestrator, clock):
+    """min_providers counts only answers that passed validation."""
+    prices = [("a", 10.0), ("b", 10.0), ("c", 99.0)]
+    providers = [
+        FakeProvider(name, regions={"US": rank}, clock=clock).answer("X", Quote("X", price))
+        for rank, (name, price) in enumerate(prices, 1)
+    ]
+    orch = await make_orchestrator(*providers)
+    with pytest.raises(AllProvidersFailed, match="excluded as outliers"):
+        await orch.fetch_merged(QUOTE, "X", region="US", min_providers=3)

@@ -182,6 +182,8 @@ QUOTE: Final = Dataset(
     merge="first",
     normalize_key=normalize_symbol,
     description="Latest price of an instrument.",
+    validate=("price",),
+    tolerance=0.02,
 )
 DAILY_BARS: Final = Dataset(
     "daily_bars",

@@ -103,6 +103,10 @@ class Dataset(Generic[T]):
         normalize_key: Maps a caller's key to the canonical key (e.g. upper-case tickers).
         merge_key: For list-valued data, the field that identifies an item when merging.
         description: One line for docs and ``polysource plugins``.
+        validate: Numeric fields ``fetch_merged`` cross-checks between providers: with three
+            answers or more, one that differs from the median by more than ``tolerance``
+            (relative) is excluded as an outlier.
+        tolerance: Relative difference allowed by ``validate``.
     """
 
     name: str
@@ -113,6 +117,8 @@ class Dataset(Generic[T]):
     normalize_key: Callable[[str], str] = field(default=_identity, eq=False)
     merge_key: str | None = None
     description: str = ""
+    validate: tuple[str, ...] = ()
+    tolerance: float = 0.02
 
     def __str__(self) -> str:
         return self.name
@@ -410,6 +416,7 @@ class MergedResult(Generic[T]):
         attempts: Provider calls made, retries included.
         duration: Seconds spent answering.
         strategy: Name of the merge strategy used.
+        excluded: Providers whose answers were left out as outliers, with the reason.
     """
 
     data: T
@@ -420,3 +427,4 @@ class MergedResult(Generic[T]):
     attempts: int = 0
     duration: float = 0.0
     strategy: str = "first"
+    excluded: Mapping[str, str] = field(factory=dict)

@@ -285,8 +285,13 @@ class FetchEngine:
         allow_stale: bool = True,
         time_limit: float,
         concurrency: int = 4,
+        handle: Any = None,
     ) -> BatchResult[Any]:
-        """Answer many keys: cache, joined flights, then provider batches with per-key failover."""
+        """Answer many keys: cache, joined flights, then provider batches with per-key failover.
+
+        ``handle`` (the caller's dataset argument, for calls without region, tier or tenant)
+        lets the answered keys be indexed for the hit path of later calls.
+        """
         clock = self.clock
         started = clock.monotonic()
         deadline = started + time_limit
@@ -359,6 +364,8 @@ class FetchEngine:
                     ds, ckey, entry, failure.errors, len(failure.errors), started
                 )
                 del failures[nkey]
+        if handle is not None and self.memory is not None:
+            self._index_plain(ds, handle, canonical, region, tier)
         results = {key: answers[nkey] for key, nkey in canonical.items() if nkey in answers}
         errors = {key: failures[nkey] for key, nkey in canonical.items() if nkey in failures}
         summary = BatchSummary(
@@ -371,6 +378,17 @@ class FetchEngine:
             duration=clock.monotonic() - started,
         )
         return BatchResult(results, errors, summary)
+
+    def _index_plain(
+        self, ds: Dataset[Any], handle: Any, canonical: dict[str, str], region: str, tier: str
+    ) -> None:
+        assert self.memory is not None
+        for key, nkey in canonical.items():
+            entry = self.memory.peek((ds.name, nkey, region, None))
+            if entry is not None and entry.result is not None:
+                self.memory.index_put(
+                    (handle, key, None, None, None), entry, entry.fresh_until(tier)
+                )
 
     async def _load_many(
         self,

@@ -15,7 +15,9 @@ the dataset, the answers and the options, never the clock or the network. The bu
 from __future__ import annotations
 
 import asyncio
+import statistics
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import attrs
@@ -42,6 +44,7 @@ __all__ = [
     "MergeOptions",
     "MergeOutcome",
     "MergeStrategy",
+    "exclude_outliers",
     "fetch_merged",
 ]
 
@@ -318,6 +321,40 @@ def _merge(
     return outcome
 
 
+def exclude_outliers(
+    ds: Dataset[Any], answers: Sequence[Answer]
+) -> tuple[list[Answer], dict[str, str]]:
+    """Cross-provider validation: drop answers whose ``ds.validate`` fields are outliers.
+
+    With three answers or more, an answer whose value of a validated field differs from the
+    median of all answers by more than ``ds.tolerance`` (relative to the median) is excluded.
+    Two answers cannot outvote each other, so they are both kept.
+
+    Returns:
+        The answers kept, and provider name to the reason for each answer excluded.
+    """
+    if not ds.validate or len(answers) < 3:
+        return list(answers), {}
+    excluded: dict[str, str] = {}
+    for name in ds.validate:
+        values = [
+            (answer.provider, float(value))
+            for answer in answers
+            if isinstance(value := getattr(answer.value, name, None), int | float | Decimal)
+            and not isinstance(value, bool)
+        ]
+        if len(values) < 3:
+            continue
+        middle = statistics.median(v for _, v in values)
+        for provider, value in values:
+            if abs(value - middle) > ds.tolerance * abs(middle) and provider not in excluded:
+                excluded[provider] = (
+                    f"{name} {value:g} differs from the median {middle:g} by more than "
+                    f"{ds.tolerance:.0%}"
+                )
+    return [a for a in answers if a.provider not in excluded], excluded
+
+
 async def fetch_merged(
     engine: FetchEngine,
     ds: Dataset[Any],
@@ -391,16 +428,18 @@ async def fetch_merged(
     if stopped is not None:
         message = f"{stopped.provider} rejected {ds.name} {request.key!r} as invalid"
         raise _fail(engine, ds, request, message, errors)
+    answers, excluded = exclude_outliers(ds, answers)
     if len(answers) < min_providers:
         message = (
             f"{len(answers)} of {len(order)} providers answered {ds.name} {request.key!r} in "
-            f"{region}; {min_providers} required"
+            f"{region} ({len(excluded)} excluded as outliers); {min_providers} required"
         )
         raise _fail(engine, ds, request, message, errors)
     outcome = _merge(name, merger, ds, answers, options)
     return MergedResult(
         outcome.value,
         tuple(answer.provider for answer in answers),
+        excluded=excluded,
         provenance=outcome.provenance,
         conflicts=outcome.conflicts,
         errors=tuple(errors),
