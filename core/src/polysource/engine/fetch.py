@@ -303,32 +303,13 @@ class FetchEngine:
         stale: dict[str, Entry] = {}
         joined: dict[str, Flight[Loaded]] = {}
         misses: list[str] = []
-        cached = 0
         for nkey in dict.fromkeys(canonical.values()):
             self.requests += 1
             ckey: CacheKey = (ds.name, nkey, region, tenant if ds.private else None)
-            if use_cache:
-                try:
-                    answer, entry = self._lookup(
-                        ds,
-                        ckey,
-                        tier,
-                        started,
-                        max_age=None,
-                        force_refresh=False,
-                        allow_stale=allow_stale,
-                        signature=None,
-                        time_limit=time_limit,
-                    )
-                except AllProvidersFailed as cached_failure:
-                    failures[nkey] = cached_failure
-                    continue
-                if answer is not None:
-                    answers[nkey] = answer
-                    cached += 1
-                    continue
-                if entry is not None:
-                    stale[nkey] = entry
+            if use_cache and self._many_cached(
+                ds, ckey, tier, started, time_limit, allow_stale, answers, failures, stale
+            ):
+                continue
             self.misses += 1
             flight = self.flights.get(ckey)
             if flight is not None:
@@ -378,6 +359,42 @@ class FetchEngine:
             duration=clock.monotonic() - started,
         )
         return BatchResult(results, errors, summary)
+
+    def _many_cached(
+        self,
+        ds: Dataset[Any],
+        ckey: CacheKey,
+        tier: str,
+        now: float,
+        time_limit: float,
+        allow_stale: bool,
+        answers: dict[str, Result[Any]],
+        failures: dict[str, PolysourceError],
+        stale: dict[str, Entry],
+    ) -> bool:
+        """The cache stage of ``fetch_many`` for one key; whether the key is settled."""
+        nkey = ckey[1]
+        try:
+            answer, entry = self._lookup(
+                ds,
+                ckey,
+                tier,
+                now,
+                max_age=None,
+                force_refresh=False,
+                allow_stale=allow_stale,
+                signature=None,
+                time_limit=time_limit,
+            )
+        except AllProvidersFailed as cached_failure:
+            failures[nkey] = cached_failure
+            return True
+        if answer is not None:
+            answers[nkey] = answer
+            return True
+        if entry is not None:
+            stale[nkey] = entry
+        return False
 
     def _index_plain(
         self, ds: Dataset[Any], handle: Any, canonical: dict[str, str], region: str, tier: str
