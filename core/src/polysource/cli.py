@@ -93,7 +93,9 @@ def demo(seed: int) -> None:
 
     from polysource.demo import run_demo
 
-    asyncio.run(run_demo(seed=seed))
+    _, failed = asyncio.run(run_demo(seed=seed))
+    if failed:
+        raise SystemExit(1)
 
 
 @main.command()
@@ -149,9 +151,10 @@ def emulate(
 @main.command()
 @click.argument("dataset")
 @click.argument("key")
-@click.option("--region", default=None)
-@click.option("--tier", default=None)
-@click.option("--tenant", default=None)
+@click.option("--region", default=None, help="Routing region (default from config).")
+@click.option("--tier", default=None, help="Caller tier: free, basic or premium.")
+@click.option("--tenant", default=None, help="Tenant, for private datasets.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option(
     "--config",
     "config_path",
@@ -164,31 +167,52 @@ def fetch(
     region: str | None,
     tier: str | None,
     tenant: str | None,
+    as_json: bool,
     config_path: str | None,
 ) -> None:
-    """Fetch one value and print it as JSON with where it came from."""
+    """Fetch one value and show it with where it came from."""
     import asyncio
 
     import orjson
 
     from polysource.cache.codec import converter
+    from polysource.errors import PolysourceError
 
-    async def run() -> bytes:
+    async def run() -> dict[str, object]:
         async with _orchestrator(config_path) as orch:
             result = await orch.fetch(dataset, key, region=region, tier=tier, tenant=tenant)
-            return orjson.dumps(
-                {
-                    "data": converter.unstructure(result.data),
-                    "source": result.source,
-                    "cached": result.cached,
-                    "stale": result.stale,
-                    "attempts": result.attempts,
-                    "errors": [str(e) for e in result.errors],
-                },
-                option=orjson.OPT_INDENT_2,
-            )
+            return {
+                "data": converter.unstructure(result.data),
+                "source": result.source,
+                "cached": result.cached,
+                "stale": result.stale,
+                "attempts": result.attempts,
+                "errors": [str(e) for e in result.errors],
+            }
 
-    click.echo(asyncio.run(run()).decode())
+    try:
+        answer = asyncio.run(run())
+    except PolysourceError as exc:
+        lines = [exc.message if isinstance(exc, ExceptionGroup) else str(exc)]
+        lines += [f"  {error}" for error in getattr(exc, "errors", ())]
+        raise click.ClickException("\n".join(lines)) from exc
+    if as_json:
+        click.echo(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode())
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{dataset} {key}", show_header=False)
+    data = answer["data"]
+    for name, value in data.items() if isinstance(data, dict) else [("value", data)]:
+        if value is not None:
+            table.add_row(name, str(value))
+    table.add_section()
+    for name in ("source", "cached", "stale", "attempts"):
+        table.add_row(name, str(answer[name]))
+    for error in answer["errors"]:  # type: ignore[attr-defined]
+        table.add_row("error", str(error))
+    Console().print(table)
 
 
 @main.command()

@@ -819,6 +819,34 @@ class Orchestrator:
         """Close a provider's circuit breaker."""
         self._slot(name).breaker.reset()
 
+    async def clear_cache_keys(
+        self,
+        dataset: Dataset[Any] | str,
+        keys: Iterable[str],
+        *,
+        region: str | None = None,
+        tenant: str | None = None,
+    ) -> int:
+        """Drop the cached entries of some keys of a dataset; returns how many were dropped."""
+        self._require_started()
+        assert self._engine is not None
+        ds = self.dataset(dataset)
+        memory = self._engine.memory
+        if memory is None:
+            return 0
+        dropped = 0
+        for key in keys:
+            ckey = (
+                ds.name,
+                ds.normalize_key(key),
+                region or self.config.region,
+                tenant if ds.private else None,
+            )
+            if memory.peek(ckey) is not None:
+                memory.remove(ckey)
+                dropped += 1
+        return dropped
+
     def clear_cache(self, dataset: str | None = None) -> int:
         """Drop cached entries (of one dataset); returns how many."""
         self._require_started()

@@ -29,6 +29,7 @@ from aiohttp import web
 from attrs import frozen
 
 from polysource.emulation import (
+    US_LARGE_CAPS,
     Faults,
     emulator_app,
     json_response,
@@ -75,6 +76,10 @@ CATALOGUE: Final[dict[str, Listing]] = {
     "spy": Listing("SPDR S&P 500 ETF Trust", "NYSE ARCA", "1993-01-29", etf=True),
     "qqq": Listing("Invesco QQQ Trust", "NASDAQ", "1999-03-10", etf=True),
     "dia": Listing("SPDR Dow Jones Industrial Average ETF", "NYSE ARCA", "1998-01-20", etf=True),
+    **{
+        ticker.lower(): Listing(name, exchange, "1990-01-02")
+        for ticker, name, exchange in US_LARGE_CAPS
+    },
 }
 
 

@@ -34,7 +34,14 @@ import orjson
 from aiohttp import web
 from attrs import define, frozen
 
-from polysource.emulation import CONTROL_PREFIX, Faults, emulator_app, json_response, stable_random
+from polysource.emulation import (
+    CONTROL_PREFIX,
+    US_LARGE_CAPS,
+    Faults,
+    emulator_app,
+    json_response,
+    stable_random,
+)
 
 __all__ = ["CATALOGUE", "Instrument", "create_app", "error_body"]
 
@@ -199,6 +206,14 @@ CATALOGUE: Final[dict[str, Instrument]] = {
         (9, 0),
         (17, 30),
     ),
+    **{
+        ticker: _us(
+            name,
+            20 + stable_random(0, ticker).random() * 480,
+            "NMS" if exchange == "NASDAQ" else "NYQ",
+        )
+        for ticker, name, exchange in US_LARGE_CAPS
+    },
 }
 
 
