@@ -77,7 +77,7 @@ async def test_batch_split_and_per_key_failover(market):
         "^GSPC",
         "ZZZZ",
     ]
-    keys += [t for t in ("SPY", "QQQ", "IBM", "KO", "DIS", "INTC", "WMT")]
+    keys += ["SPY", "QQQ", "IBM", "KO", "DIS", "INTC", "WMT"]
     batch = await orch.fetch_many(QUOTE, keys)
     assert set(batch.errors) == {"ZZZZ"}
     assert batch.results["FX:EURUSD"].source == "yahoo"

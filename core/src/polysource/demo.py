@@ -133,10 +133,9 @@ class _Checks:
             self.say(f"  [red]FAILED[/red] {claim}")
 
 
-async def _scenes(
-    orch: Orchestrator, emulators: Mapping[str, Any], say: Callable[..., None]
-) -> list[str]:
-    check = _Checks(say)
+async def _scene_cache(
+    orch: Orchestrator, emulators: Mapping[str, Any], say: Callable[..., None], check: _Checks
+) -> None:
     say("[bold]1. A quote, then the same quote again[/bold]")
     first = await orch.fetch(QUOTE, "AAPL")
     second = await orch.fetch(QUOTE, "AAPL")
@@ -146,6 +145,10 @@ async def _scenes(
         "the second fetch is a cache hit with no provider call",
     )
 
+
+async def _scene_batch(
+    orch: Orchestrator, emulators: Mapping[str, Any], say: Callable[..., None], check: _Checks
+) -> None:
     keys = [ticker for ticker, _, _ in US_LARGE_CAPS] + list(_MORE) + list(PORTFOLIO)
     say(f"[bold]2. {len(keys)} keys in one call: provider batches, per-key failover[/bold]")
     batch = await orch.fetch_many(QUOTE, keys)
@@ -169,17 +172,24 @@ async def _scenes(
         "forex, index and London keys failed over from Tiingo to Yahoo, key by key",
     )
 
+
+async def _scene_coalescing(
+    orch: Orchestrator, emulators: Mapping[str, Any], say: Callable[..., None], check: _Checks
+) -> None:
     say("[bold]3. 20 concurrent single fetches are coalesced into batches[/bold]")
     calls_before = sum(p.attempts for p in orch.stats().providers.values())
     singles = [ticker for ticker, _, _ in US_LARGE_CAPS[-20:]]
     await orch.clear_cache_keys(QUOTE, singles)
     answers = await asyncio.gather(*(orch.fetch(QUOTE, key) for key in singles))
     calls = sum(p.attempts for p in orch.stats().providers.values()) - calls_before
-    say(
-        f"  20 fetches answered by {sorted({a.source for a in answers})} in {calls} provider call(s)"
-    )
+    sources = ", ".join(sorted({a.source for a in answers}))
+    say(f"  20 fetches answered by {sources} in {calls} provider call(s)")
     check(calls <= 3, "20 concurrent fetches cost at most 3 provider calls")
 
+
+async def _scene_merge(
+    orch: Orchestrator, emulators: Mapping[str, Any], say: Callable[..., None], check: _Checks
+) -> None:
     say("[bold]4. Merged: both providers asked at once, answers combined[/bold]")
     merged = await orch.fetch_merged(QUOTE, "MSFT", strategy="median", min_providers=2)
     say(
@@ -188,6 +198,10 @@ async def _scenes(
     )
     check(set(merged.sources) == {"tiingo", "yahoo"}, "both providers answered the merge")
 
+
+async def _scene_daily_bars(
+    orch: Orchestrator, emulators: Mapping[str, Any], say: Callable[..., None], check: _Checks
+) -> None:
     say("[bold]5. Daily bars[/bold]")
     bars = await orch.fetch(DAILY_BARS, "MSFT")
     last = bars.data.bars[-1] if bars.data.bars else None
@@ -197,6 +211,10 @@ async def _scenes(
     )
     check(len(bars.data.bars) > 100, "a year of daily bars")
 
+
+async def _scene_outage(
+    orch: Orchestrator, emulators: Mapping[str, Any], say: Callable[..., None], check: _Checks
+) -> None:
     say("[bold]6. Tiingo goes down: failover, then its circuit breaker opens[/bold]")
     _set_faults(emulators, "tiingo", outage=True)
     rows, sources = [], set()
@@ -212,6 +230,10 @@ async def _scenes(
     check(sources == {"yahoo"}, "every quote was served by Yahoo during the outage")
     check(orch.health()["tiingo"].breaker.value == "open", "Tiingo's breaker opened")
 
+
+async def _scene_stale(
+    orch: Orchestrator, emulators: Mapping[str, Any], say: Callable[..., None], check: _Checks
+) -> None:
     say("[bold]7. Every provider down: stale-if-error serves what the cache still has[/bold]")
     _set_faults(emulators, "yahoo", outage=True)
     stale = await orch.fetch(QUOTE, "AAPL", max_age=0)
@@ -225,6 +247,10 @@ async def _scenes(
     check(stale.stale and stale.source == "tiingo", "AAPL was served stale from the cache")
     check(nothing_cached_failed, "DIA, never cached, failed with every provider's error")
 
+
+async def _scene_recovery(
+    orch: Orchestrator, emulators: Mapping[str, Any], say: Callable[..., None], check: _Checks
+) -> None:
     say("[bold]8. Recovery: the emulators come back; the breaker half-opens, then closes[/bold]")
     quiet = {"outage": False, "error_rate": 0.0, "rate_limit_rate": 0.0, "malformed_rate": 0.0}
     _set_faults(emulators, "tiingo", **quiet)
@@ -236,6 +262,10 @@ async def _scenes(
     check(result.source == "tiingo", "Tiingo serves again")
     check(orch.health()["tiingo"].breaker.value == "closed", "Tiingo's breaker closed")
 
+
+async def _scene_stats(
+    orch: Orchestrator, emulators: Mapping[str, Any], say: Callable[..., None], check: _Checks
+) -> None:
     say("[bold]9. What the engine counted[/bold]")
     stats = orch.stats()
     say(
@@ -248,6 +278,27 @@ async def _scenes(
             f"  {name}: {counters.attempts} calls, {counters.successes} ok, "
             f"{counters.failures} failed, {counters.retries} retries, {counters.skipped} skipped"
         )
+
+
+_SCENES: Final = (
+    _scene_cache,
+    _scene_batch,
+    _scene_coalescing,
+    _scene_merge,
+    _scene_daily_bars,
+    _scene_outage,
+    _scene_stale,
+    _scene_recovery,
+    _scene_stats,
+)
+
+
+async def _scenes(
+    orch: Orchestrator, emulators: Mapping[str, Any], say: Callable[..., None]
+) -> list[str]:
+    check = _Checks(say)
+    for scene in _SCENES:
+        await scene(orch, emulators, say, check)
     return check.failed
 
 
