@@ -19,6 +19,10 @@ MODULES = ["l1_hit", "resilience", "provider_call", "singleflight", "batching", 
 
 
 def main() -> int:
+    import structlog
+
+    # Figures go to stdout as JSON lines; logs of the runs go to stderr.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer rounds, same figures")
     parser.add_argument("modules", nargs="*", choices=[*MODULES, []], default=[])

@@ -112,3 +112,19 @@ async def test_events_and_logs_never_contain_secrets(make_orchestrator, clock, e
     captured = capsys.readouterr()
     assert secret not in emitted + captured.out + captured.err
     assert "a" in orch.health()
+
+
+def test_log_sink_levels():
+    """A provider turning healthy logs at info; a failure at warning; hits only at debug."""
+    from polysource._builtins import LogSink, _level_of
+    from polysource.events import Event
+
+    def event(kind, **detail):
+        return Event(kind, 0.0, detail=detail)
+
+    assert _level_of(event(EventKind.HEALTH, to="healthy")) == "info"
+    assert _level_of(event(EventKind.HEALTH, to="down")) == "warning"
+    assert _level_of(event(EventKind.FAILURE)) == "warning"
+    assert _level_of(event(EventKind.CACHE_HIT)) == "debug"
+    assert EventKind.CACHE_HIT not in LogSink("warning").event_kinds
+    assert EventKind.CACHE_HIT in LogSink("debug").event_kinds

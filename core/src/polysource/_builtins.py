@@ -74,6 +74,22 @@ _LEVELS: Final = {
 }
 
 
+_RANK: Final = {"debug": 0, "info": 1, "warning": 2, "error": 3}
+
+
+def _level_of(event: Event) -> str:
+    """The level an event deserves: a provider becoming healthy is news, not a warning."""
+    if event.kind is EventKind.HEALTH and event.detail.get("to") == "healthy":
+        return "info"
+    if event.kind in _ERROR:
+        return "error"
+    if event.kind in _WARNING:
+        return "warning"
+    if event.kind in _DEBUG:
+        return "debug"
+    return "info"
+
+
 class LogSink:
     """Logs events with structlog, at the level each kind deserves.
 
@@ -90,14 +106,10 @@ class LogSink:
 
     @hookimpl
     def on_event(self, event: Event) -> None:
-        """Log one event."""
+        """Log one event at its level, if that level is shown."""
+        level = _level_of(event)
+        if _RANK[level] < _RANK[self.level]:
+            return
         fields = event.to_dict()
         name = fields.pop("event")
-        if event.kind in _ERROR:
-            self._log.error(name, **fields)
-        elif event.kind in _WARNING:
-            self._log.warning(name, **fields)
-        elif event.kind in _DEBUG:
-            self._log.debug(name, **fields)
-        else:
-            self._log.info(name, **fields)
+        getattr(self._log, level)(name, **fields)
