@@ -12,13 +12,25 @@ from typing import Final
 import structlog
 
 from polysource.datasets import STANDARD_DATASETS
+from polysource.engine.selection import builtin_policies
 from polysource.engine.strategies import BUILTIN_STRATEGIES
 from polysource.events import Event, EventKind
 from polysource.hookspecs import hookimpl
 from polysource.operations import STANDARD_OPERATIONS
-from polysource.registry import DatasetRegistrar, MergeStrategyRegistrar, OperationRegistrar
+from polysource.registry import (
+    DatasetRegistrar,
+    MergeStrategyRegistrar,
+    OperationRegistrar,
+    SelectionPolicyRegistrar,
+)
 
-__all__ = ["LogSink", "register_datasets", "register_merge_strategies", "register_operations"]
+__all__ = [
+    "LogSink",
+    "register_datasets",
+    "register_merge_strategies",
+    "register_operations",
+    "register_selection_policies",
+]
 
 
 @hookimpl
@@ -26,6 +38,13 @@ def register_datasets(register: DatasetRegistrar) -> None:
     """Register the standard datasets of the first-party domains."""
     for dataset in STANDARD_DATASETS:
         register(dataset)
+
+
+@hookimpl
+def register_selection_policies(register: SelectionPolicyRegistrar) -> None:
+    """Register the built-in selection policies."""
+    for name, factory in builtin_policies().items():
+        register(name, factory)
 
 
 @hookimpl

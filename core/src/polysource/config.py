@@ -148,6 +148,7 @@ class ProviderConfig:
     probe_interval: float = 30.0
     coalesce: bool = True
     coalesce_window: float = 0.0
+    weight: float = 1.0
     options: dict[str, Any] = field(factory=dict)
 
 
@@ -199,6 +200,7 @@ class Config:
     tier: str = "free"
     deadline: float = 10.0
     selection: str = "priority"
+    selection_options: dict[str, Any] = field(factory=dict)
     batch_concurrency: int = 4
     providers: dict[str, ProviderConfig] = field(factory=dict)
     routing: dict[str, dict[str, tuple[str, ...]]] = field(factory=dict)

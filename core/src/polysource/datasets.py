@@ -8,6 +8,7 @@ data provider returns a :class:`Quote` for ``quote``. Each constant is a typed h
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Final
 
@@ -36,6 +37,22 @@ __all__ = [
     "WeaponStats",
     "normalize_symbol",
 ]
+
+
+def _bars(value: Iterable[Bar]) -> tuple[Bar, ...]:
+    return tuple(value)
+
+
+def _accounts(value: Iterable[Account]) -> tuple[Account, ...]:
+    return tuple(value)
+
+
+def _transactions(value: Iterable[Transaction]) -> tuple[Transaction, ...]:
+    return tuple(value)
+
+
+def _strings(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
 
 
 def normalize_symbol(key: str) -> str:
@@ -83,7 +100,7 @@ class DailyBars:
     """Daily bars of an instrument, oldest first."""
 
     symbol: str
-    bars: tuple[Bar, ...] = field(converter=tuple)
+    bars: tuple[Bar, ...] = field(converter=_bars)
 
 
 @frozen
@@ -121,7 +138,7 @@ class Account:
 class Accounts:
     """The accounts of one bank connection."""
 
-    accounts: tuple[Account, ...] = field(converter=tuple)
+    accounts: tuple[Account, ...] = field(converter=_accounts)
 
 
 @frozen
@@ -143,8 +160,8 @@ class Transaction:
 class Transactions:
     """Transactions of one bank connection."""
 
-    transactions: tuple[Transaction, ...] = field(converter=tuple)
-    removed: tuple[str, ...] = field(default=(), converter=tuple)
+    transactions: tuple[Transaction, ...] = field(converter=_transactions)
+    removed: tuple[str, ...] = field(default=(), converter=_strings)
     cursor: str | None = None
 
 
@@ -158,7 +175,7 @@ class WeaponStats:
     category: str | None = None
     platform: str | None = None
     max_level: int | None = None
-    attachments: tuple[str, ...] = field(default=(), converter=tuple)
+    attachments: tuple[str, ...] = field(default=(), converter=_strings)
     unlock: str | None = None
     damage: float | None = None
     fire_rate: float | None = None

@@ -15,6 +15,7 @@ mask.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Final
 
 from attrs import field, frozen
@@ -37,6 +38,10 @@ __all__ = [
 ]
 
 
+def _strings(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 @frozen
 class CreateLink:
     """Parameters of ``create_link``.
@@ -53,7 +58,7 @@ class CreateLink:
     institution: str | None = None
     username: Secret | None = None
     password: Secret | None = None
-    products: tuple[str, ...] = field(default=("transactions",), converter=tuple)
+    products: tuple[str, ...] = field(default=("transactions",), converter=_strings)
     language: str = "en"
     redirect_uri: str | None = None
 
@@ -90,7 +95,7 @@ class ExchangeToken:
 class GetAccounts:
     """Parameters of ``get_accounts``: optionally only some accounts."""
 
-    account_ids: tuple[str, ...] = field(default=(), converter=tuple)
+    account_ids: tuple[str, ...] = field(default=(), converter=_strings)
 
 
 @frozen

@@ -25,6 +25,7 @@ from polysource.engine.attempt import ProviderSlot
 from polysource.engine.execute import execute
 from polysource.engine.fetch import FetchEngine
 from polysource.engine.route import Router
+from polysource.engine.selection import SelectionPolicy
 from polysource.engine.singleflight import TaskSet
 from polysource.engine.telemetry import Emitter
 from polysource.errors import (
@@ -201,6 +202,7 @@ class Orchestrator:
         store = self._plugin_store()
         self.connections: ConnectionStore = store if store is not None else MemoryConnectionStore()
         self._engine.store = self.connections
+        self._engine.use_policy(self._selection_policy(registry))
         self._slots = slots
         self._emitter = emitter
         self._joins = self._engine.joins
@@ -210,6 +212,19 @@ class Orchestrator:
             outcome = hook(orchestrator=self)
             if inspect.isawaitable(outcome):
                 await outcome
+
+    def _selection_policy(self, registry: Registry) -> SelectionPolicy:
+        name = self.config.selection
+        factory = registry.selection_policies.get(name)
+        if factory is None:
+            known = ", ".join(sorted(registry.selection_policies))
+            raise ConfigError(
+                f"unknown selection policy {name!r}; policies: {known}", path="selection"
+            )
+        policy = factory(self.config.selection_options)
+        if not isinstance(policy, SelectionPolicy):
+            raise PluginError(f"selection policy {name!r} has no order/observe methods")
+        return policy
 
     def _plugin_store(self) -> ConnectionStore | None:
         hook = self._pm.pm.hook.connection_store if self._pm is not None else None

@@ -81,6 +81,8 @@ class ProviderSlot:
         self.retries = 0
         self.skipped = 0
         self.batches = 0
+        self.observe: Callable[[str, bool, float, float], None] | None = None
+        """The selection policy's ``observe``, when the policy learns (set by the engine)."""
 
     def _breaker_changed(self, old: Any, new: Any) -> None:
         self.emitter.emit(
@@ -207,6 +209,8 @@ async def attempt(  # noqa: PLR0915 - one loop: gate, call, classify, retry
                 error.__cause__ = exc
         else:
             latency = clock.monotonic() - now
+            if slot.observe is not None:
+                slot.observe(slot.name, True, latency, slot.cost)
             slot.successes += 1
             slot.breaker.record_success()
             slot.health.success(latency)
@@ -222,6 +226,8 @@ async def attempt(  # noqa: PLR0915 - one loop: gate, call, classify, retry
                 )
             return value
         slot.failures += 1
+        if slot.observe is not None:
+            slot.observe(slot.name, False, clock.monotonic() - now, slot.cost)
         if error.category in BREAKER_CATEGORIES:
             slot.breaker.record_failure()
             slot.health.failure(error.category.value)

@@ -21,6 +21,7 @@ from polysource.connections import ConnectionStore, MemoryConnectionStore
 from polysource.engine.attempt import ProviderSlot, attempt
 from polysource.engine.batch import Coalescer, walk_many
 from polysource.engine.route import Router
+from polysource.engine.selection import Candidate, PriorityPolicy, SelectionPolicy
 from polysource.engine.singleflight import Flight, SingleFlight, TaskSet
 from polysource.engine.telemetry import Emitter
 from polysource.errors import (
@@ -103,6 +104,7 @@ class FetchEngine:
             and slot.config.coalesce
             and hasattr(slot.provider, "fetch_batch")
         }
+        self.policy: SelectionPolicy = PriorityPolicy()
         self.store: ConnectionStore = MemoryConnectionStore()
         """Tenants' connections; private datasets are read only where the tenant has one."""
         self.refreshing = 0
@@ -421,7 +423,7 @@ class FetchEngine:
         failures: dict[str, PolysourceError],
         concurrency: int,
     ) -> int:
-        order = self.router.order(ds.name, region)
+        order = self.select(ds.name, region, self.router.order(ds.name, region))
         request = Request(ds, misses[0], region, tier, tenant, deadline=deadline)
         values, errors, batches = await walk_many(
             self.candidates(order), request, misses, deadline, self._try_direct, concurrency
@@ -654,6 +656,7 @@ class FetchEngine:
         store: bool,
     ) -> Loaded:
         request = Request(ds, key, region, tier, tenant, deadline=deadline)
+        order = self.select(ds.name, region, order)
         try:
             if hedge_delay is not None and len(order) > 1:
                 loaded = await self._walk_hedged(ds, request, order, deadline, hedge_delay)
@@ -673,6 +676,34 @@ class FetchEngine:
         if flight is not None:
             flight.context.loaded = loaded
         return loaded
+
+    def use_policy(self, policy: SelectionPolicy) -> None:
+        """Order candidates with ``policy`` from now on, and let it observe every attempt."""
+        self.policy = policy
+        learns = not getattr(policy, "is_identity", False)
+        for slot in self.slots.values():
+            slot.observe = policy.observe if learns else None
+
+    def select(self, target: str, region: str, order: tuple[str, ...]) -> tuple[str, ...]:
+        """``order`` as the selection policy wants it for this request."""
+        if getattr(self.policy, "is_identity", False) or len(order) < 2:
+            return order
+        views = []
+        for name in order:
+            slot = self.slots[name]
+            health = slot.health
+            views.append(
+                Candidate(
+                    name,
+                    slot.cost,
+                    slot.config.weight,
+                    health.uptime,
+                    health.latency,
+                    health.in_rotation,
+                )
+            )
+        chosen = self.policy.order(target, region, views)
+        return tuple(name for name in chosen if name in order)
 
     def candidates(self, order: tuple[str, ...]) -> list[ProviderSlot]:
         """Slots of ``order`` that are in rotation (or all, when none is)."""

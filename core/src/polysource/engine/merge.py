@@ -237,7 +237,7 @@ def _order(
     engine: FetchEngine, ds: Dataset[Any], region: str, providers: Sequence[str] | None
 ) -> tuple[str, ...]:
     """The providers to ask: the failover order, or the caller's subset of it, in their order."""
-    order = engine.router.order(ds.name, region)
+    order = engine.select(ds.name, region, engine.router.order(ds.name, region))
     if providers is None:
         return order
     if isinstance(providers, str) or not providers:
