@@ -111,7 +111,7 @@ async def test_demo_runs_every_scene_against_emulators():
     text = console.export_text()
     assert failed == [], text
     assert "every check held" in text
-    for scene in range(1, 10):
+    for scene in range(1, 11):
         assert f"{scene}. " in text
     assert "circuit_open" in text and "stale" in text
     stats = orch.stats()

@@ -22,6 +22,7 @@ from polysource.datasets import DAILY_BARS, QUOTE
 from polysource.emulation import EMULATOR_STATE, US_LARGE_CAPS, Faults, serve
 from polysource.errors import AllProvidersFailed, PolysourceError
 from polysource.models import Result
+from polysource.operations import CreateLink
 from polysource.orchestrator import Orchestrator
 
 __all__ = ["PORTFOLIO", "run_demo"]
@@ -42,7 +43,12 @@ _FAULTS: Final = {
         latency=0.006, error_rate=0.05, rate_limit_rate=0.02, retry_after=0.05, seed=11
     ),
 }
-_DEMO_CREDENTIALS: Final = {"tiingo": {"api_key": Secret.of("demo-token-not-a-real-key")}}
+_DEMO_CREDENTIALS: Final = {
+    "tiingo": {"api_key": Secret.of("demo-token-not-a-real-key")},
+    "plaid": {"client_id": Secret.of("demo-client"), "secret": Secret.of("demo-secret")},
+    "belvo": {"secret_id": Secret.of("demo-id"), "secret_password": Secret.of("demo-pass")},
+    "mx": {"client_id": Secret.of("demo-client"), "api_key": Secret.of("demo-api-key")},
+}
 
 
 @asynccontextmanager
@@ -263,10 +269,78 @@ async def _scene_recovery(
     check(orch.health()["tiingo"].breaker.value == "closed", "Tiingo's breaker closed")
 
 
+async def _scene_banking(
+    orch: Orchestrator, emulators: Mapping[str, Any], say: Callable[..., None], check: _Checks
+) -> None:
+    if not {"plaid", "belvo", "mx"} <= set(emulators):
+        say("[bold]9. Banking[/bold]: skipped (install polysource[banking])")
+        return
+    say("[bold]9. Banking: US links, Plaid down, failover to MX; Mexico served by Belvo[/bold]")
+    rows = []
+
+    async def run(label: str, operation: str, params: Any, tenant: str, region: str) -> Any:
+        try:
+            result: Any = await orch.execute(operation, params, tenant=tenant, region=region)
+        except AllProvidersFailed as failed:
+            rows.append(
+                [label, "-", ", ".join(f"{e.provider}:{e.category}" for e in failed.errors)]
+            )
+            return None
+        notes = "failover" if result.failover_used else ""
+        if result.errors:
+            notes += " after " + ", ".join(f"{e.provider}:{e.category}" for e in result.errors)
+        rows.append([label, result.provider, notes.strip() or "first choice"])
+        return result
+
+    alice = await run(
+        "alice links (US)", "create_link", CreateLink(institution="ins_109508"), "alice", "US"
+    )
+    synced = await run("alice syncs transactions", "sync_transactions", None, "alice", "US")
+    _set_faults(emulators, "plaid", outage=True)
+    bob = await run(
+        "bob links while Plaid is down (US)",
+        "create_link",
+        CreateLink("mxbank", Secret.of("mxuser"), Secret.of("password")),
+        "bob",
+        "US",
+    )
+    bob_reads = await run("bob reads accounts", "get_accounts", None, "bob", "US")
+    alice_reads = await run(
+        "alice reads accounts (linked at Plaid only)", "get_accounts", None, "alice", "US"
+    )
+    carla = await run(
+        "carla links (MX)",
+        "create_link",
+        CreateLink("erebor_mx_retail", Secret.of("bnk100"), Secret.of("full")),
+        "carla",
+        "MX",
+    )
+    _set_faults(emulators, "plaid", outage=False)
+    table = Table(title="operations", title_justify="left")
+    for column in ("step", "provider", "notes"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    say(table)
+    if synced is not None:
+        say(f"  alice: {len(synced.data.transactions)} transactions synced, cursor kept")
+    check(alice is not None and alice.provider == "plaid", "a US link goes to Plaid first")
+    check(
+        bob is not None and bob.provider == "mx" and bob.failover_used,
+        "with Plaid down, the US link fails over to MX",
+    )
+    check(
+        bob_reads is not None and bob_reads.provider == "mx",
+        "bob's reads go to MX, where he is linked",
+    )
+    check(alice_reads is None, "alice's read is not sent to MX, where she has no link")
+    check(carla is not None and carla.provider == "belvo", "a Mexican user is served by Belvo")
+
+
 async def _scene_stats(
     orch: Orchestrator, emulators: Mapping[str, Any], say: Callable[..., None], check: _Checks
 ) -> None:
-    say("[bold]9. What the engine counted[/bold]")
+    say("[bold]10. What the engine counted[/bold]")
     stats = orch.stats()
     say(
         f"  requests {stats.requests}, cache hit rate {stats.hit_rate:.0%}, "
@@ -289,6 +363,7 @@ _SCENES: Final = (
     _scene_outage,
     _scene_stale,
     _scene_recovery,
+    _scene_banking,
     _scene_stats,
 )
 
