@@ -50,11 +50,19 @@ async def banking():
             }
             for name in apps
         }
-        config = load_config(environ={}, overrides={
-            "providers": providers, "telemetry": {"log_level": "debug"},
-        })
-        orch = Orchestrator(config, plugins=[polysource_plaid, polysource_belvo, polysource_mx,
-                                             recorder], entry_points=False, environ={})
+        config = load_config(
+            environ={},
+            overrides={
+                "providers": providers,
+                "telemetry": {"log_level": "debug"},
+            },
+        )
+        orch = Orchestrator(
+            config,
+            plugins=[polysource_plaid, polysource_belvo, polysource_mx, recorder],
+            entry_points=False,
+            environ={},
+        )
         async with orch:
             yield orch, {name: app[EMULATOR_STATE] for name, app in apps.items()}, recorder
 
@@ -62,23 +70,31 @@ async def banking():
 async def _scenario(orch, states):
     """Link and read in the US and in Mexico, with Plaid down half-way; return the outcomes."""
     outcomes = []
-    us = await orch.execute("create_link", CreateLink(institution="ins_109508"),
-                            tenant="alice", region="US")
+    us = await orch.execute(
+        "create_link", CreateLink(institution="ins_109508"), tenant="alice", region="US"
+    )
     outcomes.append(us)
     outcomes.append(await orch.execute("get_accounts", tenant="alice", region="US"))
     outcomes.append(await orch.execute("sync_transactions", tenant="alice", region="US"))
     outcomes.append(await orch.fetch("transactions", "all", tenant="alice", region="US"))
     states["plaid"].set_faults(Faults(outage=True))
-    outcomes.append(await orch.execute(
-        "create_link", CreateLink("mxbank", Secret.of("mxuser"), Secret.of("password")),
-        tenant="bob", region="US",
-    ))
+    outcomes.append(
+        await orch.execute(
+            "create_link",
+            CreateLink("mxbank", Secret.of("mxuser"), Secret.of("password")),
+            tenant="bob",
+            region="US",
+        )
+    )
     outcomes.append(await orch.execute("get_accounts", tenant="bob", region="US"))
-    outcomes.append(await orch.execute(
-        "create_link",
-        CreateLink("erebor_mx_retail", Secret.of("bnk100"), Secret.of("full")),
-        tenant="carla", region="MX",
-    ))
+    outcomes.append(
+        await orch.execute(
+            "create_link",
+            CreateLink("erebor_mx_retail", Secret.of("bnk100"), Secret.of("full")),
+            tenant="carla",
+            region="MX",
+        )
+    )
     outcomes.append(await orch.execute("sync_transactions", tenant="carla", region="MX"))
     try:
         await orch.execute("get_accounts", tenant="alice", region="US")
@@ -104,15 +120,17 @@ async def test_regions_failover_and_sticky_reads(banking):
     # Alice is linked only at Plaid: with Plaid down her read does not go to MX.
     assert isinstance(alice_down, AllProvidersFailed)
     assert {e.provider: e.category for e in alice_down.errors} == {
-        "plaid": "provider_down", "mx": "auth",
+        "plaid": "provider_down",
+        "mx": "auth",
     }
 
 
 async def test_tenants_never_see_each_others_data(banking):
     """Private datasets are cached per tenant; another tenant's read is denied, not served."""
     orch, _, _ = banking
-    await orch.execute("create_link", CreateLink(institution="ins_109508"), tenant="alice",
-                       region="US")
+    await orch.execute(
+        "create_link", CreateLink(institution="ins_109508"), tenant="alice", region="US"
+    )
     mine = await orch.fetch("accounts", "all", tenant="alice", region="US")
     again = await orch.fetch("accounts", "all", tenant="alice", region="US")
     assert again.cached and again.data == mine.data
@@ -129,8 +147,9 @@ async def test_no_secret_in_anything_the_engine_emitted(banking):
     with structlog.testing.capture_logs() as logs:
         outcomes = await _scenario(orch, states)
     tokens = []
-    for connection in [c for tenant in ("alice", "bob", "carla")
-                       for c in await orch.connections.list(tenant)]:
+    for connection in [
+        c for tenant in ("alice", "bob", "carla") for c in await orch.connections.list(tenant)
+    ]:
         if connection.access_token is not None:
             tokens.append(connection.access_token.reveal())
     for outcome in outcomes:

@@ -32,8 +32,10 @@ __all__ = [
     "Transaction",
     "Transactions",
     "WEAPON_META",
+    "WEAPON_PROFILE",
     "WEAPON_STATS",
     "WeaponMeta",
+    "WeaponProfile",
     "WeaponStats",
     "normalize_symbol",
 ]
@@ -192,6 +194,15 @@ class WeaponMeta:
     pick_rate: float | None = None
 
 
+@frozen
+class WeaponProfile:
+    """A weapon from several sources at once: base data from one, meta from another."""
+
+    weapon_id: str
+    stats: WeaponStats | None = None
+    meta: WeaponMeta | None = None
+
+
 QUOTE: Final = Dataset(
     "quote",
     Quote,
@@ -249,6 +260,15 @@ WEAPON_META: Final = Dataset(
     description="A weapon's meta tiers.",
 )
 
+WEAPON_PROFILE: Final = Dataset(
+    "weapon_profile",
+    WeaponProfile,
+    CachePolicy(cacheable=False),
+    normalize_key=_slug,
+    parts={"stats": "weapon_stats", "meta": "weapon_meta"},
+    description="A weapon's base data and meta, each part from its own providers.",
+)
+
 STANDARD_DATASETS: Final = (
     QUOTE,
     DAILY_BARS,
@@ -257,4 +277,5 @@ STANDARD_DATASETS: Final = (
     TRANSACTIONS,
     WEAPON_STATS,
     WEAPON_META,
+    WEAPON_PROFILE,
 )

@@ -23,6 +23,7 @@ __all__ = [
     "BatchSummary",
     "BreakerState",
     "CachePolicy",
+    "CompositeResult",
     "Dataset",
     "HealthStatus",
     "MergedResult",
@@ -107,6 +108,9 @@ class Dataset(Generic[T]):
             answers or more, one that differs from the median by more than ``tolerance``
             (relative) is excluded as an outlier.
         tolerance: Relative difference allowed by ``validate``.
+        parts: For a composite dataset, part name to the dataset it comes from. The schema
+            takes the canonical key as its first argument and one optional field per part;
+            ``fetch_composite`` fetches the parts in parallel and builds it.
     """
 
     name: str
@@ -119,9 +123,15 @@ class Dataset(Generic[T]):
     description: str = ""
     validate: tuple[str, ...] = ()
     tolerance: float = 0.02
+    parts: Mapping[str, str] = field(factory=dict)
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_composite(self) -> bool:
+        """Whether the dataset is composed of other datasets (see ``parts``)."""
+        return bool(self.parts)
 
 
 @frozen(eq=False)
@@ -286,6 +296,27 @@ class Result(Generic[T]):
         if self._clock is None:
             return 0.0
         return max(0.0, self._clock.monotonic() - self.fetched_at)
+
+
+@frozen(eq=False)
+class CompositeResult(Generic[T]):
+    """The answer to ``fetch_composite``: the parts that answered, and the errors of the rest.
+
+    Args:
+        data: The composite value (parts that failed or were not asked are ``None``).
+        results: Part name to its ``Result`` (its source, cache state, errors...).
+        errors: Part name to the error that made it fail.
+        succeeded: Parts that answered.
+        failed: Parts that failed.
+        duration: Seconds spent.
+    """
+
+    data: T
+    results: Mapping[str, Result[Any]] = field(factory=dict)
+    errors: Mapping[str, PolysourceError] = field(factory=dict)
+    succeeded: int = 0
+    failed: int = 0
+    duration: float = 0.0
 
 
 @frozen

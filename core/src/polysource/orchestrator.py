@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import os
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
@@ -21,6 +21,7 @@ from polysource.clock import Clock, SystemClock
 from polysource.config import Config, load_config
 from polysource.connections import ConnectionStore, MemoryConnectionStore
 from polysource.engine import merge
+from polysource.engine.composite import fetch_composite
 from polysource.engine.attempt import ProviderSlot
 from polysource.engine.execute import execute
 from polysource.engine.fetch import FetchEngine
@@ -41,6 +42,7 @@ from polysource.models import (
     TIERS,
     BatchResult,
     BatchSummary,
+    CompositeResult,
     CachePolicy,
     Dataset,
     MergedResult,
@@ -437,6 +439,8 @@ class Orchestrator:
         self._require_started()
         assert self._engine is not None
         ds = self.dataset(dataset)
+        if ds.is_composite:
+            raise InvalidRequest(f"dataset {ds.name!r} is composite; use fetch_composite")
         if not isinstance(key, str) or not key.strip():
             raise InvalidRequest(f"key for dataset {ds.name!r} must be a non-empty string")
         if ds.private and not tenant:
@@ -684,6 +688,57 @@ class Orchestrator:
                 tolerance=merge.DEFAULT_TOLERANCE if tolerance is None else tolerance,
             ),
             time_limit=deadline if deadline is not None else self.config.deadline,
+        )
+
+    async def fetch_composite(
+        self,
+        dataset: Dataset[T] | str,
+        key: str,
+        *,
+        parts: Sequence[str] | None = None,
+        min_parts: int = 1,
+        fail_fast: bool = False,
+        region: str | None = None,
+        tier: str | None = None,
+        tenant: str | None = None,
+        deadline: float | None = None,
+    ) -> CompositeResult[T]:
+        """Fetch a composite dataset: its parts in parallel, each with its own failover.
+
+        Args:
+            dataset: A composite dataset (``WEAPON_PROFILE``) or its name.
+            key: The key, normalised by the composite dataset.
+            parts: Only these parts (``["meta"]``); default all.
+            min_parts: Fewest parts that must answer.
+            fail_fast: Stop at the first failed part and raise.
+            region: Routing region.
+            tier: Caller tier.
+            tenant: Who asks (private parts need one).
+            deadline: Seconds each part may take.
+
+        Raises:
+            InvalidRequest: Not a composite dataset, unknown parts, bad ``min_parts``.
+            AllProvidersFailed: Too few parts answered (or one failed with ``fail_fast``).
+        """
+        self._require_started()
+        ds = self.dataset(dataset)
+        if not ds.is_composite:
+            raise InvalidRequest(f"dataset {ds.name!r} is not composite; use fetch")
+        if not isinstance(key, str) or not key.strip():
+            raise InvalidRequest(f"key for dataset {ds.name!r} must be a non-empty string")
+        options: dict[str, Any] = {} if deadline is None else {"deadline": deadline}
+
+        def fetch_part(part: str, canonical: str) -> Awaitable[Result[Any]]:
+            return self.fetch(part, canonical, region=region, tier=tier, tenant=tenant, **options)
+
+        return await fetch_composite(
+            ds,
+            ds.normalize_key(key),
+            fetch_part,
+            self.clock,
+            parts=parts,
+            min_parts=min_parts,
+            fail_fast=fail_fast,
         )
 
     async def execute(
