@@ -21,8 +21,8 @@ from polysource.clock import Clock, SystemClock
 from polysource.config import Config, load_config
 from polysource.connections import ConnectionStore, MemoryConnectionStore
 from polysource.engine import merge
-from polysource.engine.composite import fetch_composite
 from polysource.engine.attempt import ProviderSlot
+from polysource.engine.composite import fetch_composite
 from polysource.engine.execute import execute
 from polysource.engine.fetch import FetchEngine
 from polysource.engine.route import Router
@@ -42,8 +42,8 @@ from polysource.models import (
     TIERS,
     BatchResult,
     BatchSummary,
-    CompositeResult,
     CachePolicy,
+    CompositeResult,
     Dataset,
     MergedResult,
     Operation,
