@@ -15,7 +15,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import emit
 
-MODULES = ["l1_hit", "resilience", "provider_call", "singleflight", "batching", "memory"]
+MODULES = [
+    "l1_hit",
+    "resilience",
+    "provider_call",
+    "singleflight",
+    "batching",
+    "selection",
+    "memory",
+]
 
 
 def main() -> int:

@@ -181,6 +181,9 @@ class TelemetryConfig:
     log: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
     stats: bool = True
+    webhook_url: str | None = None
+    webhook_timeout: float = 5.0
+    webhook_retries: int = 3
 
 
 @define

@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import os
 import random
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Coroutine, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
@@ -56,6 +56,7 @@ from polysource.models import (
 from polysource.plugins import PluginManager
 from polysource.provider import Provider, ProviderSettings
 from polysource.registry import Registry
+from polysource.webhook import WebhookSink
 
 __all__ = ["Orchestrator"]
 
@@ -144,8 +145,19 @@ class Orchestrator:
 
     def _plugin_manager(self) -> PluginManager:
         plugins_config = self.config.plugins
+        telemetry = self.config.telemetry
+        extra: list[object] = []
+        if telemetry.webhook_url:
+            extra.append(
+                WebhookSink(
+                    telemetry.webhook_url,
+                    self.clock,
+                    timeout=telemetry.webhook_timeout,
+                    retries=telemetry.webhook_retries,
+                )
+            )
         return PluginManager(
-            plugins=self._plugins,
+            plugins=(*self._plugins, *extra),
             block=plugins_config.block,
             only=plugins_config.only,
             strict=plugins_config.strict or None,
@@ -299,6 +311,13 @@ class Orchestrator:
         self._require_started()
         assert self._router is not None
         return self._router.order(self.dataset(dataset).name, region or self.config.region)
+
+    def spawn(self, coro: Coroutine[Any, Any, T], *, name: str | None = None) -> asyncio.Task[T]:
+        """Run ``coro`` as a task owned by the orchestrator: cancelled and awaited on close.
+
+        For plugins' background work (``startup`` is the place to call it).
+        """
+        return self._tasks.spawn(coro, name=name)
 
     def _require_started(self) -> None:
         if not self._started:
