@@ -93,3 +93,37 @@ def test_queue_is_bounded_and_on_event_never_waits():
         sink.on_event(Event(EventKind.BREAKER, float(i), provider="p"))
     assert len(sink.queue) == 3 and sink.dropped == 7
     assert [body["at"] for body in sink.queue] == [7.0, 8.0, 9.0]
+
+
+async def test_a_dead_webhook_never_affects_requests():
+    """With the webhook unreachable, requests still succeed and the failures are only counted."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    fake = FakeProvider("flaky")
+    fake.fail("K0", "provider_down", times=1)
+    config = load_config(
+        environ={},
+        overrides={
+            "telemetry": {
+                "webhook_url": f"http://127.0.0.1:{port}/hook",
+                "log": False,
+                "webhook_retries": 0,
+            },
+            "providers": {"flaky": {"retry": {"attempts": 1}}},
+        },
+    )
+    async with Orchestrator(config, plugins=[fake], entry_points=False, environ={}) as orch:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        results = []
+        for i in range(20):
+            with contextlib.suppress(Exception):
+                results.append(await orch.fetch(QUOTE, f"K{i}"))
+        assert loop.time() - began < 1.0
+        assert len(results) == 19
+        sink = next(p for p in orch._pm.pm.get_plugins() if isinstance(p, WebhookSink))
+        await _until(lambda: sink.failed >= 1)
+        assert sink.sent == 0

@@ -124,3 +124,71 @@ async def test_unknown_policy_is_a_config_error(clock):
     orch = Orchestrator(config, plugins=[FakeProvider("a")], entry_points=False, environ={})
     with pytest.raises(ConfigError, match=r"cheapest.*adaptive.*cost.*least_latency"):
         await orch.start()
+
+
+async def _simulated_hours(selection: str, hours: int = 6) -> tuple[int, float]:
+    """Requests served within the deadline and cost paid, one request a minute on a fake clock.
+
+    The cheap primary degrades (0.8 s, 60% errors) in the middle third; the backup is dearer.
+    """
+    from polysource import Orchestrator, PolysourceError, ProviderError, load_config
+    from polysource.datasets import Quote
+    from polysource.testing import FakeClock
+
+    clock = FakeClock()
+    rng = random.Random(5)
+    start = clock.monotonic()
+
+    async def primary_answer(request):
+        hour = (clock.monotonic() - start) / 3600
+        degraded = hours / 3 <= hour < 2 * hours / 3
+        await clock.sleep(0.8 if degraded else 0.1)
+        if degraded and rng.random() < 0.6:
+            raise ProviderError("degraded", provider="primary", category="provider_down")
+        return Quote(request.key, 1.0)
+
+    async def backup_answer(request):
+        await clock.sleep(0.3)
+        return Quote(request.key, 1.0)
+
+    primary = FakeProvider("primary", regions={"US": 1}, clock=clock, cost_per_call=1.0)
+    backup = FakeProvider("backup", regions={"US": 2}, clock=clock, cost_per_call=1.3)
+    primary.answer("*", primary_answer)
+    backup.answer("*", backup_answer)
+    config = load_config(
+        environ={},
+        overrides={
+            "region": "US",
+            "deadline": 1.5,
+            "selection": selection,
+            "selection_options": {"seed": 5, "slow": 0.5},
+            "telemetry": {"log": False},
+            "providers": {
+                n: {"timeout": 1.0, "retry": {"attempts": 2}} for n in ("primary", "backup")
+            },
+        },
+    )
+    orch = Orchestrator(
+        config, plugins=[primary, backup], clock=clock, entry_points=False, environ={}
+    )
+    await orch.start()
+    served = 0
+    for i in range(hours * 60):
+        began = clock.monotonic()
+        try:
+            await clock.run(orch.fetch(QUOTE, f"K{i}", skip_cache=True))
+            served += clock.monotonic() - began <= 1.5
+        except PolysourceError:
+            pass
+        await clock.advance(max(0.0, 60 - (clock.monotonic() - began)))
+    cost = sum(p.cost_spent for p in orch.stats().providers.values())
+    await orch.close()
+    return served, cost
+
+
+async def test_adaptive_beats_priority_when_the_primary_degrades():
+    """In a simulated degradation adaptive serves more requests in time, at lower cost."""
+    priority_served, priority_cost = await _simulated_hours("priority")
+    adaptive_served, adaptive_cost = await _simulated_hours("adaptive")
+    assert adaptive_served > priority_served
+    assert adaptive_cost < priority_cost

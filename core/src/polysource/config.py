@@ -172,6 +172,8 @@ class CacheConfig:
     tiers: tuple[str, ...] = ("memory://",)
     max_entries: int = 100_000
     max_bytes: int = 256 * 1024 * 1024
+    tier_timeout: float = 0.25
+    tier_cooldown: float = 5.0
 
 
 @define

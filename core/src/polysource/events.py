@@ -38,6 +38,7 @@ class EventKind(enum.StrEnum):
     REQUEST_FAILED = "request_failed"
     OPERATION = "operation"
     PLUGIN_ERROR = "plugin_error"
+    TIER = "tier"
 
 
 @frozen

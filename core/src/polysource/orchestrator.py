@@ -17,6 +17,7 @@ import structlog
 from polysource._builtins import LogSink
 from polysource.cache.codec import converter as params_converter
 from polysource.cache.memory import IndexSlot, MemoryCache
+from polysource.cache.tiers import BackendContext
 from polysource.clock import Clock, SystemClock
 from polysource.config import Config, load_config
 from polysource.connections import ConnectionStore, MemoryConnectionStore
@@ -29,6 +30,7 @@ from polysource.engine.route import Router
 from polysource.engine.selection import SelectionPolicy
 from polysource.engine.singleflight import TaskSet
 from polysource.engine.telemetry import Emitter
+from polysource.engine.tiers import TierChain, shared_key
 from polysource.errors import (
     AllProvidersFailed,
     ConfigError,
@@ -216,6 +218,7 @@ class Orchestrator:
         store = self._plugin_store()
         self.connections: ConnectionStore = store if store is not None else MemoryConnectionStore()
         self._engine.store = self.connections
+        self._engine.tiers = self._shared_tiers(registry, emitter)
         self._engine.use_policy(self._selection_policy(registry))
         self._slots = slots
         self._emitter = emitter
@@ -226,6 +229,39 @@ class Orchestrator:
             outcome = hook(orchestrator=self)
             if inspect.isawaitable(outcome):
                 await outcome
+
+    def _shared_tiers(self, registry: Registry, emitter: Emitter) -> TierChain | None:
+        """Build the cache tiers below L1 from ``[cache] tiers`` (their order is theirs)."""
+        cache = self.config.cache
+        backends = []
+        context = BackendContext(self.clock, cache.tier_timeout)
+        for position, url in enumerate(cache.tiers):
+            scheme = url.split("://", 1)[0]
+            if scheme == "memory":
+                continue
+            factory = registry.cache_backends.get(scheme)
+            if factory is None:
+                known = ", ".join(sorted({"memory", *registry.cache_backends}))
+                raise ConfigError(
+                    f"no installed plugin serves cache tier {scheme}://; schemes: {known}",
+                    path=f"cache.tiers[{position}]",
+                )
+            try:
+                backends.append(factory(url, context))
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(
+                    f"cache tier {scheme}:// is invalid: {exc}", path=f"cache.tiers[{position}]"
+                ) from None
+        if not backends:
+            return None
+        return TierChain(
+            backends,
+            self.clock,
+            emitter,
+            self._tasks,
+            timeout=cache.tier_timeout,
+            cooldown=cache.tier_cooldown,
+        )
 
     def _selection_policy(self, registry: Registry) -> SelectionPolicy:
         name = self.config.selection
@@ -287,6 +323,8 @@ class Orchestrator:
             except Exception as exc:  # noqa: BLE001 - every plugin gets its shutdown
                 _log.error("shutdown_hook_failed", error=f"{type(exc).__name__}: {exc}")
         await self._tasks.close()
+        if self._engine is not None and self._engine.tiers:
+            await self._engine.tiers.close()
         for provider in self._providers.values():
             try:
                 await provider.close()
@@ -878,7 +916,10 @@ class Orchestrator:
             requests=engine.requests + self._fast_hits + self._fast_joins,
             cache_hits=hits,
             cache_misses=engine.misses + self._fast_joins,
-            hits_by_tier={"memory": hits} if engine.memory is not None else {},
+            hits_by_tier={
+                **({"memory": hits - sum(engine.tier_hits.values())} if engine.memory else {}),
+                **engine.tier_hits,
+            },
             stale_served=engine.stale_served,
             batches=sum(slot.batches for slot in self._slots.values()),
             deduplicated=engine.deduplicated + self._fast_joins,
@@ -935,6 +976,31 @@ class Orchestrator:
                 memory.remove(ckey)
                 dropped += 1
         return dropped
+
+    async def invalidate(
+        self,
+        dataset: Dataset[Any] | str,
+        keys: Iterable[str] | None = None,
+        *,
+        region: str | None = None,
+        tenant: str | None = None,
+    ) -> None:
+        """Drop cached values of ``keys`` (or of the whole dataset) from every tier."""
+        self._require_started()
+        assert self._engine is not None
+        ds = self.dataset(dataset)
+        tiers = self._engine.tiers
+        if keys is None:
+            self.clear_cache(ds.name)
+            if tiers:
+                await tiers.delete_pattern(f"{{{ds.name}:*")
+            return
+        keys = list(keys)
+        await self.clear_cache_keys(ds, keys, region=region, tenant=tenant)
+        if tiers:
+            owner = tenant if ds.private else None
+            area = region or self.config.region
+            await tiers.delete([shared_key(ds, ds.normalize_key(k), area, owner) for k in keys])
 
     def clear_cache(self, dataset: str | None = None) -> int:
         """Drop cached entries (of one dataset); returns how many."""

@@ -16,15 +16,38 @@ import orjson
 from attrs import frozen
 
 from polysource.cache.codec import FORMAT_VERSION, converter
+from polysource.clock import Clock
 
-__all__ = ["CacheBackend", "Record", "decode_record", "encode_record"]
+__all__ = ["BackendContext", "CacheBackend", "Record", "decode_record", "encode_record"]
 
 T = TypeVar("T")
 
 
+@frozen
+class BackendContext:
+    """What a cache backend factory receives besides its URL.
+
+    Attributes:
+        clock: The orchestrator's clock (wall time for stored timestamps).
+        timeout: Seconds any one backend operation may take; a slower one is abandoned and
+            the tier skipped for that request.
+    """
+
+    clock: Clock
+    timeout: float = 0.25
+
+
 @runtime_checkable
 class CacheBackend(Protocol):
-    """A shared cache tier claimed by URL scheme through ``register_cache_backends``."""
+    """A shared cache tier claimed by URL scheme through ``register_cache_backends``.
+
+    ``register(("redis", "rediss"), factory)`` where ``factory(url, context)`` returns the
+    backend. Keys are strings built by the engine (``dataset:region:tenant-hash:key``, with the
+    dataset and key inside a ``{hash tag}`` so related keys share a cluster slot); values are
+    opaque records (see :func:`encode_record`). Every method may raise: the engine bounds it
+    with ``context.timeout``, counts the failure and skips the tier, so a backend needs no
+    error handling of its own beyond releasing what it holds.
+    """
 
     name: str
 
@@ -33,11 +56,15 @@ class CacheBackend(Protocol):
         ...
 
     async def set(self, key: str, record: bytes, ttl: float) -> None:
-        """Store ``record`` under ``key`` for ``ttl`` seconds (TTL plus stale window)."""
+        """Store ``record`` under ``key`` for ``ttl`` seconds (the TTL plus the stale window)."""
         ...
 
     async def delete(self, keys: Sequence[str]) -> None:
         """Remove ``keys``."""
+        ...
+
+    async def delete_pattern(self, pattern: str) -> int:
+        """Remove every key matching a glob ``pattern`` (``quote:*``); returns how many."""
         ...
 
     async def close(self) -> None:

@@ -16,6 +16,7 @@ import attrs
 from polysource.cache.codec import encode
 from polysource.cache.memory import ENTRY_OVERHEAD, CacheKey, Entry, MemoryCache, entry_size
 from polysource.cache.policy import Freshness, classify
+from polysource.cache.tiers import Record
 from polysource.clock import Clock
 from polysource.connections import ConnectionStore, MemoryConnectionStore
 from polysource.engine.attempt import ProviderSlot, attempt
@@ -24,6 +25,7 @@ from polysource.engine.route import Router
 from polysource.engine.selection import Candidate, PriorityPolicy, SelectionPolicy
 from polysource.engine.singleflight import Flight, SingleFlight, TaskSet
 from polysource.engine.telemetry import Emitter
+from polysource.engine.tiers import TierChain, shared_key
 from polysource.errors import (
     AllProvidersFailed,
     ErrorCategory,
@@ -105,6 +107,9 @@ class FetchEngine:
             and hasattr(slot.provider, "fetch_batch")
         }
         self.policy: SelectionPolicy = PriorityPolicy()
+        self.tiers: TierChain | None = None
+        """Shared tiers below L1 (L2, L3), when configured."""
+        self.tier_hits: dict[str, int] = {}
         self.store: ConnectionStore = MemoryConnectionStore()
         """Tenants' connections; private datasets are read only where the tenant has one."""
         self.refreshing = 0
@@ -133,7 +138,19 @@ class FetchEngine:
 
     def _store(self, ds: Dataset[Any], ckey: CacheKey, loaded: Loaded) -> None:
         policy = self.policies[ds.name]
-        if self.memory is None or not policy.cacheable:
+        if not policy.cacheable:
+            return
+        if self.tiers:
+            now = self.clock.monotonic()
+            fetched_wall = self.clock.time() - (now - loaded.fetched_at)
+            self.tiers.write(
+                shared_key(ds, ckey[1], ckey[2], ckey[3]),
+                loaded.value,
+                loaded.source,
+                fetched_wall,
+                max(policy.ttl.values()) + policy.stale,
+            )
+        if self.memory is None:
             return
         entry = self._entry(ckey, loaded, policy)
         if self.memory.put(entry):
@@ -189,6 +206,9 @@ class FetchEngine:
         ckey: CacheKey = (ds.name, nkey, region, tenant if ds.private else None)
         policy = self.policies[ds.name]
         use_cache = self.memory is not None and policy.cacheable and not skip_cache
+        store = (
+            (self.memory is not None or bool(self.tiers)) and policy.cacheable and not skip_cache
+        )
         stale: Entry | None = None
         if use_cache:
             answer, stale = self._lookup(
@@ -204,6 +224,11 @@ class FetchEngine:
             )
             if answer is not None:
                 return answer
+        if self.tiers and policy.cacheable and not skip_cache and not force_refresh:
+            answer, shared_stale = await self._shared_lookup(ds, ckey, tier, max_age, signature)
+            if answer is not None:
+                return answer
+            stale = stale or shared_stale
         self.misses += 1
         if self.emitter.wants[EventKind.CACHE_MISS]:
             self.emitter.emit(
@@ -219,7 +244,7 @@ class FetchEngine:
         flight, leader = self.flights.start(
             ckey,
             lambda: self._load(
-                ds, nkey, ckey, region, tier, tenant, order, deadline, hedge_delay, use_cache
+                ds, nkey, ckey, region, tier, tenant, order, deadline, hedge_delay, store
             ),
             deadline,
             _FlightContext(ds, ckey, started),
@@ -319,6 +344,10 @@ class FetchEngine:
                 self.deduplicated += 1
             else:
                 misses.append(nkey)
+        if misses and self.tiers and policy.cacheable and not skip_cache:
+            misses = await self._many_shared(
+                ds, misses, region, tier, tenant, started, answers, stale
+            )
         batches = 0
         if misses:
             batches = await self._load_many(
@@ -329,7 +358,9 @@ class FetchEngine:
                 tenant,
                 started,
                 deadline,
-                use_cache,
+                (self.memory is not None or bool(self.tiers))
+                and policy.cacheable
+                and not skip_cache,
                 answers,
                 failures,
                 concurrency,
@@ -361,6 +392,42 @@ class FetchEngine:
             duration=clock.monotonic() - started,
         )
         return BatchResult(results, errors, summary)
+
+    async def _many_shared(
+        self,
+        ds: Dataset[Any],
+        misses: list[str],
+        region: str,
+        tier: str,
+        tenant: str | None,
+        now: float,
+        answers: dict[str, Result[Any]],
+        stale: dict[str, Entry],
+    ) -> list[str]:
+        """Look the misses up in the shared tiers (one round trip per tier); the rest remain."""
+        assert self.tiers is not None
+        owner = tenant if ds.private else None
+        keys = {shared_key(ds, nkey, region, owner): nkey for nkey in misses}
+        found = await self.tiers.get_many(list(keys), ds.schema)
+        policy = self.policies[ds.name]
+        remaining = []
+        for skey, nkey in keys.items():
+            hit = found.get(skey)
+            if hit is None:
+                remaining.append(nkey)
+                continue
+            record, tier_name = hit
+            entry = self._promote(ds, (ds.name, nkey, region, owner), record)
+            state = classify(now, entry.stored_at, policy.ttl[tier], policy.stale)
+            if state is Freshness.FRESH and entry.result is not None:
+                self.hits += 1
+                self.tier_hits[tier_name] = self.tier_hits.get(tier_name, 0) + 1
+                answers[nkey] = attrs.evolve(entry.result, tier=tier_name)
+                continue
+            if state is Freshness.STALE:
+                stale[nkey] = entry
+            remaining.append(nkey)
+        return remaining
 
     def _many_cached(
         self,
@@ -459,6 +526,56 @@ class FetchEngine:
                 self._store_not_found(ds, ckey, errors[nkey][0])
             failures[nkey] = failed
         return batches
+
+    async def _shared_lookup(
+        self,
+        ds: Dataset[Any],
+        ckey: CacheKey,
+        tier: str,
+        max_age: float | None,
+        signature: Hashable | None,
+    ) -> tuple[Result[Any] | None, Entry | None]:
+        """The shared tiers' stage: a fresh record answers (and fills the tiers above it)."""
+        assert self.tiers is not None
+        found = await self.tiers.get(shared_key(ds, ckey[1], ckey[2], ckey[3]), ds.schema)
+        if found is None:
+            return None, None
+        record, tier_name, missed = found
+        entry = self._promote(ds, ckey, record)
+        policy = self.policies[ds.name]
+        now = self.clock.monotonic()
+        state = classify(now, entry.stored_at, policy.ttl[tier], policy.stale, max_age)
+        if state is Freshness.EXPIRED:
+            return None, None
+        if state is Freshness.STALE:
+            return None, entry
+        if missed:
+            self.tiers.write(
+                shared_key(ds, ckey[1], ckey[2], ckey[3]),
+                record.value,
+                record.source,
+                record.fetched_at,
+                max(policy.ttl.values()) + policy.stale,
+                tiers=missed,
+            )
+        self.hits += 1
+        self.tier_hits[tier_name] = self.tier_hits.get(tier_name, 0) + 1
+        if signature is not None and self.memory is not None and entry.alive:
+            self.memory.index_put(signature, entry, entry.fresh_until(tier))
+        assert entry.result is not None
+        return attrs.evolve(entry.result, tier=tier_name), None
+
+    def _promote(self, ds: Dataset[Any], ckey: CacheKey, record: Record) -> Entry:
+        """An L1 entry for a record from a shared tier, aged as the record is."""
+        now = self.clock.monotonic()
+        fetched_at = now - max(0.0, self.clock.time() - record.fetched_at)
+        loaded = Loaded(record.value, record.source, (), 0, (), fetched_at)
+        policy = self.policies[ds.name]
+        entry = self._entry(ckey, loaded, policy)
+        entry.stored_at = fetched_at
+        if self.memory is not None:
+            self.memory.put(entry)
+        return entry
 
     def _lookup(
         self,

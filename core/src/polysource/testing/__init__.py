@@ -3,11 +3,14 @@
 - :class:`FakeClock`: a clock that moves only when told to.
 - :class:`FakeProvider`: a provider scripted per key (answers, errors, latency, call counts).
 - :class:`EventRecorder`: a plugin that records events.
+- :class:`FakeCacheBackend`, :class:`FakeCacheBackends`: a shared cache tier double
+  (``fake://NAME``) that can fail or hang on demand.
 - :class:`ProviderConformance`, :class:`FetchCase`, :class:`ErrorCase`: the conformance suite.
 - ``polysource.testing.pytest_plugin``: opt-in fixtures ``clock``, ``events``,
   ``make_orchestrator``.
 """
 
+from polysource.testing.backend import FakeCacheBackend, FakeCacheBackends
 from polysource.testing.clock import FakeClock
 from polysource.testing.conformance import (
     ErrorCase,
@@ -22,6 +25,8 @@ from polysource.testing.recorder import EventRecorder
 __all__ = [
     "ErrorCase",
     "EventRecorder",
+    "FakeCacheBackend",
+    "FakeCacheBackends",
     "FakeClock",
     "FakeProvider",
     "FetchCase",

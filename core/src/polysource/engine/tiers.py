@@ -1,0 +1,203 @@
+"""Shared cache tiers below L1 (L2 Redis, L3 SQL): lookup, fill, write-through, degradation.
+
+Each tier operation is bounded by ``timeout``. A tier that fails (down, slow, answering garbage
+it cannot decode is only a miss) is *detached* for ``cooldown`` seconds: requests skip it
+instead of waiting on it, an event says so, and it is tried again afterwards (re-attached on
+its first success). No request that a provider could answer fails because of a tier.
+
+Writes go out in the background (at most ``max_writes`` at a time; beyond that they are
+dropped and counted), so they never delay an answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Sequence
+from typing import Any, TypeVar
+
+from polysource.cache.tiers import CacheBackend, Record, decode_record, encode_record
+from polysource.clock import Clock
+from polysource.engine.singleflight import TaskSet
+from polysource.engine.telemetry import Emitter
+from polysource.events import EventKind, redact_key
+from polysource.models import Dataset
+
+__all__ = ["Tier", "TierChain", "shared_key"]
+
+T = TypeVar("T")
+
+
+def shared_key(ds: Dataset[Any], key: str, region: str, tenant: str | None) -> str:
+    """The key of an entry in shared tiers.
+
+    ``{dataset:region}`` is a Redis Cluster hash tag, so the keys of one ``fetch_many`` share a
+    slot and one ``MGET`` reads them; a private dataset's tenant is stored as a hash.
+    """
+    owner = redact_key(tenant) if tenant is not None else "-"
+    return f"{{{ds.name}:{region}}}:{owner}:{key}"
+
+
+class Tier:
+    """One shared tier and whether it is attached."""
+
+    def __init__(self, backend: CacheBackend) -> None:
+        self.backend = backend
+        self.name = backend.name
+        self.detached_until = 0.0
+        self.failures = 0
+        self.hits = 0
+
+
+class TierChain:
+    """The shared tiers in order (L2, L3, ...).
+
+    Args:
+        backends: The tiers, top first.
+        clock: For timeouts and cool-downs.
+        emitter: For tier events.
+        tasks: Owner of the background writes.
+        timeout: Seconds any one tier operation may take.
+        cooldown: Seconds a failed tier stays detached.
+        max_writes: Background writes in flight at most.
+    """
+
+    def __init__(
+        self,
+        backends: Sequence[CacheBackend],
+        clock: Clock,
+        emitter: Emitter,
+        tasks: TaskSet,
+        *,
+        timeout: float = 0.25,
+        cooldown: float = 5.0,
+        max_writes: int = 256,
+    ) -> None:
+        self.tiers = [Tier(backend) for backend in backends]
+        self.clock = clock
+        self.emitter = emitter
+        self.tasks = tasks
+        self.timeout = timeout
+        self.cooldown = cooldown
+        self.max_writes = max_writes
+        self.writing = 0
+        self.dropped_writes = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.tiers)
+
+    def attached(self, tier: Tier) -> bool:
+        """Whether requests use the tier now."""
+        return self.clock.monotonic() >= tier.detached_until
+
+    async def _guard(self, tier: Tier, operation: Awaitable[T]) -> T | None:
+        """Run ``operation`` within the timeout; on failure detach the tier and return None."""
+        try:
+            async with self.clock.timeout(self.timeout):
+                outcome = await operation
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a tier's failure must never fail a request
+            tier.failures += 1
+            tier.detached_until = self.clock.monotonic() + self.cooldown
+            if self.emitter.wants[EventKind.TIER]:
+                self.emitter.emit(
+                    EventKind.TIER,
+                    detail={
+                        "tier": tier.name,
+                        "state": "detached",
+                        "error": type(exc).__name__,
+                    },
+                )
+            return None
+        if tier.failures and tier.detached_until:
+            tier.detached_until = 0.0
+            if self.emitter.wants[EventKind.TIER]:
+                self.emitter.emit(EventKind.TIER, detail={"tier": tier.name, "state": "attached"})
+        return outcome
+
+    async def get(self, key: str, schema: type[Any]) -> tuple[Record, str, list[Tier]] | None:
+        """The first tier's record for ``key``, its tier's name, and the tiers above that missed."""
+        missed: list[Tier] = []
+        for tier in self.tiers:
+            if not self.attached(tier):
+                continue
+            found = await self._guard(tier, tier.backend.get_many([key]))
+            data = found[0] if found else None
+            record = decode_record(data, schema) if data is not None else None
+            if record is not None:
+                tier.hits += 1
+                return record, tier.name, missed
+            missed.append(tier)
+        return None
+
+    async def get_many(
+        self, keys: Sequence[str], schema: type[Any]
+    ) -> dict[str, tuple[Record, str]]:
+        """Records for as many ``keys`` as the tiers hold: one round trip per tier."""
+        found: dict[str, tuple[Record, str]] = {}
+        remaining = list(keys)
+        for tier in self.tiers:
+            if not remaining or not self.attached(tier):
+                continue
+            answer = await self._guard(tier, tier.backend.get_many(remaining))
+            if answer is None:
+                continue
+            still: list[str] = []
+            for key, data in zip(remaining, answer, strict=False):
+                record = decode_record(data, schema) if data is not None else None
+                if record is None:
+                    still.append(key)
+                else:
+                    tier.hits += 1
+                    found[key] = (record, tier.name)
+            remaining = still
+        return found
+
+    def write(
+        self,
+        key: str,
+        value: Any,
+        source: str,
+        fetched_at: float,
+        ttl: float,
+        tiers: Sequence[Tier] | None = None,
+    ) -> None:
+        """Write a value to the tiers (all, or ``tiers``) in the background."""
+        targets = [t for t in (self.tiers if tiers is None else tiers) if self.attached(t)]
+        if not targets:
+            return
+        if self.writing >= self.max_writes:
+            self.dropped_writes += 1
+            return
+        record = encode_record(value, source, fetched_at)
+        self.writing += 1
+        task = self.tasks.spawn(self._write(targets, key, record, ttl))
+        task.add_done_callback(self._written)
+
+    def _written(self, _task: asyncio.Task[None]) -> None:
+        self.writing -= 1
+
+    async def _write(self, targets: Sequence[Tier], key: str, record: bytes, ttl: float) -> None:
+        for tier in targets:
+            await self._guard(tier, tier.backend.set(key, record, ttl))
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        """Remove keys from every attached tier."""
+        for tier in self.tiers:
+            if self.attached(tier):
+                await self._guard(tier, tier.backend.delete(keys))
+
+    async def delete_pattern(self, pattern: str) -> int:
+        """Remove keys matching ``pattern`` from every attached tier; returns how many."""
+        total = 0
+        for tier in self.tiers:
+            if self.attached(tier):
+                total += await self._guard(tier, tier.backend.delete_pattern(pattern)) or 0
+        return total
+
+    async def close(self) -> None:
+        """Close every backend."""
+        for tier in self.tiers:
+            with contextlib.suppress(Exception):  # closing a dead tier must not fail shutdown
+                await tier.backend.close()

@@ -1,0 +1,172 @@
+"""Shared cache tiers: lookup order, fills, write-through, fetch_many, degradation."""
+
+from __future__ import annotations
+
+import pytest
+
+from polysource.cache.tiers import encode_record
+from polysource.datasets import QUOTE, Accounts, Quote
+from polysource.engine.tiers import shared_key
+from polysource.errors import AllProvidersFailed, ConfigError
+from polysource.testing import FakeCacheBackends, FakeProvider
+
+
+@pytest.fixture
+def fakes():
+    return FakeCacheBackends()
+
+
+async def _tiered(make_orchestrator, fakes, *providers, tiers=("memory://", "fake://l2"), **kw):
+    cache = {"tiers": list(tiers), **kw.pop("cache", {})}
+    return await make_orchestrator(*providers, fakes, cache=cache, **kw)
+
+
+async def test_answer_is_written_to_l2_and_l2_answers_after_l1_is_gone(
+    make_orchestrator, clock, fakes
+):
+    """A provider answer reaches L2; with L1 cleared, L2 answers and fills L1 again."""
+    fake = FakeProvider("a", clock=clock)
+    orch = await _tiered(make_orchestrator, fakes, fake)
+    await orch.fetch(QUOTE, "AAPL")
+    await clock.settle()
+    l2 = fakes.backends["l2"]
+    assert shared_key(QUOTE, "AAPL", "global", None) in l2.data
+    orch.clear_cache()
+    from_l2 = await orch.fetch(QUOTE, "AAPL")
+    assert from_l2.cached and from_l2.tier == "l2" and fake.call_count() == 1
+    assert (await orch.fetch(QUOTE, "AAPL")).tier == "memory"
+    assert orch.stats().hits_by_tier == {"memory": 1, "l2": 1}
+
+
+async def test_a_lower_tier_hit_fills_the_tiers_above(make_orchestrator, clock, fakes):
+    """A hit in L3 writes the value to L2 (and L1)."""
+    orch = await _tiered(
+        make_orchestrator,
+        fakes,
+        FakeProvider("a", clock=clock),
+        tiers=("memory://", "fake://l2", "fake://l3"),
+    )
+    key = shared_key(QUOTE, "MSFT", "global", None)
+    fakes.backends["l3"].data[key] = encode_record(Quote("MSFT", 4.0), "a", clock.time())
+    result = await orch.fetch(QUOTE, "MSFT")
+    await clock.settle()
+    assert result.tier == "l3" and result.data.price == 4.0
+    assert key in fakes.backends["l2"].data
+
+
+async def test_fetch_many_reads_each_tier_once(make_orchestrator, clock, fakes):
+    """50 keys all in L2: one get_many call, no provider call."""
+    fake = FakeProvider("a", clock=clock, max_batch_size=100)
+    orch = await _tiered(make_orchestrator, fakes, fake)
+    l2 = fakes.backends["l2"]
+    for i in range(50):
+        l2.data[shared_key(QUOTE, f"K{i}", "global", None)] = encode_record(
+            Quote(f"K{i}", float(i)), "a", clock.time()
+        )
+    batch = await orch.fetch_many(QUOTE, [f"K{i}" for i in range(50)])
+    assert batch.summary.cached == 50 and fake.call_count() == 0
+    assert l2.count("get_many") == 1
+
+
+async def test_a_dead_tier_is_skipped_and_reattached(make_orchestrator, clock, fakes, events):
+    """A failing tier never fails a request; it is detached, skipped, then tried again."""
+    fake = FakeProvider("a", clock=clock)
+    orch = await _tiered(
+        make_orchestrator,
+        fakes,
+        fake,
+        cache={
+            "tiers": ["fake://l2"],
+            "tier_cooldown": 5.0,
+        },
+    )
+    l2 = fakes.backends["l2"]
+    l2.failing = True
+    assert (await orch.fetch(QUOTE, "A")).source == "a"
+    calls = len(l2.calls)
+    assert (await orch.fetch(QUOTE, "B")).source == "a"
+    assert len(l2.calls) == calls  # detached: not even asked
+    assert [e.detail["state"] for e in events.of("tier")] == ["detached"]
+    l2.failing = False
+    await clock.advance(5.0)
+    await orch.fetch(QUOTE, "C")
+    await clock.settle()
+    assert len(l2.calls) > calls
+    assert [e.detail["state"] for e in events.of("tier")] == ["detached", "attached"]
+
+
+async def test_a_hung_tier_costs_at_most_the_tier_timeout(make_orchestrator, clock, fakes):
+    """A tier that never answers is abandoned after tier_timeout; the provider answers."""
+    fake = FakeProvider("a", clock=clock)
+    orch = await _tiered(
+        make_orchestrator,
+        fakes,
+        fake,
+        cache={
+            "tiers": ["fake://l2"],
+            "tier_timeout": 0.2,
+        },
+    )
+    fakes.backends["l2"].hanging = True
+    result = await clock.run(orch.fetch(QUOTE, "AAPL"))
+    assert result.source == "a"
+    assert clock.monotonic() - 1000 == pytest.approx(0.2, abs=1e-6)
+
+
+async def test_garbage_in_a_tier_is_a_miss(make_orchestrator, clock, fakes):
+    """An undecodable record is a miss: the provider answers and the record is replaced."""
+    fake = FakeProvider("a", clock=clock)
+    orch = await _tiered(make_orchestrator, fakes, fake, cache={"tiers": ["fake://l2"]})
+    key = shared_key(QUOTE, "AAPL", "global", None)
+    fakes.backends["l2"].data[key] = b"\x00not a record"
+    assert (await orch.fetch(QUOTE, "AAPL")).source == "a"
+    await clock.settle()
+    assert fakes.backends["l2"].data[key].startswith(b"{")
+
+
+async def test_stale_record_in_l2_serves_when_providers_fail(make_orchestrator, clock, fakes):
+    """A record past its TTL but inside the stale window is served stale-if-error."""
+    fake = FakeProvider("a", clock=clock).fail_always("*", "provider_down")
+    orch = await _tiered(
+        make_orchestrator,
+        fakes,
+        fake,
+        cache={"tiers": ["fake://l2"]},
+        datasets={"quote": {"ttl": {"free": 10}, "stale": 100}},
+        providers={"a": {"retry": {"attempts": 1}}},
+    )
+    key = shared_key(QUOTE, "AAPL", "global", None)
+    fakes.backends["l2"].data[key] = encode_record(Quote("AAPL", 9.0), "a", clock.time() - 50)
+    result = await orch.fetch(QUOTE, "AAPL")
+    assert result.stale and result.data.price == 9.0 and result.age == pytest.approx(50)
+
+
+async def test_private_keys_carry_a_tenant_hash_and_invalidate_reaches_tiers(
+    make_orchestrator, clock, fakes
+):
+    """Shared keys of private data hold a hash of the tenant; invalidate clears every tier."""
+    from polysource.connections import Connection
+
+    bank = FakeProvider("bank", datasets={"accounts"}, clock=clock).answer("all", Accounts(()))
+    orch = await _tiered(make_orchestrator, fakes, bank)
+    await orch.connections.save(Connection("tenant-alice", "bank", "l"))
+    await orch.fetch("accounts", "all", tenant="tenant-alice")
+    await clock.settle()
+    keys = list(fakes.backends["l2"].data)
+    assert keys and all("tenant-alice" not in key for key in keys)
+    await orch.invalidate("accounts", ["all"], tenant="tenant-alice")
+    assert fakes.backends["l2"].data == {}
+
+
+async def test_unknown_tier_scheme_is_a_config_error(make_orchestrator):
+    """A tier URL no plugin claims names the known schemes."""
+    with pytest.raises(ConfigError, match=r"nope://.*memory"):
+        await make_orchestrator(FakeProvider("a"), cache={"tiers": ["memory://", "nope://x"]})
+
+
+async def test_all_failing_with_no_stale_raises(make_orchestrator, clock, fakes):
+    """No tier holds the key and every provider fails: AllProvidersFailed as usual."""
+    fake = FakeProvider("a", clock=clock).fail_always("*", "not_found")
+    orch = await _tiered(make_orchestrator, fakes, fake)
+    with pytest.raises(AllProvidersFailed):
+        await orch.fetch(QUOTE, "NOPE")
