@@ -1,0 +1,38 @@
+"""polysource integration: Redis (or a Redis Cluster) as a shared cache tier.
+
+The entry point ``redis`` in the ``polysource`` group names this module; its hook claims the
+URL schemes below for :class:`~polysource_redis.backend.RedisBackend`, so a tier listed in
+``[cache] tiers`` is served from Redis::
+
+    redis://[[user]:password@]host[:port][/db][?option=value&...]
+    rediss://...                       TLS; the certificate and host name are verified
+    redis+cluster://host[:port][,host[:port]...][?option=value&...]
+    rediss+cluster://...               Redis Cluster over TLS
+
+Options (query parameters): ``prefix`` (of every key, default ``ps``), ``name`` (of the tier,
+default ``redis``), ``socket_timeout`` and ``connect_timeout`` (seconds, default the tier
+timeout, 0.25), ``max_connections`` (per server), ``password_env`` (the environment variable
+holding the password, instead of writing it in the URL), ``retries`` (0 or 1; default 1 on
+one server, where only a broken connection is retried, never a timeout; default 0 on a cluster),
+``ssl_ca_certs`` (CA file for TLS), ``scan_count`` and ``max_scan_steps`` (bounds of
+``delete_pattern``). Example: ``redis://cache:6379/0?prefix=ps&password_env=REDIS_PASSWORD``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from polysource.hookspecs import hookimpl
+from polysource_redis.backend import RedisBackend
+from polysource_redis.settings import SCHEMES, RedisSettings, parse_url
+
+if TYPE_CHECKING:
+    from polysource.registry import CacheBackendRegistrar
+
+__all__ = ["RedisBackend", "RedisSettings", "SCHEMES", "parse_url", "register_cache_backends"]
+
+
+@hookimpl
+def register_cache_backends(register: CacheBackendRegistrar) -> None:
+    """Claim ``redis``, ``rediss``, ``redis+cluster`` and ``rediss+cluster`` URLs."""
+    register(SCHEMES, RedisBackend.from_url)

@@ -1,0 +1,301 @@
+"""The Redis cache tier: one ``MGET`` per lookup, ``SET ... PX`` per write, bounded waits.
+
+:class:`RedisBackend` implements :class:`polysource.cache.tiers.CacheBackend` over
+``redis.asyncio``, for one server (``redis://``, ``rediss://``) or a Redis Cluster
+(``redis+cluster://``, ``rediss+cluster://``).
+
+redis-py's defaults suit an application whose only store is Redis: a 5 s socket timeout and up
+to 10 retries with backoff, so a hung server costs seconds. Here Redis is a cache in front of
+providers that can answer anyway, so every wait is the tier timeout (0.25 s by default). On one
+server a command is retried at most once, at once, and only when its connection broke (a pooled
+connection left dead by a restart); a command that timed out is never retried. On a cluster,
+where redis-py would retry timeouts too, commands are not retried by default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import math
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, Final, final
+
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis, SSLConnection
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.crc import key_slot
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from polysource.cache.tiers import BackendContext
+from polysource_redis.settings import RedisSettings, parse_url
+
+__all__ = ["RedisBackend"]
+
+logger: Final = logging.getLogger("polysource_redis")
+
+_GLOB_SPECIAL: Final = re.compile(r"([*?\[\]\\])")
+
+
+@final
+class RedisBackend:
+    """A shared cache tier in Redis or a Redis Cluster.
+
+    Every key is stored as ``{prefix}:{key}``. ``get_many`` is one ``MGET`` (on a cluster, one
+    per hash slot, all slots of a node in one round trip and the nodes in parallel), ``set`` is
+    ``SET key record PX ttl_ms``, ``delete`` is ``UNLINK`` and ``delete_pattern`` walks the
+    keyspace with ``SCAN MATCH``, unlinking what it finds, for a bounded number of steps.
+
+    Build it with :meth:`from_url` (what the ``redis`` plugin registers) or from
+    :class:`~polysource_redis.settings.RedisSettings`. Connections open on first use.
+
+    Args:
+        settings: Where and how to reach Redis.
+    """
+
+    __slots__ = (
+        "_client",
+        "_cluster",
+        "_key_prefix",
+        "_match_prefix",
+        "_redis",
+        "_settings",
+        "name",
+    )
+
+    name: str
+    """The tier's name in events and stats (``redis`` unless the URL's ``name`` says)."""
+
+    def __init__(self, settings: RedisSettings) -> None:
+        self.name = settings.name
+        self._settings = settings
+        self._key_prefix = settings.prefix + ":"
+        self._match_prefix = _GLOB_SPECIAL.sub(r"\\\1", settings.prefix) + ":"
+        self._redis: Redis | None = None
+        self._cluster: RedisCluster | None = None
+        self._client: Redis | RedisCluster
+        if settings.cluster:
+            self._client = self._cluster = _cluster_client(settings)
+        else:
+            self._client = self._redis = _standalone_client(settings)
+
+    @classmethod
+    def from_url(cls, url: str, context: BackendContext) -> RedisBackend:
+        """Build a backend from a tier URL; socket timeouts default to ``context.timeout``.
+
+        Raises:
+            ConfigError: The URL is not valid (see :func:`~polysource_redis.settings.parse_url`).
+        """
+        return cls(parse_url(url, timeout=context.timeout))
+
+    @property
+    def settings(self) -> RedisSettings:
+        """The settings the backend was built with (the password masked in their repr)."""
+        return self._settings
+
+    def __repr__(self) -> str:
+        return f"RedisBackend({self._settings.url!r}, prefix={self._settings.prefix!r})"
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Records for ``keys`` (``None`` where absent), with one ``MGET``."""
+        if not keys:
+            return []
+        prefix = self._key_prefix
+        full = [prefix + key for key in keys]
+        if self._cluster is None:
+            found: list[bytes | None] = await self._client.execute_command("MGET", *full)
+            return found
+        return await _cluster_mget(self._cluster, full)
+
+    async def set(self, key: str, record: bytes, ttl: float) -> None:
+        """Store ``record`` for ``ttl`` seconds, rounded up to a millisecond (``<= 0``: no-op)."""
+        milliseconds = math.ceil(ttl * 1000)
+        if milliseconds <= 0:
+            return
+        await self._client.execute_command(
+            "SET", self._key_prefix + key, record, "PX", milliseconds
+        )
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        """Remove ``keys`` with ``UNLINK`` (memory is reclaimed off Redis's main thread)."""
+        if not keys:
+            return
+        await self._unlink([self._key_prefix + key for key in keys])
+
+    async def delete_pattern(self, pattern: str) -> int:
+        """Remove the keys matching the glob ``pattern`` (under the prefix); returns how many.
+
+        Walks the keyspace with ``SCAN MATCH {prefix}:{pattern}`` (on every primary of a
+        cluster) and unlinks each step's keys. It stops after ``max_scan_steps`` steps per
+        server, logging a warning, so a huge keyspace costs a bounded time; call it again to
+        go on.
+        """
+        match = self._match_prefix + pattern
+        if self._redis is not None:
+            return await self._scan_unlink(self._redis, match)
+        assert self._cluster is not None
+        nodes = self._cluster.get_primaries()
+        if not nodes:  # not connected yet: the first command reads the cluster's layout
+            await self._cluster.initialize()
+            nodes = self._cluster.get_primaries()
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(self._scan_unlink(node, match)) for node in nodes]
+        except ExceptionGroup as failures:  # the engine reports the error's type: keep it
+            raise failures.exceptions[0] from failures
+        return sum(task.result() for task in tasks)
+
+    async def close(self) -> None:
+        """Close every connection."""
+        await self._client.aclose()
+
+    async def _scan_unlink(self, server: Redis | ClusterNode, match: str) -> int:
+        """``SCAN`` one server for ``match`` and unlink what it finds; returns how many."""
+        settings = self._settings
+        removed = 0
+        cursor = 0
+        for _ in range(settings.max_scan_steps):
+            cursor, found = await server.execute_command(
+                "SCAN", cursor, "MATCH", match, "COUNT", settings.scan_count
+            )
+            cursor = int(cursor)
+            if found:
+                removed += await self._unlink(found)
+            if cursor == 0:
+                return removed
+        logger.warning(
+            "delete_pattern stopped after %d SCAN steps on tier %s; %d keys removed so far",
+            settings.max_scan_steps,
+            self.name,
+            removed,
+        )
+        return removed
+
+    async def _unlink(self, keys: Sequence[str | bytes]) -> int:
+        """``UNLINK`` full keys (one command per hash slot on a cluster); returns how many."""
+        if self._cluster is None:
+            count: int = await self._client.execute_command("UNLINK", *keys)
+            return count
+        counts = await _per_slot(self._cluster, "UNLINK", keys, _by_slot(keys))
+        return sum(counts.values())
+
+
+def _retry(settings: RedisSettings) -> Retry:
+    """At most ``settings.retries`` immediate retries, on a broken connection only.
+
+    A cluster client reads only the count (it retries the errors it chooses, timeouts
+    included); its node connections never retry.
+    """
+    return Retry(NoBackoff(), settings.retries, supported_errors=(RedisConnectionError,))
+
+
+def _without_maintenance_notifications(target: Callable[..., object]) -> dict[str, Any]:
+    """Options turning redis-py's maintenance notifications off, where it has them (7+).
+
+    Left on ("auto"), each new connection costs one more round trip to ask for them, and
+    during a managed server's maintenance redis-py would stretch socket timeouts to 10 s.
+    """
+    if "maint_notifications_config" not in inspect.signature(target).parameters:
+        return {}
+    from redis.maint_notifications import MaintNotificationsConfig
+
+    return {"maint_notifications_config": MaintNotificationsConfig(enabled=False)}
+
+
+def _tls_options(settings: RedisSettings) -> dict[str, Any]:
+    return {
+        "ssl_cert_reqs": "required",
+        "ssl_check_hostname": True,
+        "ssl_ca_certs": settings.ssl_ca_certs,
+    }
+
+
+def _standalone_client(settings: RedisSettings) -> Redis:
+    """A client over its own pool: blocking (bounded by the socket timeout) if capped."""
+    ((host, port),) = settings.nodes
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "db": settings.db,
+        "username": settings.username,
+        "password": settings.password.reveal() if settings.password else None,
+        "socket_timeout": settings.socket_timeout,
+        "socket_connect_timeout": settings.connect_timeout,
+        "retry": _retry(settings),
+    }
+    if settings.tls:
+        options.update(_tls_options(settings), connection_class=SSLConnection)
+    options.update(_without_maintenance_notifications(ConnectionPool))
+    pool: ConnectionPool
+    if settings.max_connections is None:
+        pool = ConnectionPool(**options)
+    else:
+        pool = BlockingConnectionPool(
+            max_connections=settings.max_connections, timeout=settings.socket_timeout, **options
+        )
+    return Redis.from_pool(pool)
+
+
+def _cluster_client(settings: RedisSettings) -> RedisCluster:
+    """A cluster client: retries re-read the layout first (a moved or restarted node)."""
+    options: dict[str, Any] = {
+        "startup_nodes": [ClusterNode(host, port) for host, port in settings.nodes],
+        "username": settings.username,
+        "password": settings.password.reveal() if settings.password else None,
+        "socket_timeout": settings.socket_timeout,
+        "socket_connect_timeout": settings.connect_timeout,
+        "retry": _retry(settings),
+    }
+    if settings.max_connections is not None:
+        options["max_connections"] = settings.max_connections
+    if settings.tls:
+        options.update(_tls_options(settings), ssl=True)
+    options.update(_without_maintenance_notifications(RedisCluster))
+    return RedisCluster(**options)
+
+
+def _by_slot(keys: Sequence[str | bytes]) -> dict[int, list[int]]:
+    """Positions of ``keys`` grouped by cluster hash slot (``{tag}`` keys share one)."""
+    slots: dict[int, list[int]] = {}
+    for position, key in enumerate(keys):
+        slot = key_slot(key.encode() if isinstance(key, str) else key)
+        slots.setdefault(slot, []).append(position)
+    return slots
+
+
+async def _per_slot(
+    cluster: RedisCluster,
+    command: str,
+    keys: Sequence[str | bytes],
+    slots: dict[int, list[int]],
+) -> dict[int, Any]:
+    """Run ``command`` once per hash slot of ``keys`` (``slots`` from :func:`_by_slot`).
+
+    One slot is one plain command. Several go through a cluster pipeline, which sends each
+    node its commands in one write and the nodes in parallel, so a lookup costs one round trip
+    per node and a connection per node, however many slots the keys span.
+    """
+    if len(slots) == 1:
+        (slot,) = slots
+        return {slot: await cluster.execute_command(command, *keys)}
+    pipeline = cluster.pipeline()
+    for positions in slots.values():
+        pipeline.execute_command(command, *(keys[i] for i in positions))
+    answers = await pipeline.execute()
+    return dict(zip(slots, answers, strict=True))
+
+
+async def _cluster_mget(cluster: RedisCluster, keys: list[str]) -> list[bytes | None]:
+    """``MGET`` per hash slot, the answers put back in the order of ``keys``."""
+    slots = _by_slot(keys)
+    if len(slots) == 1:
+        found: list[bytes | None] = await cluster.execute_command("MGET", *keys)
+        return found
+    answers = await _per_slot(cluster, "MGET", keys, slots)
+    records: list[bytes | None] = [None] * len(keys)
+    for slot, positions in slots.items():
+        for position, record in zip(positions, answers[slot], strict=True):
+            records[position] = record
+    return records
