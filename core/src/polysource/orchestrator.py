@@ -1002,6 +1002,13 @@ class Orchestrator:
             area = region or self.config.region
             await tiers.delete([shared_key(ds, ds.normalize_key(k), area, owner) for k in keys])
 
+    def reattach_tiers(self) -> None:
+        """Use detached cache tiers again now instead of after their cool-down."""
+        self._require_started()
+        assert self._engine is not None
+        if self._engine.tiers:
+            self._engine.tiers.reattach()
+
     def clear_cache(self, dataset: str | None = None) -> int:
         """Drop cached entries (of one dataset); returns how many."""
         self._require_started()

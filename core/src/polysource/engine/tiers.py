@@ -86,6 +86,11 @@ class TierChain:
     def __bool__(self) -> bool:
         return bool(self.tiers)
 
+    def reattach(self) -> None:
+        """Use every tier again at once (an operator's control; normally a cool-down ends)."""
+        for tier in self.tiers:
+            tier.detached_until = 0.0
+
     def attached(self, tier: Tier) -> bool:
         """Whether requests use the tier now."""
         return self.clock.monotonic() >= tier.detached_until
@@ -99,8 +104,9 @@ class TierChain:
             raise
         except Exception as exc:  # noqa: BLE001 - a tier's failure must never fail a request
             tier.failures += 1
+            was_attached = self.attached(tier)
             tier.detached_until = self.clock.monotonic() + self.cooldown
-            if self.emitter.wants[EventKind.TIER]:
+            if was_attached and self.emitter.wants[EventKind.TIER]:
                 self.emitter.emit(
                     EventKind.TIER,
                     detail={
