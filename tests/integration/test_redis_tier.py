@@ -13,10 +13,10 @@ import textwrap
 import time
 import uuid
 
-import polysource_redis
 import pytest
 import redis
 
+import polysource_redis
 from polysource import Orchestrator, load_config
 from polysource.datasets import QUOTE
 from polysource.testing import EventRecorder, FakeProvider
