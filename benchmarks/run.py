@@ -22,6 +22,7 @@ MODULES = [
     "singleflight",
     "batching",
     "selection",
+    "l2_redis",
     "memory",
 ]
 

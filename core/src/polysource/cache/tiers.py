@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import orjson
 from attrs import frozen
 
-from polysource.cache.codec import FORMAT_VERSION, converter
+from polysource.cache.codec import FORMAT_VERSION, converter, structure_hook
 from polysource.clock import Clock
 
 __all__ = ["BackendContext", "CacheBackend", "Record", "decode_record", "encode_record"]
@@ -74,11 +74,12 @@ class CacheBackend(Protocol):
 
 @frozen
 class Record:
-    """A decoded record: the value, its provider and the wall time it was fetched."""
+    """A decoded record: the value, its provider, the wall time it was fetched, its byte size."""
 
     value: Any
     source: str
     fetched_at: float
+    size: int = 0
 
 
 def encode_record(value: Any, source: str, fetched_at: float) -> bytes:
@@ -94,6 +95,7 @@ def decode_record(data: bytes, schema: type[T]) -> Record | None:
         raw = orjson.loads(data)
         if raw.get("v") != FORMAT_VERSION:
             return None
-        return Record(converter.structure(raw["d"], schema), str(raw["s"]), float(raw["t"]))
+        value = structure_hook(schema)(raw["d"], schema)
+        return Record(value, str(raw["s"]), float(raw["t"]), len(data))
     except Exception:  # noqa: BLE001 - an undecodable record is a miss, whatever the cause
         return None

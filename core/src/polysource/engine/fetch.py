@@ -122,7 +122,9 @@ class FetchEngine:
 
     # -- cache ---------------------------------------------------------------------------------
 
-    def _entry(self, ckey: CacheKey, loaded: Loaded, policy: CachePolicy) -> Entry:
+    def _entry(
+        self, ckey: CacheKey, loaded: Loaded, policy: CachePolicy, encoded_size: int = 0
+    ) -> Entry:
         stored_at = self.clock.monotonic()
         result: Result[Any] = Result(
             loaded.value,
@@ -133,7 +135,7 @@ class FetchEngine:
             clock=self.clock,
         )
         stale_until = stored_at + max(policy.ttl.values()) + policy.stale
-        size = entry_size(len(encode(loaded.value)))
+        size = entry_size(encoded_size or len(encode(loaded.value)))
         return Entry(ckey, result, stored_at, policy.ttl, stale_until, size)
 
     def _store(self, ds: Dataset[Any], ckey: CacheKey, loaded: Loaded) -> None:
@@ -571,7 +573,7 @@ class FetchEngine:
         fetched_at = now - max(0.0, self.clock.time() - record.fetched_at)
         loaded = Loaded(record.value, record.source, (), 0, (), fetched_at)
         policy = self.policies[ds.name]
-        entry = self._entry(ckey, loaded, policy)
+        entry = self._entry(ckey, loaded, policy, record.size)
         entry.stored_at = fetched_at
         if self.memory is not None:
             self.memory.put(entry)

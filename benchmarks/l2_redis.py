@@ -1,0 +1,141 @@
+"""The Redis tier: an L2 hit, 100 keys from L2, decoding, and a dead Redis.
+
+Uses the Redis at redis://localhost:6379 with a key prefix of its own, deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+import polysource_redis
+import redis.asyncio as aioredis
+from _harness import figure, measure
+from cattrs import Converter
+
+from polysource import Orchestrator, load_config
+from polysource.cache.tiers import decode_record, encode_record
+from polysource.datasets import QUOTE, Quote
+from polysource.engine.tiers import shared_key
+from polysource.testing import FakeProvider
+
+
+async def _orchestrator(tiers: list[str], fake: FakeProvider) -> Orchestrator:
+    config = load_config(
+        environ={},
+        overrides={
+            "telemetry": {"log": False},
+            "cache": {"tiers": tiers, "tier_timeout": 0.25},
+        },
+    )
+    orch = Orchestrator(config, plugins=[fake, polysource_redis], entry_points=False, environ={})
+    await orch.start()
+    return orch
+
+
+async def run(quick: bool) -> list[dict[str, Any]]:
+    prefix = f"ps-bench-{uuid.uuid4().hex[:8]}"
+    url = f"redis://localhost:6379/0?prefix={prefix}"
+    client = aioredis.Redis.from_url("redis://localhost:6379/0")
+    quote = Quote("AAPL", 190.5, "USD", previous_close=189.0, volume=1000)
+    try:
+        return await _run(quick, prefix, url, client, quote)
+    finally:
+        keys = [key async for key in client.scan_iter(f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+async def _run(quick: bool, prefix: str, url: str, client: Any, quote: Quote) -> list[Any]:
+    fake = FakeProvider("bench", max_batch_size=100)
+    l2_only = await _orchestrator([url], fake)
+    record = encode_record(quote, "bench", 1e12)
+    keys = [f"K{i:03d}" for i in range(100)]
+    for key in ["AAPL", *keys]:
+        await client.set(f"{prefix}:{shared_key(QUOTE, key, 'global', None)}", record)
+    bare_key = f"{prefix}:{shared_key(QUOTE, 'AAPL', 'global', None)}"
+    full_keys = [f"{prefix}:{shared_key(QUOTE, k, 'global', None)}" for k in keys]
+    default = Converter()
+
+    async def bare_get() -> Any:
+        return orjson.loads(await client.get(bare_key))
+
+    async def l2_hit() -> Any:
+        return await l2_only.fetch(QUOTE, "AAPL")
+
+    async def bare_mget() -> Any:
+        return [decode_record(raw, Quote) for raw in await client.mget(full_keys)]
+
+    async def many() -> Any:
+        return await l2_only.fetch_many(QUOTE, keys)
+
+    assert (await l2_hit()).tier == "redis"
+    assert (await many()).summary.cached == 100
+    rounds = 5 if quick else 15
+    hits = await measure(
+        {"bare": bare_get, "polysource": l2_hit}, repeats=3, rounds=rounds, ops=50, warmup=100
+    )
+    batches = await measure(
+        {"bare": bare_mget, "polysource": many}, repeats=3, rounds=rounds, ops=10, warmup=20
+    )
+    raw = orjson.loads(record)["d"]
+
+    async def decode_ours() -> Any:
+        return decode_record(record, Quote)
+
+    async def decode_default() -> Any:
+        return default.structure(orjson.loads(orjson.dumps(raw)), Quote)
+
+    decoding = await measure(
+        {"ours": decode_ours, "default": decode_default}, repeats=3, rounds=rounds, ops=200
+    )
+    await l2_only.close()
+
+    fast = FakeProvider("bench")
+    no_redis = await _orchestrator(["memory://"], fast)
+    dead = await _orchestrator(["memory://", "redis://127.0.0.1:1/0?prefix=dead"], fast)
+    counter = iter(range(10**9))
+
+    async def without() -> Any:
+        return await no_redis.fetch(QUOTE, f"N{next(counter)}")
+
+    async def with_dead() -> Any:
+        return await dead.fetch(QUOTE, f"D{next(counter)}")
+
+    deadness = await measure(
+        {"without": without, "dead": with_dead}, repeats=3, rounds=rounds, ops=50, warmup=50
+    )
+    await no_redis.close()
+    await dead.close()
+    return [
+        figure(
+            "l2_hit_p50_vs_bare_get",
+            hits["polysource"]["p50_ns"],
+            hits["bare"]["p50_ns"],
+            1.10,
+            anchor_name="redis.asyncio GET + orjson.loads",
+        ),
+        figure(
+            "l2_fetch_many_100_vs_mget",
+            batches["polysource"]["p50_ns"],
+            batches["bare"]["p50_ns"],
+            1.2,
+            anchor_name="one MGET of 100 + decode",
+        ),
+        figure(
+            "decode_vs_default_cattrs",
+            decoding["ours"]["median_ns"],
+            decoding["default"]["median_ns"],
+            0.6,
+            anchor_name="orjson.loads + cattrs Converter().structure",
+        ),
+        figure(
+            "dead_redis_provider_call_vs_no_redis",
+            deadness["dead"]["median_ns"],
+            deadness["without"]["median_ns"],
+            1.2,
+            anchor_name="same call, no Redis tier",
+        ),
+    ]
