@@ -9,11 +9,11 @@ import uuid
 from typing import Any
 
 import orjson
-import polysource_redis
 import redis.asyncio as aioredis
 from _harness import figure, measure
 from cattrs import Converter
 
+import polysource_redis
 from polysource import Orchestrator, load_config
 from polysource.cache.tiers import decode_record, encode_record
 from polysource.datasets import QUOTE, Quote
