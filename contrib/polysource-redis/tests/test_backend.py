@@ -161,7 +161,7 @@ async def test_an_encoded_record_decodes_into_its_schema(backend: RedisBackend) 
     (data,) = await backend.get_many(["{quote:US}:-:AAPL"])
 
     assert data is not None
-    assert decode_record(data, Quote) == Record(quote, "tiingo", 1_767_367_800.5)
+    assert decode_record(data, Quote) == Record(quote, "tiingo", 1_767_367_800.5, len(data))
 
 
 async def test_undecodable_records_decode_to_none(backend: RedisBackend) -> None:

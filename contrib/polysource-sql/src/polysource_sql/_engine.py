@@ -1,0 +1,211 @@
+"""From a polysource URL to a SQLAlchemy async engine: the one seam to the database drivers.
+
+``sqlite://`` and ``sqlite:///path.db`` open a file through aiosqlite;
+``postgresql://user@host:port/db?schema=name`` opens PostgreSQL through asyncpg. The engine
+never formats statement parameters into errors or logs (``hide_parameters``): they hold
+cache keys and records.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from typing import Any, Final, Literal
+
+from attrs import frozen
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from polysource.errors import ConfigError
+
+__all__ = ["SQLITE_BEGIN", "InvalidUrl", "Target", "autocommit", "create_engine", "parse_url"]
+
+Dialect = Literal["sqlite", "postgresql"]
+
+SQLITE_BEGIN: Final = "polysource_sqlite_begin"
+"""Execution option naming the SQLite ``BEGIN`` mode of a transaction (``IMMEDIATE``...).
+
+``""`` begins none: each statement then commits on its own, which saves round trips for reads.
+"""
+
+_SCHEMA_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_JOURNAL_MODES: Final = frozenset({"wal", "delete", "truncate", "persist", "memory"})
+_DRIVERS: Final[Mapping[str, Dialect]] = {
+    "sqlite": "sqlite",
+    "sqlite+aiosqlite": "sqlite",
+    "postgresql": "postgresql",
+    "postgresql+asyncpg": "postgresql",
+}
+
+
+class InvalidUrl(ConfigError, ValueError):
+    """A database URL polysource cannot use (a ``ValueError`` too, as factories raise)."""
+
+
+@frozen
+class Target:
+    """A parsed database URL.
+
+    Attributes:
+        url: The SQLAlchemy URL with its async driver and without polysource's own options.
+        dialect: ``sqlite`` or ``postgresql``.
+        schema: PostgreSQL schema holding the tables (``None``: the connection's default).
+        journal_mode: SQLite journal mode (``wal`` unless the URL says otherwise).
+        purge_interval: Seconds between purges of expired cache rows, if the URL sets it.
+    """
+
+    url: URL
+    dialect: Dialect
+    schema: str | None = None
+    journal_mode: str = "wal"
+    purge_interval: float | None = None
+
+    @property
+    def display(self) -> str:
+        """The URL with its password masked, for reprs and messages."""
+        return self.url.render_as_string(hide_password=True)
+
+
+def parse_url(url: str, *, default_file: str) -> Target:
+    """Parse ``url``; ``sqlite://`` without a path means the file ``default_file``.
+
+    Raises:
+        InvalidUrl: A ``ConfigError``: the URL is malformed, names another database, names an
+            in-memory SQLite database (each process would see its own) or has a bad option.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise InvalidUrl(f"{_mask(url)!r} is not a database URL") from exc
+    dialect = _DRIVERS.get(parsed.drivername)
+    if dialect is None:
+        raise InvalidUrl(
+            f"{parsed.render_as_string(hide_password=True)!r}: the SQL cache and audit log "
+            "speak sqlite:// and postgresql:// only"
+        )
+    query = dict(parsed.query)
+    purge_interval = _float_option(query.pop("purge_interval", None), "purge_interval", url)
+    if dialect == "sqlite":
+        return _sqlite(parsed, query, default_file, purge_interval)
+    schema = _one(query.pop("schema", None))
+    if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
+        raise InvalidUrl(f"schema {schema!r} is not a plain identifier (letters, digits, _)")
+    parsed = parsed.set(drivername="postgresql+asyncpg", query=query)
+    return Target(parsed, "postgresql", schema=schema, purge_interval=purge_interval)
+
+
+def _sqlite(
+    parsed: URL, query: dict[str, Any], default_file: str, purge_interval: float | None
+) -> Target:
+    journal_mode = (_one(query.pop("journal_mode", None)) or "wal").lower()
+    if journal_mode not in _JOURNAL_MODES:
+        raise InvalidUrl(
+            f"journal_mode {journal_mode!r} is not one of {', '.join(sorted(_JOURNAL_MODES))}"
+        )
+    database = parsed.database or default_file
+    if database == ":memory:" or database.startswith("file::memory:"):
+        raise InvalidUrl(
+            "an in-memory SQLite database is private to one connection of one process; "
+            "give a file (sqlite:///path.db) or use memory:// for a per-process cache"
+        )
+    database = os.path.abspath(database)
+    parsed = parsed.set(drivername="sqlite+aiosqlite", database=database, query=query)
+    return Target(parsed, "sqlite", journal_mode=journal_mode, purge_interval=purge_interval)
+
+
+def create_engine(target: Target, *, timeout: float) -> AsyncEngine:
+    """An engine for ``target`` whose lock waits give up after about ``timeout`` seconds.
+
+    SQLite: the busy timeout is ``timeout``, the journal mode is set on each connection, and
+    transactions are begun by polysource (the driver's implicit ``BEGIN`` leaves DDL outside
+    the transaction); the execution option :data:`SQLITE_BEGIN` picks ``BEGIN IMMEDIATE``.
+    PostgreSQL: ``lock_timeout`` is ``timeout``, and ``search_path`` is the URL's ``schema``.
+    """
+    if target.dialect == "sqlite":
+        engine = create_async_engine(
+            target.url, connect_args={"timeout": timeout}, hide_parameters=True
+        )
+        _configure_sqlite(engine, target.journal_mode)
+        return engine
+    settings = {
+        "application_name": "polysource",
+        "lock_timeout": f"{max(1, math.ceil(timeout * 1000))}ms",
+    }
+    if target.schema is not None:
+        settings["search_path"] = target.schema
+    return create_async_engine(
+        target.url, connect_args={"server_settings": settings}, hide_parameters=True
+    )
+
+
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """A view of ``engine`` (same pool) for work of one statement, which needs no transaction.
+
+    PostgreSQL runs it in autocommit, SQLite without ``BEGIN``: one round trip instead of
+    three (begin, statement, commit or rollback). Each statement is still atomic.
+    """
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(**{SQLITE_BEGIN: ""})
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _configure_sqlite(engine: AsyncEngine, journal_mode: str) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # polysource begins its own transactions
+        cursor = dbapi_connection.cursor()
+        try:
+            if journal_mode == "wal":  # WAL with NORMAL stays consistent on power loss
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA journal_mode")
+            if str(cursor.fetchone()[0]).lower() != journal_mode:
+                _set_journal_mode(dbapi_connection, cursor, journal_mode)
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+        if mode:  # "": statements run on their own (a single SELECT needs no transaction)
+            connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _set_journal_mode(dbapi_connection: Any, cursor: Any, journal_mode: str) -> None:
+    """Switch the file's journal mode, unless another connection holds it right now.
+
+    The switch needs the file to itself and SQLite does not wait (no busy handler) for it;
+    the mode is stored in the file, so the next connection tries again if this one cannot.
+    """
+    try:
+        cursor.execute(f"PRAGMA journal_mode={journal_mode}")
+    except dbapi_connection.dbapi.OperationalError as exc:
+        if "locked" not in str(exc):
+            raise
+
+
+def _one(value: str | tuple[str, ...] | None) -> str | None:
+    if isinstance(value, tuple):
+        return value[-1] if value else None
+    return value
+
+
+def _float_option(value: str | tuple[str, ...] | None, name: str, url: str) -> float | None:
+    text = _one(value)
+    if text is None:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < 0:
+        raise InvalidUrl(f"{name}={text!r} in {_mask(url)!r} is not a number of seconds >= 0")
+    return number
+
+
+def _mask(url: str) -> str:
+    """``url`` with any password replaced, even when SQLAlchemy cannot parse it."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)

@@ -1,0 +1,270 @@
+"""The L3 cache tier in SQL: :class:`SqlBackend`, claimed for ``sqlite://`` and ``postgresql://``.
+
+Rows live in ``polysource_cache`` (see :mod:`polysource_sql.schema`) with their expiry in
+wall-clock seconds, so every process sharing the database agrees on freshness. Reads ignore
+expired rows; a periodic purge, owned by the backend, deletes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator, Sequence
+from typing import Final
+
+import structlog
+from sqlalchemy import ColumnElement, Insert, Text, any_, bindparam, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from polysource.cache.tiers import BackendContext
+from polysource_sql._engine import Target, autocommit, create_engine, parse_url
+from polysource_sql.schema import cache_table, migrate
+
+__all__ = ["DEFAULT_PURGE_INTERVAL", "DEFAULT_SQLITE_FILE", "SqlBackend", "glob_to_like"]
+
+DEFAULT_SQLITE_FILE: Final = "polysource-cache.db"
+"""The file ``sqlite://`` (no path) opens, in the working directory."""
+
+DEFAULT_PURGE_INTERVAL: Final = 300.0
+"""Seconds between purges of expired rows."""
+
+_SQLITE_CHUNK: Final = 900  # bound parameters per statement, under SQLite's oldest limit (999)
+_PURGE_TIMEOUT_FACTOR: Final = 40  # a purge may take this many operation timeouts (>= 10 s)
+_log = structlog.get_logger("polysource.sql")
+
+_c = cache_table.c
+
+
+class SqlBackend:
+    """A :class:`~polysource.cache.tiers.CacheBackend` on SQLite or PostgreSQL.
+
+    Tables are created or migrated on first use, in a task of the backend's own that survives
+    the engine abandoning a slow operation, so a first use over a slow link still completes.
+    The periodic purge starts then too; :meth:`close` cancels both.
+
+    Args:
+        url: ``sqlite://`` (the file ``polysource-cache.db``), ``sqlite:///path.db``,
+            ``sqlite:////absolute/path.db``, or
+            ``postgresql://user:password@host:port/db?schema=name``. Query options:
+            ``purge_interval`` (seconds; ``0`` turns the purge off), ``journal_mode``
+            (SQLite; ``wal`` by default), ``schema`` (PostgreSQL); other options go to the
+            driver.
+        context: The clock (wall time decides expiry) and the operation timeout, which is
+            also how long a lock is waited for (SQLite busy timeout, PostgreSQL
+            ``lock_timeout``).
+        purge_interval: Seconds between purges when the URL does not say.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        context: BackendContext,
+        *,
+        purge_interval: float = DEFAULT_PURGE_INTERVAL,
+    ) -> None:
+        self._target: Target = parse_url(url, default_file=DEFAULT_SQLITE_FILE)
+        self.name: str = self._target.dialect
+        self.clock = context.clock
+        self.timeout = context.timeout
+        self.purge_interval = (
+            purge_interval if self._target.purge_interval is None else self._target.purge_interval
+        )
+        self.engine: AsyncEngine = create_engine(self._target, timeout=context.timeout)
+        self._one_statement = autocommit(self.engine)
+        self._postgresql = self._target.dialect == "postgresql"
+        self._upsert = _upsert_statement(self._postgresql)
+        self._ready: asyncio.Task[None] | None = None
+        self._is_ready = False
+        self._purger: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # -- CacheBackend --------------------------------------------------------------------------
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Unexpired records for ``keys`` (``None`` where absent), in one ``SELECT``.
+
+        SQLite statements carry at most 900 keys each, so a larger request takes several.
+        """
+        if not keys:
+            return []
+        await self._ensure_ready()
+        now = self.clock.time()
+        found: dict[str, bytes] = {}
+        async with self._one_statement.connect() as conn:
+            for where in self._key_filters(keys):
+                rows = await conn.execute(
+                    select(_c.key, _c.record).where(where, _c.expires_at > now)
+                )
+                found.update((row.key, row.record) for row in rows)
+        return [found.get(key) for key in keys]
+
+    async def set(self, key: str, record: bytes, ttl: float) -> None:
+        """Insert or replace ``key``'s record, to expire ``ttl`` seconds from now."""
+        await self._ensure_ready()
+        if ttl <= 0:  # born expired: the older record must not outlive it
+            await self.delete((key,))
+            return
+        async with self._one_statement.connect() as conn:
+            await conn.execute(
+                self._upsert,
+                {"key": key, "record": record, "expires_at": self.clock.time() + ttl},
+            )
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        """Remove ``keys``."""
+        if not keys:
+            return
+        await self._ensure_ready()
+        async with self.engine.begin() as conn:
+            for where in self._key_filters(keys):
+                await conn.execute(delete(cache_table).where(where))
+
+    async def delete_pattern(self, pattern: str) -> int:
+        """Remove every key matching the glob ``pattern``; returns how many rows went.
+
+        ``*`` matches any run of characters, ``?`` one character, and ``\\`` makes the next
+        character literal. Matching is case-sensitive on both databases.
+
+        Raises:
+            ValueError: The pattern has a character class (``[...]``), which ``LIKE`` lacks.
+        """
+        like, glob = glob_to_like(pattern)
+        await self._ensure_ready()
+        where: ColumnElement[bool] = _c.key.like(like, escape="\\")
+        if not self._postgresql:  # SQLite's LIKE ignores ASCII case; GLOB does not
+            where = where & _c.key.op("GLOB", is_comparison=True)(glob)
+        async with self._one_statement.connect() as conn:
+            result = await conn.execute(delete(cache_table).where(where))
+        return int(result.rowcount)
+
+    async def close(self) -> None:
+        """Stop the migration and purge tasks and close every connection."""
+        self._closed = True
+        self._is_ready = False
+        tasks = [task for task in (self._ready, self._purger) if task is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._purger = None
+        await self.engine.dispose()
+
+    # -- maintenance ---------------------------------------------------------------------------
+
+    async def purge_expired(self) -> int:
+        """Delete the rows that have expired; returns how many."""
+        await self._ensure_ready()
+        async with self._one_statement.connect() as conn:
+            result = await conn.execute(
+                delete(cache_table).where(_c.expires_at <= self.clock.time())
+            )
+        return int(result.rowcount)
+
+    async def _purge_periodically(self) -> None:
+        while True:
+            await self.clock.sleep(self.purge_interval)
+            try:
+                async with self.clock.timeout(max(10.0, self.timeout * _PURGE_TIMEOUT_FACTOR)):
+                    purged = await self.purge_expired()
+            except Exception as exc:  # noqa: BLE001 - a failed purge is retried next interval
+                _log.warning("sql_cache_purge_failed", backend=repr(self), error=_describe(exc))
+            else:
+                if purged:
+                    _log.debug("sql_cache_purged", backend=repr(self), rows=purged)
+
+    # -- first use -----------------------------------------------------------------------------
+
+    async def _ensure_ready(self) -> None:
+        if self._is_ready:
+            return
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed")
+        if self._ready is None or _failed(self._ready):
+            # The backend owns this task: it outlives an operation the engine gives up on.
+            self._ready = asyncio.get_running_loop().create_task(
+                self._prepare(), name="polysource.sql.prepare"
+            )
+            self._ready.add_done_callback(_retrieve)
+        # shield: a caller timing out must not cancel the migration other callers wait for.
+        await asyncio.shield(self._ready)
+
+    async def _prepare(self) -> None:
+        if self._target.dialect == "sqlite":
+            directory = os.path.dirname(self._target.url.database or "")
+            await asyncio.to_thread(os.makedirs, directory, exist_ok=True)
+        await migrate(self.engine, now=self.clock.time(), schema=self._target.schema)
+        self._is_ready = True
+        if self.purge_interval > 0 and self._purger is None and not self._closed:
+            self._purger = asyncio.get_running_loop().create_task(
+                self._purge_periodically(), name="polysource.sql.purge"
+            )
+
+    # -- statements ----------------------------------------------------------------------------
+
+    def _key_filters(self, keys: Sequence[str]) -> Iterator[ColumnElement[bool]]:
+        """``key`` filters covering ``keys``: one ``= ANY(array)``, or ``IN`` chunks on SQLite."""
+        unique = list(dict.fromkeys(keys))
+        if self._postgresql:
+            yield _c.key == any_(bindparam("keys", unique, type_=postgresql.ARRAY(Text)))
+            return
+        for start in range(0, len(unique), _SQLITE_CHUNK):
+            yield _c.key.in_(unique[start : start + _SQLITE_CHUNK])
+
+    def __repr__(self) -> str:
+        return f"SqlBackend({self._target.display!r})"
+
+
+def _upsert_statement(is_postgresql: bool) -> Insert:
+    """``INSERT ... ON CONFLICT (key) DO UPDATE`` in the backend's dialect."""
+    insert = postgresql.insert if is_postgresql else sqlite.insert
+    statement = insert(cache_table).values(
+        key=bindparam("key"), record=bindparam("record"), expires_at=bindparam("expires_at")
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[_c.key],
+        set_={"record": statement.excluded.record, "expires_at": statement.excluded.expires_at},
+    )
+
+
+def glob_to_like(pattern: str) -> tuple[str, str]:
+    """Translate a glob into a ``LIKE`` pattern (escape ``\\``) and an SQLite ``GLOB`` one.
+
+    Raises:
+        ValueError: ``pattern`` has a character class or ends in a lone backslash.
+    """
+    like: list[str] = []
+    glob: list[str] = []
+    chars = iter(pattern)
+    for char in chars:
+        if char == "*":
+            like.append("%")
+            glob.append("*")
+        elif char == "?":
+            like.append("_")
+            glob.append("?")
+        elif char == "[":
+            raise ValueError(f"pattern {pattern!r}: character classes ([...]) are not supported")
+        else:
+            literal = char
+            if char == "\\":
+                literal = next(chars, "")
+                if not literal:
+                    raise ValueError(f"pattern {pattern!r} ends in a lone backslash")
+            like.append("\\" + literal if literal in "%_\\" else literal)
+            glob.append(f"[{literal}]" if literal in "*?[" else literal)
+    return "".join(like), "".join(glob)
+
+
+def _failed(task: asyncio.Task[None]) -> bool:
+    return task.done() and (task.cancelled() or task.exception() is not None)
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Mark a failure as seen: the callers that awaited it may all have given up already."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
