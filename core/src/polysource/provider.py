@@ -11,18 +11,22 @@ anything else they raise is wrapped as ``invalid_response``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import attrs
 from attrs import field, frozen
 
 from polysource.clock import Clock, SystemClock
 from polysource.config import ProviderConfig, Secret
-from polysource.errors import ConfigError
+from polysource.errors import ConfigError, ErrorCategory, ProviderError
 from polysource.models import Operation, OperationCall, ProviderInfo, Request
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+_ABSENT = (ErrorCategory.NOT_FOUND, ErrorCategory.INVALID_REQUEST)
 
 __all__ = [
     "BaseProvider",
@@ -144,6 +148,37 @@ class BaseProvider:
     async def close(self) -> None:
         """Nothing to release by default."""
         return
+
+    async def fetch_each(
+        self, request: Request, keys: Sequence[str], *, concurrency: int = 4
+    ) -> dict[str, Any]:
+        """``fetch`` each key, ``concurrency`` at a time: a batch for providers with no batch call.
+
+        Keys the provider does not find or cannot serve (``not_found``, ``invalid_request``)
+        are left out of the answer; any other failure stops the batch and is raised.
+        """
+        fetch = self.fetch  # type: ignore[attr-defined]
+        semaphore = asyncio.Semaphore(concurrency)
+        found: dict[str, Any] = {}
+
+        async def one(key: str) -> None:
+            async with semaphore:
+                try:
+                    found[key] = await fetch(attrs.evolve(request, key=key))
+                except ProviderError as exc:
+                    if exc.category not in _ABSENT:
+                        raise
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for key in dict.fromkeys(keys):
+                    group.create_task(one(key))
+        except ExceptionGroup as failed:
+            first = next((e for e in failed.exceptions if isinstance(e, ProviderError)), None)
+            if first is None:
+                raise
+            raise first from first.__cause__
+        return found
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.info.name!r})"

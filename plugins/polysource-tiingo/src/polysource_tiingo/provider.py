@@ -16,8 +16,6 @@ import importlib.metadata
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-import attrs
-
 from polysource.datasets import DailyBars, Fundamentals, Quote
 from polysource.errors import ErrorCategory, ProviderError
 from polysource.models import ProviderInfo, Request
@@ -114,25 +112,7 @@ class TiingoProvider(BaseProvider):
         """
         if request.dataset.name == "quote":
             return await self._quotes(keys, skip_invalid=True)
-        semaphore = asyncio.Semaphore(_FAN_OUT)
-        found: dict[str, Any] = {}
-
-        async def one(key: str) -> None:
-            async with semaphore:
-                try:
-                    found[key] = await self.fetch(attrs.evolve(request, key=key))
-                except ProviderError as exc:
-                    if exc.category not in (ErrorCategory.NOT_FOUND, ErrorCategory.INVALID_REQUEST):
-                        raise
-
-        try:
-            async with asyncio.TaskGroup() as group:
-                for key in dict.fromkeys(keys):
-                    group.create_task(one(key))
-        except ExceptionGroup as group_error:
-            first = _first_provider_error(group_error)
-            raise first from first.__cause__
-        return found
+        return await self.fetch_each(request, keys, concurrency=_FAN_OUT)
 
     async def _quotes(self, keys: Sequence[str], *, skip_invalid: bool = False) -> dict[str, Quote]:
         wanted: dict[str, str] = {}

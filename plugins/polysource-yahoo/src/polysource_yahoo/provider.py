@@ -12,12 +12,9 @@ Configuration (section ``[providers.yahoo]``; no credentials):
 
 from __future__ import annotations
 
-import asyncio
 import importlib.metadata
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
-
-import attrs
 
 from polysource.datasets import Quote
 from polysource.errors import ConfigError, ErrorCategory, ProviderError
@@ -46,14 +43,6 @@ def _version() -> str:
         return importlib.metadata.version("polysource-yahoo")
     except importlib.metadata.PackageNotFoundError:
         return ""
-
-
-def _first_provider_error(group: ExceptionGroup[Exception]) -> Exception:
-    """The first ProviderError of a TaskGroup's failure, else the group itself."""
-    for exc in group.exceptions:
-        if isinstance(exc, ProviderError):
-            return exc
-    return group
 
 
 class YahooProvider(BaseProvider):
@@ -119,26 +108,7 @@ class YahooProvider(BaseProvider):
         """
         if request.dataset.name == "quote":
             return await self._quotes(keys, skip_invalid=True)
-        semaphore = asyncio.Semaphore(_FAN_OUT)
-        found: dict[str, Any] = {}
-
-        async def one(key: str) -> None:
-            async with semaphore:
-                try:
-                    found[key] = await self.fetch(attrs.evolve(request, key=key))
-                except ProviderError as exc:
-                    absent = (ErrorCategory.NOT_FOUND, ErrorCategory.INVALID_REQUEST)
-                    if exc.category not in absent:
-                        raise
-
-        try:
-            async with asyncio.TaskGroup() as group:
-                for key in dict.fromkeys(keys):
-                    group.create_task(one(key))
-        except ExceptionGroup as group_error:
-            first = _first_provider_error(group_error)
-            raise first from first.__cause__
-        return found
+        return await self.fetch_each(request, keys, concurrency=_FAN_OUT)
 
     async def _quotes(self, keys: Sequence[str], *, skip_invalid: bool = False) -> dict[str, Quote]:
         wanted: dict[str, str] = {}
