@@ -206,6 +206,8 @@ class Config:
     deadline: float = 10.0
     selection: str = "priority"
     selection_options: dict[str, Any] = field(factory=dict)
+    rate_limit_storage: str | None = None
+    rate_limit_prefix: str = "polysource"
     batch_concurrency: int = 4
     providers: dict[str, ProviderConfig] = field(factory=dict)
     routing: dict[str, dict[str, tuple[str, ...]]] = field(factory=dict)

@@ -58,6 +58,7 @@ from polysource.models import (
 from polysource.plugins import PluginManager
 from polysource.provider import Provider, ProviderSettings
 from polysource.registry import Registry
+from polysource.resilience.ratelimit import shared_storage
 from polysource.webhook import WebhookSink
 
 __all__ = ["Orchestrator"]
@@ -186,6 +187,14 @@ class Orchestrator:
         emitter = Emitter(sinks, self.clock)
         infos: dict[str, ProviderInfo] = {}
         regions: dict[str, Mapping[str, int]] = {}
+        shared_limits = None
+        if self.config.rate_limit_storage:
+            try:
+                shared_limits = shared_storage(
+                    self.config.rate_limit_storage, self.config.rate_limit_prefix
+                )
+            except Exception as exc:  # noqa: BLE001 - limits raises several kinds for a bad URI
+                raise ConfigError(str(exc), path="rate_limit_storage") from None
         slots: dict[str, ProviderSlot] = {}
         for name, entry in registry.providers.items():
             provider_config = self.config.provider(name)
@@ -195,7 +204,14 @@ class Orchestrator:
             provider = entry.factory(settings)
             self._providers[name] = provider
             slots[name] = ProviderSlot(
-                provider, entry.info, provider_config, self.clock, emitter, self._rng
+                provider,
+                entry.info,
+                provider_config,
+                self.clock,
+                emitter,
+                self._rng,
+                shared_limits,
+                self.config.cache.tier_timeout,
             )
             infos[name] = entry.info
             regions[name] = provider_config.regions or entry.info.regions

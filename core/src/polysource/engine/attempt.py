@@ -51,6 +51,8 @@ class ProviderSlot:
         clock: Clock,
         emitter: Emitter,
         rng: random.Random,
+        shared_limits: Any = None,
+        shared_timeout: float = 0.25,
     ) -> None:
         self.name = info.name
         self.provider = provider
@@ -63,7 +65,8 @@ class ProviderSlot:
         self.cost = config.cost_per_call if config.cost_per_call is not None else info.cost_per_call
         self.breaker = Breaker(self.name, config.breaker, clock, self._breaker_changed)
         limits = config.rate_limits if config.rate_limits is not None else info.rate_limits
-        self.limiter = RateLimiter(self.name, limits) if limits else None
+        self.limiter = RateLimiter(self.name, limits, shared=shared_limits) if limits else None
+        self.shared_timeout = shared_timeout
         self.budget = (
             CostBudget(config.budget.limit, config.budget.period, clock) if config.budget else None
         )
@@ -119,13 +122,34 @@ class ProviderSlot:
         """Check breaker, rate limit and budget; the error to record if the call is skipped."""
         if not self.breaker.allow():
             return self._skip(ErrorCategory.CIRCUIT_OPEN, "circuit breaker is open", target)
-        if self.limiter is not None and not self.limiter.acquire():
+        limiter = self.limiter
+        if limiter is not None and not limiter.is_shared and not limiter.acquire():
             self.breaker.release()
             return self._skip(ErrorCategory.RATE_LIMIT, "local rate limit reached", target)
         if self.budget is not None and not self.budget.try_spend(self.cost):
             self.breaker.release()
             return self._skip(ErrorCategory.BUDGET_EXHAUSTED, "cost budget spent", target)
         return None
+
+
+async def _gate_shared(slot: ProviderSlot, target: str) -> ProviderError | None:
+    """The fleet-wide rate limit (after the local gate passed); local limits if it is down."""
+    limiter = slot.limiter
+    assert limiter is not None
+    try:
+        async with slot.clock.timeout(slot.shared_timeout):
+            allowed = await limiter.acquire_shared()
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # noqa: BLE001 - the shared storage failing must not fail the call
+        limiter.fallbacks += 1
+        allowed = limiter.acquire()
+    if allowed:
+        return None
+    slot.breaker.release()
+    if slot.budget is not None:
+        slot.budget.refund(slot.cost)
+    return slot._skip(ErrorCategory.RATE_LIMIT, "fleet rate limit reached", target)
 
 
 def _classify(exc: BaseException, slot: ProviderSlot, per_try: float) -> ProviderError:
@@ -174,6 +198,8 @@ async def attempt(  # noqa: PLR0915 - one loop: gate, call, classify, retry
     while True:
         number += 1
         skipped = slot.gate(target)
+        if skipped is None and slot.limiter is not None and slot.limiter.is_shared:
+            skipped = await _gate_shared(slot, target)
         if skipped is not None:
             raise skipped
         now = clock.monotonic()

@@ -57,6 +57,11 @@ class CostBudget:
         self.total_spent += cost
         return True
 
+    def refund(self, cost: float) -> None:
+        """Give back ``cost`` spent on a call that was not made after all."""
+        self.spent = max(0.0, self.spent - cost)
+        self.total_spent = max(0.0, self.total_spent - cost)
+
     @property
     def remaining(self) -> float:
         """Cost units left in the current period."""

@@ -19,10 +19,26 @@ import time
 from collections.abc import Sequence
 
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage, Storage
+from limits.aio.storage import Storage as AsyncStorage
+from limits.aio.strategies import FixedWindowRateLimiter as AsyncFixedWindowRateLimiter
+from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-__all__ = ["RateLimiter"]
+__all__ = ["RateLimiter", "shared_storage"]
+
+
+def shared_storage(uri: str, prefix: str) -> AsyncStorage:
+    """An async ``limits`` storage for fleet-wide limits, e.g. ``async+redis://host:6379/0``.
+
+    Redis URIs use redis-py (``implementation="redispy"``); keys start with ``prefix``.
+    """
+    options: dict[str, str] = {"key_prefix": prefix}
+    if uri.startswith(("async+redis://", "async+rediss://")):
+        options["implementation"] = "redispy"
+    storage = storage_from_string(uri, **options)
+    if not isinstance(storage, AsyncStorage):
+        raise TypeError(f"{uri!r} is not an async storage (write async+redis://...)")
+    return storage
 
 
 class _Lease:
@@ -42,15 +58,58 @@ class RateLimiter:
         name: The provider's name (the limit's identifier).
         limits: Limits in ``limits`` notation.
         storage: Where counts live (in-process memory by default).
+        shared: An async ``limits`` storage shared by the fleet (Redis); when given, permits
+            are leased from it with :meth:`acquire_shared`, and :meth:`acquire` is the local
+            fallback used while it is unreachable.
     """
 
-    def __init__(self, name: str, limits: Sequence[str], storage: Storage | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        limits: Sequence[str],
+        storage: Storage | None = None,
+        shared: AsyncStorage | None = None,
+    ) -> None:
         self.name = name
         self.items: tuple[RateLimitItem, ...] = tuple(
             item for text in limits for item in parse_many(text)
         )
         self._strategy = FixedWindowRateLimiter(storage or MemoryStorage())
         self._leases = tuple(_Lease(item) for item in self.items)
+        self.is_shared = shared is not None
+        self._shared = AsyncFixedWindowRateLimiter(shared) if shared is not None else None
+        self._shared_leases = tuple(_Lease(item) for item in self.items)
+        self.fallbacks = 0
+
+    async def acquire_shared(self) -> bool:
+        """Take one permit of every limit from the fleet's storage (leased in blocks).
+
+        Raises:
+            Exception: Whatever the storage raises; the caller falls back to :meth:`acquire`.
+        """
+        assert self._shared is not None
+        now = time.time()
+        for lease in self._shared_leases:
+            if (lease.permits <= 0 or now >= lease.until) and not await self._renew_shared(lease):
+                return False
+        for lease in self._shared_leases:
+            lease.permits -= 1
+        return True
+
+    async def _renew_shared(self, lease: _Lease) -> bool:
+        assert self._shared is not None
+        if lease.block == 1:  # one permit: one round trip, no window lookup
+            lease.until = float("inf")
+            lease.permits = 1 if await self._shared.hit(lease.item, self.name) else 0
+            return lease.permits > 0
+        stats = await self._shared.get_window_stats(lease.item, self.name)
+        block = min(lease.block, stats.remaining) if stats.remaining > 0 else 1
+        if not await self._shared.hit(lease.item, self.name, cost=block):
+            lease.permits = 0
+            return False
+        lease.permits = block
+        lease.until = stats.reset_time
+        return True
 
     def acquire(self) -> bool:
         """Take one permit from every limit; ``False`` if any limit is exhausted."""
