@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import random
@@ -58,7 +59,7 @@ from polysource.models import (
 from polysource.plugins import PluginManager
 from polysource.provider import Provider, ProviderSettings
 from polysource.registry import Registry
-from polysource.resilience.ratelimit import shared_storage
+from polysource.resilience.ratelimit import close_shared_storage, shared_storage
 from polysource.webhook import WebhookSink
 
 __all__ = ["Orchestrator"]
@@ -114,6 +115,7 @@ class Orchestrator:
         self._index: dict[Any, IndexSlot] = {}
         self._plain: dict[Any, dict[str, IndexSlot]] = {}
         self._now = self.clock.monotonic
+        self._shared_limits: Any = None
         self._fast_hits = 0
         self._fast_joins = 0
         self._joins: dict[Any, Any] = {}
@@ -193,6 +195,7 @@ class Orchestrator:
                 shared_limits = shared_storage(
                     self.config.rate_limit_storage, self.config.rate_limit_prefix
                 )
+                self._shared_limits = shared_limits
             except Exception as exc:  # noqa: BLE001 - limits raises several kinds for a bad URI
                 raise ConfigError(str(exc), path="rate_limit_storage") from None
         slots: dict[str, ProviderSlot] = {}
@@ -341,6 +344,9 @@ class Orchestrator:
         await self._tasks.close()
         if self._engine is not None and self._engine.tiers:
             await self._engine.tiers.close()
+        if self._shared_limits is not None:
+            with contextlib.suppress(Exception):  # closing a dead store must not fail shutdown
+                await close_shared_storage(self._shared_limits)
         for provider in self._providers.values():
             try:
                 await provider.close()

@@ -24,7 +24,22 @@ from limits.aio.strategies import FixedWindowRateLimiter as AsyncFixedWindowRate
 from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-__all__ = ["RateLimiter", "shared_storage"]
+__all__ = ["RateLimiter", "close_shared_storage", "shared_storage"]
+
+
+async def close_shared_storage(storage: AsyncStorage) -> None:
+    """Close the connections of a shared storage.
+
+    ``limits`` has no close method of its own; its Redis storages keep their client on
+    ``storage.bridge.storage`` (redis-py) or ``storage.storage``.
+    """
+    holder = getattr(storage, "bridge", storage)
+    client = getattr(holder, "storage", None)
+    close = getattr(client, "aclose", None) or getattr(client, "close", None)
+    if close is not None:
+        outcome = close()
+        if hasattr(outcome, "__await__"):
+            await outcome
 
 
 def shared_storage(uri: str, prefix: str) -> AsyncStorage:
