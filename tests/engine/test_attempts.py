@@ -140,6 +140,12 @@ async def test_bad_options_are_invalid_requests(make_orchestrator):
     orch = await make_orchestrator(fake)
     with pytest.raises(InvalidRequest, match="deadline"):
         await orch.fetch(QUOTE, "AAPL", deadline=-1)
+    with pytest.raises(InvalidRequest, match="deadline"):
+        await orch.fetch(QUOTE, "AAPL", deadline=0)
+    with pytest.raises(InvalidRequest, match="deadline"):
+        await orch.fetch_many(QUOTE, ["AAPL"], deadline="soon")
+    with pytest.raises(InvalidRequest, match="max_age"):
+        await orch.fetch(QUOTE, "AAPL", max_age=True)
     with pytest.raises(InvalidRequest, match="tier"):
         await orch.fetch(QUOTE, "AAPL", tier="gold")
     assert fake.call_count() == 0

@@ -170,3 +170,20 @@ async def test_all_failing_with_no_stale_raises(make_orchestrator, clock, fakes)
     orch = await _tiered(make_orchestrator, fakes, fake)
     with pytest.raises(AllProvidersFailed):
         await orch.fetch(QUOTE, "NOPE")
+
+
+async def test_invalidating_a_dataset_clears_it_from_every_tier(make_orchestrator, clock, fakes):
+    """invalidate(dataset) drops the dataset's keys from L1 and L2, not other datasets'."""
+    from polysource.datasets import FUNDAMENTALS
+
+    fake = FakeProvider("a", datasets={"quote", "fundamentals"}, clock=clock)
+    orch = await _tiered(make_orchestrator, fakes, fake)
+    await orch.fetch(QUOTE, "AAPL")
+    await orch.fetch(FUNDAMENTALS, "AAPL")
+    await clock.settle()
+    l2 = fakes.backends["l2"]
+    assert len(l2.data) == 2
+    await orch.invalidate(QUOTE)
+    assert list(l2.data) == [shared_key(FUNDAMENTALS, "AAPL", "global", None)]
+    assert not (await orch.fetch(QUOTE, "AAPL")).cached
+    assert (await orch.fetch(FUNDAMENTALS, "AAPL")).cached

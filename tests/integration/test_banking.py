@@ -166,4 +166,6 @@ async def test_no_secret_in_anything_the_engine_emitted(banking):
     forbidden += list(BANK_PASSWORDS) + tokens
     for secret in forbidden:
         assert secret not in emitted, f"a secret leaked: {secret[:4]}..."
-    assert "alice" not in repr([e.to_dict() for e in recorder.events if e.tenant])
+    with_tenant = [e.to_dict() for e in recorder.events if e.tenant]
+    assert with_tenant and all(e["tenant"].startswith("h:") for e in with_tenant)
+    assert "alice" not in repr(with_tenant)

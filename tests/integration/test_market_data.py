@@ -102,7 +102,10 @@ async def test_merge_strategies_with_both_providers(market):
     median = await orch.fetch_merged(QUOTE, "AAPL", strategy="median", min_providers=2)
     assert set(median.provenance["price"]) == {"tiingo", "yahoo"}
     consensus = await orch.fetch_merged(QUOTE, "AAPL", strategy="consensus", tolerance=0.0001)
-    assert set(consensus.conflicts.get("price", {})) <= {"tiingo", "yahoo"}
+    # The two emulators price AAPL independently, so the providers disagree and it is flagged.
+    prices = consensus.conflicts["price"]
+    assert set(prices) == {"tiingo", "yahoo"} and prices["tiingo"] != prices["yahoo"]
+    assert consensus.data.price == prices["tiingo"]
     fundamentals = await orch.fetch_merged(
         FUNDAMENTALS,
         "AAPL",

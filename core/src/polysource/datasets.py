@@ -14,7 +14,7 @@ from typing import Final
 
 from attrs import field, frozen
 
-from polysource.models import CachePolicy, Dataset
+from polysource.models import CachePolicy, Dataset, _strings
 
 __all__ = [
     "ACCOUNTS",
@@ -50,10 +50,6 @@ def _accounts(value: Iterable[Account]) -> tuple[Account, ...]:
 
 
 def _transactions(value: Iterable[Transaction]) -> tuple[Transaction, ...]:
-    return tuple(value)
-
-
-def _strings(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
 

@@ -15,14 +15,13 @@ mask.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from typing import Final
 
 from attrs import field, frozen
 
 from polysource.config import Secret
 from polysource.datasets import Accounts, Transactions
-from polysource.models import Operation
+from polysource.models import Operation, _strings
 
 __all__ = [
     "CREATE_LINK",
@@ -36,10 +35,6 @@ __all__ = [
     "Link",
     "SyncTransactions",
 ]
-
-
-def _strings(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple(value)
 
 
 @frozen

@@ -73,6 +73,18 @@ _FETCH_OPTIONS = frozenset(
 )
 
 
+def _check_number(name: str, value: object, *, zero: bool) -> None:
+    """``value`` must be ``None`` or a number > 0 (``>= 0`` when ``zero``)."""
+    if value is None:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not (value >= 0 if zero else value > 0)
+    ):
+        raise InvalidRequest(f"{name} must be a number {'>=' if zero else '>'} 0, got {value!r}")
+
+
 class Orchestrator:
     """Fetches data from the providers that plugins registered, as if from one source.
 
@@ -379,6 +391,37 @@ class Orchestrator:
         """
         return self._tasks.spawn(coro, name=name)
 
+    def _check_request(
+        self,
+        ds: Dataset[Any],
+        keys: Sequence[object],
+        tenant: str | None,
+        tier: str | None,
+        deadline: object = None,
+        **bounds: object,
+    ) -> str:
+        """Check what every request method takes; return the tier to use.
+
+        ``bounds`` are other non-negative numbers (``max_age``, ``hedge``).
+
+        Raises:
+            InvalidRequest: An empty or non-string key, a private dataset without a tenant,
+                an unknown tier, a deadline that is not > 0, a bound that is not >= 0.
+        """
+        bad = [key for key in keys if not isinstance(key, str) or not key.strip()]
+        if bad:
+            what = "key" if len(keys) == 1 else f"keys {bad!r}"
+            raise InvalidRequest(f"{what} for dataset {ds.name!r} must be non-empty strings")
+        if ds.private and not tenant:
+            raise InvalidRequest(f"dataset {ds.name!r} is private: a tenant is required")
+        resolved = tier or self.config.tier
+        if resolved not in TIERS:
+            raise InvalidRequest(f"unknown tier {resolved!r}; tiers are {', '.join(TIERS)}")
+        _check_number("deadline", deadline, zero=False)
+        for name, value in bounds.items():
+            _check_number(name, value, zero=True)
+        return resolved
+
     def _require_started(self) -> None:
         if not self._started:
             raise PolysourceError("the orchestrator is not started; use 'async with'")
@@ -520,16 +563,9 @@ class Orchestrator:
         ds = self.dataset(dataset)
         if ds.is_composite:
             raise InvalidRequest(f"dataset {ds.name!r} is composite; use fetch_composite")
-        if not isinstance(key, str) or not key.strip():
-            raise InvalidRequest(f"key for dataset {ds.name!r} must be a non-empty string")
-        if ds.private and not tenant:
-            raise InvalidRequest(f"dataset {ds.name!r} is private: a tenant is required")
-        resolved_tier = tier or self.config.tier
-        if resolved_tier not in TIERS:
-            raise InvalidRequest(f"unknown tier {resolved_tier!r}; tiers are {', '.join(TIERS)}")
-        for name, value in (("deadline", deadline), ("max_age", max_age), ("hedge", hedge)):
-            if value is not None and not (isinstance(value, int | float) and value >= 0):
-                raise InvalidRequest(f"{name} must be a number >= 0, got {value!r}")
+        resolved_tier = self._check_request(
+            ds, [key], tenant, tier, deadline, max_age=max_age, hedge=hedge
+        )
         plain = not (skip_cache or force_refresh or max_age is not None)
         return await self._engine.fetch(
             ds,
@@ -623,16 +659,7 @@ class Orchestrator:
         ds = self.dataset(dataset)
         if not keys:
             raise InvalidRequest(f"fetch_many of {ds.name!r} needs at least one key")
-        bad = [key for key in keys if not isinstance(key, str) or not key.strip()]
-        if bad:
-            raise InvalidRequest(f"keys for dataset {ds.name!r} must be non-empty strings: {bad!r}")
-        if ds.private and not tenant:
-            raise InvalidRequest(f"dataset {ds.name!r} is private: a tenant is required")
-        resolved_tier = tier or self.config.tier
-        if resolved_tier not in TIERS:
-            raise InvalidRequest(f"unknown tier {resolved_tier!r}; tiers are {', '.join(TIERS)}")
-        if deadline is not None and not deadline > 0:
-            raise InvalidRequest(f"deadline must be a number > 0, got {deadline!r}")
+        resolved_tier = self._check_request(ds, keys, tenant, tier, deadline)
         batch = await self._engine.fetch_many(
             ds,
             keys,
@@ -739,15 +766,7 @@ class Orchestrator:
         self._require_started()
         assert self._engine is not None
         ds = self.dataset(dataset)
-        if not isinstance(key, str) or not key.strip():
-            raise InvalidRequest(f"key for dataset {ds.name!r} must be a non-empty string")
-        if ds.private and not tenant:
-            raise InvalidRequest(f"dataset {ds.name!r} is private: a tenant is required")
-        resolved_tier = tier or self.config.tier
-        if resolved_tier not in TIERS:
-            raise InvalidRequest(f"unknown tier {resolved_tier!r}; tiers are {', '.join(TIERS)}")
-        if deadline is not None and not (isinstance(deadline, int | float) and deadline >= 0):
-            raise InvalidRequest(f"deadline must be a number >= 0, got {deadline!r}")
+        resolved_tier = self._check_request(ds, [key], tenant, tier, deadline)
         if strategy is None:
             configured = self.config.datasets.get(ds.name)
             strategy = configured.merge if configured is not None else None
@@ -803,8 +822,7 @@ class Orchestrator:
         ds = self.dataset(dataset)
         if not ds.is_composite:
             raise InvalidRequest(f"dataset {ds.name!r} is not composite; use fetch")
-        if not isinstance(key, str) or not key.strip():
-            raise InvalidRequest(f"key for dataset {ds.name!r} must be a non-empty string")
+        self._check_request(ds, [key], tenant, tier, deadline)
         options: dict[str, Any] = {} if deadline is None else {"deadline": deadline}
 
         def fetch_part(part: str, canonical: str) -> Awaitable[Result[Any]]:
@@ -869,8 +887,7 @@ class Orchestrator:
         if prefer is not None and prefer not in self._slots:
             known = ", ".join(sorted(self._slots))
             raise InvalidRequest(f"unknown provider {prefer!r} in prefer; providers: {known}")
-        if deadline is not None and not deadline > 0:
-            raise InvalidRequest(f"deadline must be a number > 0, got {deadline!r}")
+        _check_number("deadline", deadline, zero=False)
         structured = self._params(op, params)
         return await execute(
             operation=op,
