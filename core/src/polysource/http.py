@@ -181,23 +181,49 @@ async def send(
     provider: str,
     params: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
+    data: bytes | None = None,
     allow_redirects: bool = True,
+    shown: str | None = None,
+    secrets: Iterable[str] = (),
 ) -> HttpResponse:
     """Send one request and read the whole answer; the status is not checked here.
+
+    Args:
+        session: The client session.
+        method: The HTTP method.
+        url: The URL.
+        provider: The provider's name, for errors.
+        params: Query parameters.
+        headers: Request headers.
+        data: The request body (already encoded).
+        allow_redirects: Whether to follow redirects.
+        shown: How the URL appears in errors (default: the URL without its query); a path
+            template keeps ids that are secrets out of messages.
+        secrets: Values that must not appear in an error; a transport error whose text holds
+            one is raised without its cause.
 
     Raises:
         ProviderError: ``timeout`` when the request timed out, ``network`` when the connection
             failed or broke, ``invalid_request`` when the URL is invalid.
     """
-    shown = redact_url(url)
+    shown = shown or redact_url(url)
     try:
         async with session.request(
-            method, url, params=params, headers=headers, allow_redirects=allow_redirects
+            method,
+            url,
+            params=params,
+            headers=headers,
+            data=data,
+            allow_redirects=allow_redirects,
         ) as resp:
             body = await resp.read()
             return HttpResponse(resp.status, resp.headers, body, shown, method)
     except (TimeoutError, aiohttp.ClientError) as exc:
-        raise _transport_error(provider, f"{method} {shown}", exc) from exc
+        error = _transport_error(provider, f"{method} {shown}", exc)
+        hidden = tuple(s for s in secrets if s)
+        if hidden and _scrub(repr(exc), hidden) != repr(exc):
+            raise error from None  # the cause's text would show a secret
+        raise error from exc
 
 
 def _transport_error(provider: str, where: str, exc: Exception) -> ProviderError:

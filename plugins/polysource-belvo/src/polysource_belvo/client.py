@@ -22,7 +22,7 @@ from yarl import URL
 
 from polysource.config import Secret
 from polysource.errors import ConfigError, ErrorCategory, ProviderError
-from polysource.http import HttpResponse, create_session, json_body, redact_url, status_error
+from polysource.http import HttpResponse, create_session, json_body, redact_url, send, status_error
 from polysource_belvo.mapping import PROVIDER, classify_error, parse_error
 
 __all__ = ["BASE_URLS", "DEFAULT_BASE_URL", "BelvoClient"]
@@ -117,26 +117,16 @@ class BelvoClient:
             headers["Content-Type"] = "application/json"
             data = orjson.dumps(body)
         shown = redact_url(url)
-        try:
-            async with self._session_for_use().request(
-                method, url, params=params, data=data, headers=headers, allow_redirects=False
-            ) as resp:
-                raw = await resp.read()
-                response = HttpResponse(resp.status, resp.headers, raw, shown, method)
-        except TimeoutError as exc:
-            raise ProviderError(
-                f"{method} {shown} timed out", provider=PROVIDER, category="timeout"
-            ) from exc
-        except aiohttp.InvalidURL as exc:
-            raise ProviderError(
-                f"{method} {shown}: invalid URL", provider=PROVIDER, category="invalid_request"
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise ProviderError(
-                f"{method} {shown} failed: {type(exc).__name__}",
-                provider=PROVIDER,
-                category="network",
-            ) from exc
+        response = await send(
+            self._session_for_use(),
+            method,
+            url,
+            provider=PROVIDER,
+            params=params,
+            headers=headers,
+            data=data,
+            allow_redirects=False,
+        )
         if response.status >= 400:
             raise self._error(response, (key_id, password, *secrets))
         if not 200 <= response.status < 300:

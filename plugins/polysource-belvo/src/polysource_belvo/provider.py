@@ -211,7 +211,7 @@ class BelvoProvider(BaseProvider):
         if wanted:
             chosen = set(wanted)
             accounts = tuple(a for a in accounts if a.account_id in chosen)
-        return Accounts(accounts)  # type: ignore[arg-type]  # mypy misreads attrs' tuple converter
+        return Accounts(accounts)  # mypy misreads attrs' tuple converter
 
     async def _sync(
         self,
@@ -259,7 +259,9 @@ class BelvoProvider(BaseProvider):
             t.transaction_id: t
             for t in transactions_from([i for i in items if _belongs(i, link_id)])
         }
-        return Transactions(tuple(unique.values()), cursor=until.isoformat())  # type: ignore[arg-type]  # mypy misreads attrs' tuple converter
+        return Transactions(
+            tuple(unique.values()), cursor=until.isoformat()
+        )  # mypy misreads attrs' tuple converter
 
     # -- pagination --------------------------------------------------------------------------
 
@@ -305,7 +307,7 @@ class BelvoProvider(BaseProvider):
             found = tuple(a for a in accounts.accounts if a.account_id == account_id)
             if not found:
                 raise _error(f"account {account_id!r} not found in the link", "not_found")
-            return Accounts(found)  # type: ignore[arg-type]  # mypy misreads attrs' tuple converter
+            return Accounts(found)  # mypy misreads attrs' tuple converter
         return await self._transactions(link_id, None, self._today(), account_id, request.deadline)
 
     def _today(self) -> dt.date:

@@ -20,7 +20,7 @@ import orjson
 
 from polysource.config import Secret
 from polysource.errors import ConfigError, ErrorCategory, ProviderError
-from polysource.http import HttpResponse, create_session, json_body, redact_url, status_error
+from polysource.http import HttpResponse, create_session, json_body, redact_url, send, status_error
 from polysource_mx.mapping import PROVIDER, error_detail
 
 __all__ = [
@@ -162,17 +162,17 @@ class MXClient:
         data: bytes | None,
         secrets: tuple[str, ...],
     ) -> HttpResponse:
-        session = self._session_for_call()
-        try:
-            async with session.request(
-                method, url, params=params, headers=headers, data=data
-            ) as resp:
-                body = await resp.read()
-                return HttpResponse(resp.status, resp.headers, body, shown, method)
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise _transport_error(f"{method} {shown}", exc) from (
-                None if _scrub(repr(exc), secrets) != repr(exc) else exc
-            )
+        return await send(
+            self._session_for_call(),
+            method,
+            url,
+            provider=PROVIDER,
+            params=params,
+            headers=headers,
+            data=data,
+            shown=shown,
+            secrets=secrets,
+        )
 
     async def _json(
         self,
@@ -305,13 +305,3 @@ def _scope(
         template = "/users/{user_guid}/members/{member_guid}/" + resource
         return template, {"user_guid": user_guid, "member_guid": member_guid}
     return "/users/{user_guid}/" + resource, {"user_guid": user_guid}
-
-
-def _transport_error(where: str, exc: Exception) -> ProviderError:
-    if isinstance(exc, TimeoutError):  # also aiohttp's ServerTimeoutError, ConnectionTimeoutError
-        return ProviderError(f"{where} timed out", provider=PROVIDER, category="timeout")
-    if isinstance(exc, aiohttp.InvalidURL):
-        return ProviderError(f"{where}: invalid URL", provider=PROVIDER, category="invalid_request")
-    return ProviderError(
-        f"{where} failed: {type(exc).__name__}", provider=PROVIDER, category="network"
-    )

@@ -24,6 +24,7 @@ from polysource.http import (
     json_body,
     parse_retry_after,
     redact_url,
+    send,
     status_error,
 )
 from polysource_plaid.mapping import PROVIDER, error_from_body
@@ -108,23 +109,14 @@ class PlaidClient:
             "Plaid-Version": API_VERSION,
             "Content-Type": "application/json",
         }
-        try:
-            async with self._open().post(url, data=orjson.dumps(body), headers=headers) as resp:
-                response = HttpResponse(
-                    resp.status, resp.headers, await resp.read(), redact_url(url), "POST"
-                )
-        except TimeoutError as exc:  # also aiohttp's ServerTimeoutError, ConnectionTimeoutError
-            raise ProviderError(
-                f"{where} timed out", provider=PROVIDER, category="timeout"
-            ) from exc
-        except aiohttp.InvalidURL as exc:
-            raise ProviderError(
-                f"{where}: invalid URL", provider=PROVIDER, category="invalid_request"
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise ProviderError(
-                f"{where} failed: {type(exc).__name__}", provider=PROVIDER, category="network"
-            ) from exc
+        response = await send(
+            self._open(),
+            "POST",
+            url,
+            provider=PROVIDER,
+            headers=headers,
+            data=orjson.dumps(body),
+        )
         if response.status >= 400:
             raise self._failure(response, where, hidden)
         return json_body(PROVIDER, response, dict)

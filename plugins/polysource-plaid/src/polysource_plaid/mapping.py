@@ -207,7 +207,7 @@ def accounts_from(payload: Any, institution: str | None = None) -> Accounts:
     items = _list(payload, "accounts", "the /accounts/get answer")
     accounts = tuple(account_from(a, institution) for a in items)
     # mypy cannot type the schema's `converter=tuple` (a generic class) and rejects any argument.
-    return Accounts(accounts=accounts)  # type: ignore[arg-type]
+    return Accounts(accounts=accounts)
 
 
 # -- transactions --------------------------------------------------------------------------------

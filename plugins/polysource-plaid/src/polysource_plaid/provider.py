@@ -108,7 +108,7 @@ class _SyncState:
         removed: tuple[str, ...] = tuple(self.removed)
         # mypy cannot type the schema's `converter=tuple` (a generic class) and rejects any
         # argument.
-        return Transactions(transactions, removed, cursor)  # type: ignore[arg-type]
+        return Transactions(transactions, removed, cursor)
 
 
 class PlaidProvider(BaseProvider):

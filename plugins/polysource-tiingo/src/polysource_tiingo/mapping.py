@@ -145,7 +145,7 @@ def daily_bars_from_prices(payload: Sequence[Any], key: str) -> DailyBars:
     bars = [_bar(_object(element, "a price bar")) for element in payload]
     bars.sort(key=lambda bar: bar.date)
     # mypy cannot type the schema's `converter=tuple` (a generic class) and rejects any argument.
-    return DailyBars(symbol=key, bars=bars)  # type: ignore[arg-type]
+    return DailyBars(symbol=key, bars=bars)
 
 
 def fundamentals_from(

@@ -234,7 +234,7 @@ def daily_bars_from_chart(payload: Mapping[str, Any], key: str) -> DailyBars:
         )
     bars.sort(key=lambda bar: bar.date)
     # mypy cannot type the schema's `converter=tuple` (a generic class) and rejects any argument.
-    return DailyBars(symbol=key, bars=bars)  # type: ignore[arg-type]
+    return DailyBars(symbol=key, bars=bars)
 
 
 # -- quoteSummary --------------------------------------------------------------------------------
