@@ -179,3 +179,61 @@ async def test_create_session_verifies_tls_and_can_drop_cookies() -> None:
         assert session.connector is not None and session.connector._ssl is True
     async with create_session() as session:
         assert isinstance(session.cookie_jar, aiohttp.CookieJar)
+
+
+async def test_send_posts_a_body_and_shows_the_given_url():
+    """send() sends ``data``; errors show ``shown`` instead of the real URL."""
+    from polysource.http import send
+
+    seen = {}
+    with aioresponses() as mocked:
+
+        def record(url, **kwargs):
+            seen["data"] = kwargs.get("data")
+
+        mocked.post("https://api.example.com/users/USR-secret-1", callback=record, status=201)
+        async with aiohttp.ClientSession() as session:
+            response = await send(
+                session,
+                "POST",
+                "https://api.example.com/users/USR-secret-1",
+                provider="p",
+                data=b'{"a": 1}',
+                shown="/users/{user_guid}",
+            )
+            assert response.status == 201 and seen["data"] == b'{"a": 1}'
+            mocked.get(
+                "https://api.example.com/users/USR-secret-1",
+                exception=aiohttp.ClientConnectionError("reset by USR-secret-1"),
+            )
+            with pytest.raises(ProviderError) as caught:
+                await send(
+                    session,
+                    "GET",
+                    "https://api.example.com/users/USR-secret-1",
+                    provider="p",
+                    shown="/users/{user_guid}",
+                    secrets=["USR-secret-1"],
+                )
+    error = caught.value
+    assert error.category == ErrorCategory.NETWORK
+    assert "USR-secret-1" not in str(error) and "{user_guid}" in str(error)
+    assert error.__cause__ is None  # the cause named the secret, so it is not attached
+
+
+async def test_send_keeps_a_cause_without_secrets():
+    """A transport error whose text holds no secret keeps its cause for debugging."""
+    from polysource.http import send
+
+    with aioresponses() as mocked:
+        mocked.get("https://api.example.com/x", exception=aiohttp.ClientConnectionError("reset"))
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(ProviderError) as caught:
+                await send(
+                    session,
+                    "GET",
+                    "https://api.example.com/x",
+                    provider="p",
+                    secrets=["nothing-like-it"],
+                )
+    assert isinstance(caught.value.__cause__, aiohttp.ClientConnectionError)
