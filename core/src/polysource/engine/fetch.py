@@ -347,9 +347,7 @@ class FetchEngine:
             else:
                 misses.append(nkey)
         if misses and self.tiers and policy.cacheable and not skip_cache:
-            misses = await self._many_shared(
-                ds, misses, region, tier, tenant, started, answers, stale
-            )
+            misses = await self._many_shared(ds, misses, region, tier, tenant, answers, stale)
         batches = 0
         if misses:
             batches = await self._load_many(
@@ -402,7 +400,6 @@ class FetchEngine:
         region: str,
         tier: str,
         tenant: str | None,
-        now: float,
         answers: dict[str, Result[Any]],
         stale: dict[str, Entry],
     ) -> list[str]:
@@ -412,6 +409,9 @@ class FetchEngine:
         keys = {shared_key(ds, nkey, region, owner): nkey for nkey in misses}
         found = await self.tiers.get_many(list(keys), ds.schema)
         policy = self.policies[ds.name]
+        ttl = policy.ttl[tier]
+        promote = self.memory is not None
+        now = self.clock.monotonic()
         remaining = []
         for skey, nkey in keys.items():
             hit = found.get(skey)
@@ -419,14 +419,17 @@ class FetchEngine:
                 remaining.append(nkey)
                 continue
             record, tier_name = hit
-            entry = self._promote(ds, (ds.name, nkey, region, owner), record)
-            state = classify(now, entry.stored_at, policy.ttl[tier], policy.stale)
-            if state is Freshness.FRESH and entry.result is not None:
+            fetched_at = self._fetched_at(record, now)
+            state = classify(now, fetched_at, ttl, policy.stale)
+            entry = None
+            if promote or state is Freshness.STALE:
+                entry = self._promote(ds, (ds.name, nkey, region, owner), record, fetched_at)
+            if state is Freshness.FRESH:
                 self.hits += 1
                 self.tier_hits[tier_name] = self.tier_hits.get(tier_name, 0) + 1
-                answers[nkey] = attrs.evolve(entry.result, tier=tier_name)
+                answers[nkey] = self._shared_result(record, tier_name, fetched_at)
                 continue
-            if state is Freshness.STALE:
+            if entry is not None and state is Freshness.STALE:
                 stale[nkey] = entry
             remaining.append(nkey)
         return remaining
@@ -539,21 +542,25 @@ class FetchEngine:
     ) -> tuple[Result[Any] | None, Entry | None]:
         """The shared tiers' stage: a fresh record answers (and fills the tiers above it)."""
         assert self.tiers is not None
-        found = await self.tiers.get(shared_key(ds, ckey[1], ckey[2], ckey[3]), ds.schema)
+        skey = shared_key(ds, ckey[1], ckey[2], ckey[3])
+        found = await self.tiers.get(skey, ds.schema)
         if found is None:
             return None, None
         record, tier_name, missed = found
-        entry = self._promote(ds, ckey, record)
         policy = self.policies[ds.name]
         now = self.clock.monotonic()
-        state = classify(now, entry.stored_at, policy.ttl[tier], policy.stale, max_age)
+        fetched_at = self._fetched_at(record, now)
+        state = classify(now, fetched_at, policy.ttl[tier], policy.stale, max_age)
+        entry = None
+        if self.memory is not None or state is Freshness.STALE:
+            entry = self._promote(ds, ckey, record, fetched_at)
         if state is Freshness.EXPIRED:
             return None, None
         if state is Freshness.STALE:
             return None, entry
         if missed:
             self.tiers.write(
-                shared_key(ds, ckey[1], ckey[2], ckey[3]),
+                skey,
                 record.value,
                 record.source,
                 record.fetched_at,
@@ -562,18 +569,33 @@ class FetchEngine:
             )
         self.hits += 1
         self.tier_hits[tier_name] = self.tier_hits.get(tier_name, 0) + 1
-        if signature is not None and self.memory is not None and entry.alive:
-            self.memory.index_put(signature, entry, entry.fresh_until(tier))
-        assert entry.result is not None
-        return attrs.evolve(entry.result, tier=tier_name), None
+        if signature is not None and entry is not None and entry.alive:
+            self.memory.index_put(signature, entry, entry.fresh_until(tier))  # type: ignore[union-attr]
+        return self._shared_result(record, tier_name, fetched_at), None
 
-    def _promote(self, ds: Dataset[Any], ckey: CacheKey, record: Record) -> Entry:
-        """An L1 entry for a record from a shared tier, aged as the record is."""
-        now = self.clock.monotonic()
-        fetched_at = now - max(0.0, self.clock.time() - record.fetched_at)
+    def _fetched_at(self, record: Record, now: float) -> float:
+        """The monotonic time at which a shared tier's record was fetched (its wall time)."""
+        return now - max(0.0, self.clock.time() - record.fetched_at)
+
+    def _shared_result(self, record: Record, tier_name: str, fetched_at: float) -> Result[Any]:
+        return Result(
+            record.value,
+            record.source,
+            cached=True,
+            tier=tier_name,
+            fetched_at=fetched_at,
+            clock=self.clock,
+        )
+
+    def _promote(
+        self, ds: Dataset[Any], ckey: CacheKey, record: Record, fetched_at: float
+    ) -> Entry:
+        """An L1 entry for a record from a shared tier, aged as the record is.
+
+        Only built where it is needed: to fill L1, or to serve the record stale.
+        """
         loaded = Loaded(record.value, record.source, (), 0, (), fetched_at)
-        policy = self.policies[ds.name]
-        entry = self._entry(ckey, loaded, policy, record.size)
+        entry = self._entry(ckey, loaded, self.policies[ds.name], record.size)
         entry.stored_at = fetched_at
         if self.memory is not None:
             self.memory.put(entry)
