@@ -8,7 +8,7 @@ from polysource.cache.tiers import encode_record
 from polysource.datasets import QUOTE, Accounts, Quote
 from polysource.engine.tiers import shared_key
 from polysource.errors import AllProvidersFailed, ConfigError
-from polysource.testing import FakeCacheBackends, FakeProvider
+from polysource.testing import FakeCacheBackend, FakeCacheBackends, FakeProvider
 
 
 @pytest.fixture
@@ -187,3 +187,85 @@ async def test_invalidating_a_dataset_clears_it_from_every_tier(make_orchestrato
     assert list(l2.data) == [shared_key(FUNDAMENTALS, "AAPL", "global", None)]
     assert not (await orch.fetch(QUOTE, "AAPL")).cached
     assert (await orch.fetch(FUNDAMENTALS, "AAPL")).cached
+
+
+class _TimedBackend(FakeCacheBackend):
+    """A fake tier with a single-key ``get`` that bounds its own reads (as Redis does)."""
+
+    self_timed = True
+
+    def __init__(self, name: str, clock) -> None:
+        super().__init__(name)
+        self.clock = clock
+        self.read_delay = 0.0
+
+    async def get(self, key: str) -> bytes | None:
+        await self._enter("get", 1)
+        if self.read_delay:
+            await self.clock.sleep(self.read_delay)
+            raise TimeoutError("read timed out")  # the backend's own bound
+        return self.data.get(key)
+
+
+async def test_a_backend_with_get_reads_one_key_with_it(make_orchestrator, clock, fakes):
+    """A single fetch uses the backend's ``get``; ``fetch_many`` still uses one ``get_many``."""
+    l2 = fakes.backends["l2"] = _TimedBackend("l2", clock)
+    fake = FakeProvider("a", clock=clock)
+    orch = await _tiered(make_orchestrator, fakes, fake, tiers=("fake://l2",))
+    for key in ("A", "B"):
+        l2.data[shared_key(QUOTE, key, "global", None)] = encode_record(
+            Quote(key, 2.0), "a", clock.time() - 3
+        )
+    result = await orch.fetch(QUOTE, "A")
+    batch = await orch.fetch_many(QUOTE, ["A", "B"])
+    assert (result.tier, result.cached, result.data, result.source) == (
+        "l2",
+        True,
+        Quote("A", 2.0),
+        "a",
+    )
+    assert result.age == pytest.approx(3)
+    assert batch.summary.cached == 2 and batch.results["B"].tier == "l2"
+    assert (l2.count("get"), l2.count("get_many"), fake.call_count()) == (1, 1, 0)
+
+
+async def test_a_self_timed_tier_bounds_its_own_reads_and_a_failure_detaches_it(
+    make_orchestrator, clock, fakes, events
+):
+    """Reads of a self-timed tier end when the backend says; one that fails detaches the tier."""
+    l2 = fakes.backends["l2"] = _TimedBackend("l2", clock)
+    l2.read_delay = 0.3
+    fake = FakeProvider("a", clock=clock)
+    orch = await _tiered(
+        make_orchestrator, fakes, fake, cache={"tiers": ["fake://l2"], "tier_timeout": 0.2}
+    )
+    result = await clock.run(orch.fetch(QUOTE, "AAPL"))
+    assert result.source == "a"
+    assert clock.monotonic() - 1000 == pytest.approx(0.3, abs=1e-6)  # not cut at 0.2
+    assert [(e.detail["state"], e.detail["error"]) for e in events.of("tier")] == [
+        ("detached", "TimeoutError")
+    ]
+    await orch.fetch(QUOTE, "MSFT")
+    assert l2.count("get") == 1  # detached: not asked again during the cool-down
+
+
+async def test_fetch_many_serves_stale_l2_records_without_l1(make_orchestrator, clock, fakes):
+    """With L2 only, keys whose records are stale are served stale when providers fail."""
+    fake = FakeProvider("a", clock=clock, max_batch_size=10).fail_always("*", "provider_down")
+    orch = await _tiered(
+        make_orchestrator,
+        fakes,
+        fake,
+        cache={"tiers": ["fake://l2"]},
+        datasets={"quote": {"ttl": {"free": 10}, "stale": 100}},
+        providers={"a": {"retry": {"attempts": 1}}},
+    )
+    l2 = fakes.backends["l2"]
+    for key, age in (("OLD", 50), ("NEW", 1), ("GONE", 500)):
+        l2.data[shared_key(QUOTE, key, "global", None)] = encode_record(
+            Quote(key, 1.0), "a", clock.time() - age
+        )
+    batch = await orch.fetch_many(QUOTE, ["OLD", "NEW", "GONE"])
+    assert batch.results["NEW"].cached and not batch.results["NEW"].stale
+    assert batch.results["OLD"].stale and batch.results["OLD"].data == Quote("OLD", 1.0)
+    assert list(batch.errors) == ["GONE"]

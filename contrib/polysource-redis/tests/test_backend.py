@@ -36,6 +36,21 @@ async def test_get_many_of_100_keys_is_one_mget(backend: RedisBackend, prefix: s
     assert found == [*expected[:50], None, *expected[50:], None]
 
 
+async def test_get_of_one_key_is_one_get(backend: RedisBackend, prefix: str, wire) -> None:
+    """A single-key read is one GET of the prefixed key; an absent key reads as None."""
+    await backend.set("{quote:US}:-:AAPL", b"record", 60)
+    wire.clear()
+
+    assert await backend.get("{quote:US}:-:AAPL") == b"record"
+    assert await backend.get("{quote:US}:-:ABSENT") is None
+
+    assert wire.writes == [
+        [[b"GET", f"{prefix}:{{quote:US}}:-:AAPL".encode()]],
+        [[b"GET", f"{prefix}:{{quote:US}}:-:ABSENT".encode()]],
+    ]
+    assert backend.self_timed is True
+
+
 async def test_empty_requests_make_no_round_trip(backend: RedisBackend, wire) -> None:
     """Reading or deleting no keys answers at once, without a command."""
     assert await backend.get_many([]) == []

@@ -53,7 +53,7 @@ def _slot(prefix: str, key: str) -> int:
 async def test_get_many_reads_tagged_and_untagged_keys_across_nodes(
     cluster, make_backend, wire, prefix
 ):
-    """Hash-tagged keys are one MGET; untagged ones one MGET per slot, one write per node."""
+    """One key is a GET, tagged keys one MGET, untagged ones an MGET per slot (a write per node)."""
     url = f"redis+cluster://127.0.0.1:{cluster[0].port}?prefix={prefix}"
     backend = make_backend(url, timeout=TIMEOUT)
     tagged = [f"{{quote:US}}:-:SYM{i}" for i in range(50)]
@@ -66,6 +66,15 @@ async def test_get_many_reads_tagged_and_untagged_keys_across_nodes(
     wire.clear()
     assert await backend.get_many(tagged) == [key.encode() for key in tagged]
     assert wire.commands() == [[b"MGET", *(f"{prefix}:{key}".encode() for key in tagged)]]
+
+    wire.clear()
+    assert [await backend.get(key) for key in (tagged[0], untagged[0])] == [
+        tagged[0].encode(),
+        untagged[0].encode(),
+    ]
+    assert wire.commands() == [
+        [b"GET", f"{prefix}:{key}".encode()] for key in (tagged[0], untagged[0])
+    ]
 
     wire.clear()
     asked = [*untagged[:25], "absent", *tagged, *untagged[25:]]

@@ -13,10 +13,12 @@ import pytest
 import redis.exceptions
 
 TIMEOUT = 0.25
-OPERATIONS = ("get_many", "set", "delete", "delete_pattern")
+OPERATIONS = ("get", "get_many", "set", "delete", "delete_pattern")
 
 
 def _operation(backend, name: str):
+    if name == "get":
+        return backend.get("k")
     if name == "get_many":
         return backend.get_many(["k"])
     if name == "set":

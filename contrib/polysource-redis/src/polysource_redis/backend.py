@@ -1,4 +1,4 @@
-"""The Redis cache tier: one ``MGET`` per lookup, ``SET ... PX`` per write, bounded waits.
+"""The Redis cache tier: one ``GET``/``MGET`` per lookup, ``SET ... PX`` per write, bounded waits.
 
 :class:`RedisBackend` implements :class:`polysource.cache.tiers.CacheBackend` over
 ``redis.asyncio``, for one server (``redis://``, ``rediss://``) or a Redis Cluster
@@ -43,10 +43,11 @@ _GLOB_SPECIAL: Final = re.compile(r"([*?\[\]\\])")
 class RedisBackend:
     """A shared cache tier in Redis or a Redis Cluster.
 
-    Every key is stored as ``{prefix}:{key}``. ``get_many`` is one ``MGET`` (on a cluster, one
-    per hash slot, all slots of a node in one round trip and the nodes in parallel), ``set`` is
-    ``SET key record PX ttl_ms``, ``delete`` is ``UNLINK`` and ``delete_pattern`` walks the
-    keyspace with ``SCAN MATCH``, unlinking what it finds, for a bounded number of steps.
+    Every key is stored as ``{prefix}:{key}``. ``get`` is one ``GET``; ``get_many`` is one
+    ``MGET`` (on a cluster, one per hash slot, all slots of a node in one round trip and the
+    nodes in parallel); ``set`` is ``SET key record PX ttl_ms``, ``delete`` is ``UNLINK`` and
+    ``delete_pattern`` walks the keyspace with ``SCAN MATCH``, unlinking what it finds, for a
+    bounded number of steps.
 
     Build it with :meth:`from_url` (what the ``redis`` plugin registers) or from
     :class:`~polysource_redis.settings.RedisSettings`. Connections open on first use.
@@ -67,6 +68,11 @@ class RedisBackend:
 
     name: str
     """The tier's name in events and stats (``redis`` unless the URL's ``name`` says)."""
+
+    self_timed: Final = True
+    """Every wait is bounded by the settings' timeouts (socket, connect, pool), which default
+    to the tier timeout, and a timed-out command is not retried: the engine reads without a
+    timeout of its own around this backend."""
 
     def __init__(self, settings: RedisSettings) -> None:
         self.name = settings.name
@@ -97,6 +103,11 @@ class RedisBackend:
 
     def __repr__(self) -> str:
         return f"RedisBackend({self._settings.url!r}, prefix={self._settings.prefix!r})"
+
+    async def get(self, key: str) -> bytes | None:
+        """The record for ``key`` (``None`` if absent), with one ``GET``."""
+        found: bytes | None = await self._client.execute_command("GET", self._key_prefix + key)
+        return found
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Records for ``keys`` (``None`` where absent), with one ``MGET``."""

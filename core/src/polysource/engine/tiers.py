@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from polysource.cache.tiers import CacheBackend, Record, decode_record, encode_record
@@ -39,7 +39,13 @@ def shared_key(ds: Dataset[Any], key: str, region: str, tenant: str | None) -> s
 
 
 class Tier:
-    """One shared tier and whether it is attached."""
+    """One shared tier and whether it is attached.
+
+    ``read_one`` is the backend's single-key ``get`` (else a ``get_many`` of one);
+    ``self_timed`` says that its reads end within the tier timeout by themselves.
+    """
+
+    __slots__ = ("backend", "detached_until", "failures", "hits", "name", "read_one", "self_timed")
 
     def __init__(self, backend: CacheBackend) -> None:
         self.backend = backend
@@ -47,6 +53,14 @@ class Tier:
         self.detached_until = 0.0
         self.failures = 0
         self.hits = 0
+        get = getattr(backend, "get", None)
+        self.read_one: Callable[[str], Awaitable[bytes | None]] = (
+            get if get is not None else self._first
+        )
+        self.self_timed = getattr(backend, "self_timed", False) is True
+
+    async def _first(self, key: str) -> bytes | None:
+        return (await self.backend.get_many([key]))[0]
 
 
 class TierChain:
@@ -103,33 +117,56 @@ class TierChain:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a tier's failure must never fail a request
-            tier.failures += 1
-            was_attached = self.attached(tier)
-            tier.detached_until = self.clock.monotonic() + self.cooldown
-            if was_attached and self.emitter.wants[EventKind.TIER]:
-                self.emitter.emit(
-                    EventKind.TIER,
-                    detail={
-                        "tier": tier.name,
-                        "state": "detached",
-                        "error": type(exc).__name__,
-                    },
-                )
+            self._failed(tier, exc)
             return None
         if tier.failures and tier.detached_until:
-            tier.detached_until = 0.0
-            if self.emitter.wants[EventKind.TIER]:
-                self.emitter.emit(EventKind.TIER, detail={"tier": tier.name, "state": "attached"})
+            self._recovered(tier)
         return outcome
+
+    async def _read(self, tier: Tier, operation: Awaitable[T]) -> T | None:
+        """A read: like :meth:`_guard`, without a timeout of ours for a self-timed backend.
+
+        A self-timed backend (Redis: socket and pool timeouts at the tier timeout, no retry
+        after a timeout) already ends every read within the bound, and the timeout of ours
+        around it was a tenth of an L2 hit's overhead.
+        """
+        if not tier.self_timed:
+            return await self._guard(tier, operation)
+        try:
+            outcome = await operation
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a tier's failure must never fail a request
+            self._failed(tier, exc)
+            return None
+        if tier.failures and tier.detached_until:
+            self._recovered(tier)
+        return outcome
+
+    def _failed(self, tier: Tier, exc: Exception) -> None:
+        """Detach ``tier`` for the cool-down; say so if it was attached."""
+        tier.failures += 1
+        was_attached = self.attached(tier)
+        tier.detached_until = self.clock.monotonic() + self.cooldown
+        if was_attached and self.emitter.wants[EventKind.TIER]:
+            self.emitter.emit(
+                EventKind.TIER,
+                detail={"tier": tier.name, "state": "detached", "error": type(exc).__name__},
+            )
+
+    def _recovered(self, tier: Tier) -> None:
+        """``tier`` answered after a failure: it is attached again."""
+        tier.detached_until = 0.0
+        if self.emitter.wants[EventKind.TIER]:
+            self.emitter.emit(EventKind.TIER, detail={"tier": tier.name, "state": "attached"})
 
     async def get(self, key: str, schema: type[Any]) -> tuple[Record, str, list[Tier]] | None:
         """The first tier's record for ``key``, its tier's name, and the tiers above that missed."""
         missed: list[Tier] = []
         for tier in self.tiers:
-            if not self.attached(tier):
+            if self.clock.monotonic() < tier.detached_until:
                 continue
-            found = await self._guard(tier, tier.backend.get_many([key]))
-            data = found[0] if found else None
+            data = await self._read(tier, tier.read_one(key))
             record = decode_record(data, schema) if data is not None else None
             if record is not None:
                 tier.hits += 1
@@ -146,17 +183,19 @@ class TierChain:
         for tier in self.tiers:
             if not remaining or not self.attached(tier):
                 continue
-            answer = await self._guard(tier, tier.backend.get_many(remaining))
+            answer = await self._read(tier, tier.backend.get_many(remaining))
             if answer is None:
                 continue
             still: list[str] = []
+            hits = 0
             for key, data in zip(remaining, answer, strict=False):
                 record = decode_record(data, schema) if data is not None else None
                 if record is None:
                     still.append(key)
                 else:
-                    tier.hits += 1
+                    hits += 1
                     found[key] = (record, tier.name)
+            tier.hits += hits
             remaining = still
         return found
 
