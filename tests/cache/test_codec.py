@@ -11,7 +11,7 @@ import attrs
 import orjson
 import pytest
 
-from polysource.cache.codec import converter, decode, encode, roundtrip, structurer
+from polysource.cache.codec import builder, converter, decode, encode, roundtrip, structurer
 from polysource.cache.tiers import Record, decode_record, encode_record
 from polysource.config import Secret
 from polysource.datasets import (
@@ -202,3 +202,26 @@ def test_a_class_with_validators_and_post_init_is_built_through_its_init():
     assert decode(b'{"amount": 2}', Checked) == Checked(2)
     assert roundtrip(Checked(3), Checked) == Checked(3)
     assert decode(b'{"amount": -1}', Checked) is None
+
+
+def test_builder_makes_what_the_class_makes():
+    """A builder fills the named fields, the fixed ones and the defaults, as ``__init__`` would."""
+    from polysource.models import Result
+
+    build = builder(Result, ("data", "source", "tier"), cached=True)
+    made = build(VALUES[1], "tiingo", "redis")
+    expected = Result(VALUES[1], "tiingo", cached=True, tier="redis")
+    assert type(made) is Result
+    assert attrs.asdict(made, recurse=False) == attrs.asdict(expected, recurse=False)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        made.stale = True  # type: ignore[misc]
+
+
+def test_builder_calls_a_class_that_checks_its_values():
+    """For a class with validators or hooks the builder calls the class, so they still run."""
+    build = builder(Checked, ("amount",))
+    assert build(4) == Checked(4) and build(4).doubled == 8
+    with pytest.raises(ValueError, match="amount"):
+        build(-1)
+    with pytest.raises(TypeError, match="needs a value"):
+        builder(Checked, ())

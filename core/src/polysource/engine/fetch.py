@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from polysource.cache.codec import encode
+from polysource.cache.codec import builder, encode
 from polysource.cache.memory import ENTRY_OVERHEAD, CacheKey, Entry, MemoryCache, entry_size
 from polysource.cache.policy import Freshness, classify
 from polysource.cache.tiers import Record
@@ -47,6 +47,10 @@ from polysource.models import (
 __all__ = ["FetchEngine", "Loaded"]
 
 MAX_BACKGROUND_REFRESHES = 64
+
+_shared_result = builder(Result, ("data", "source", "tier", "fetched_at", "_clock"), cached=True)
+"""``Result(data, source, cached=True, tier=..., fetched_at=..., clock=...)``, built about
+twice as fast: one for every key a shared tier answers."""
 
 
 @attrs.define(slots=True)
@@ -411,23 +415,28 @@ class FetchEngine:
         policy = self.policies[ds.name]
         ttl = policy.ttl[tier]
         promote = self.memory is not None
-        now = self.clock.monotonic()
+        clock = self.clock
+        now = clock.monotonic()
+        wall = clock.time()
         remaining = []
+        tier_hits = self.tier_hits
         for skey, nkey in keys.items():
             hit = found.get(skey)
             if hit is None:
                 remaining.append(nkey)
                 continue
             record, tier_name = hit
-            fetched_at = self._fetched_at(record, now)
+            fetched_at = now - max(0.0, wall - record.fetched_at)  # as in _fetched_at
             state = classify(now, fetched_at, ttl, policy.stale)
             entry = None
             if promote or state is Freshness.STALE:
                 entry = self._promote(ds, (ds.name, nkey, region, owner), record, fetched_at)
             if state is Freshness.FRESH:
                 self.hits += 1
-                self.tier_hits[tier_name] = self.tier_hits.get(tier_name, 0) + 1
-                answers[nkey] = self._shared_result(record, tier_name, fetched_at)
+                tier_hits[tier_name] = tier_hits.get(tier_name, 0) + 1
+                answers[nkey] = _shared_result(
+                    record.value, record.source, tier_name, fetched_at, clock
+                )
                 continue
             if entry is not None and state is Freshness.STALE:
                 stale[nkey] = entry
@@ -571,21 +580,12 @@ class FetchEngine:
         self.tier_hits[tier_name] = self.tier_hits.get(tier_name, 0) + 1
         if signature is not None and entry is not None and entry.alive:
             self.memory.index_put(signature, entry, entry.fresh_until(tier))  # type: ignore[union-attr]
-        return self._shared_result(record, tier_name, fetched_at), None
+        result = _shared_result(record.value, record.source, tier_name, fetched_at, self.clock)
+        return result, None
 
     def _fetched_at(self, record: Record, now: float) -> float:
         """The monotonic time at which a shared tier's record was fetched (its wall time)."""
         return now - max(0.0, self.clock.time() - record.fetched_at)
-
-    def _shared_result(self, record: Record, tier_name: str, fetched_at: float) -> Result[Any]:
-        return Result(
-            record.value,
-            record.source,
-            cached=True,
-            tier=tier_name,
-            fetched_at=fetched_at,
-            clock=self.clock,
-        )
 
     def _promote(
         self, ds: Dataset[Any], ckey: CacheKey, record: Record, fetched_at: float
