@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from polysource.cache.memory import ENTRY_OVERHEAD, Entry, MemoryCache
-from polysource.cache.policy import Freshness, classify
+from polysource.cache.policy import Freshness, ages, classify
 from polysource.connections import Connection
 from polysource.datasets import QUOTE, Accounts, Quote
 from polysource.errors import AllProvidersFailed
@@ -18,6 +18,21 @@ def test_classify_is_pure_and_respects_max_age():
     assert classify(now=22, stored_at=0, ttl=20, stale=5) is Freshness.STALE
     assert classify(now=25, stored_at=0, ttl=20, stale=5) is Freshness.EXPIRED
     assert classify(now=10, stored_at=0, ttl=20, stale=5, max_age=5) is Freshness.STALE
+
+
+@pytest.mark.parametrize("max_age", [None, 3.0, 50.0])
+def test_ages_say_what_classify_says(max_age):
+    """An entry's age against the two ages of ``ages`` gives ``classify``'s answer."""
+    fresh_for, stale_for = ages(ttl=20, stale=5, max_age=max_age)
+    for age in [0.0, 2.9, 3.0, 19.9, 20.0, 24.9, 25.0, 100.0]:
+        by_ages = (
+            Freshness.FRESH
+            if age < fresh_for
+            else Freshness.STALE
+            if age < stale_for
+            else Freshness.EXPIRED
+        )
+        assert by_ages is classify(now=age, stored_at=0, ttl=20, stale=5, max_age=max_age)
 
 
 def _entry(key, size):

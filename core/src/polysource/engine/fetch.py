@@ -15,7 +15,7 @@ import attrs
 
 from polysource.cache.codec import builder, encode
 from polysource.cache.memory import ENTRY_OVERHEAD, CacheKey, Entry, MemoryCache, entry_size
-from polysource.cache.policy import Freshness, classify
+from polysource.cache.policy import Freshness, ages, classify
 from polysource.cache.tiers import Record
 from polysource.clock import Clock
 from polysource.connections import ConnectionStore, MemoryConnectionStore
@@ -25,7 +25,7 @@ from polysource.engine.route import Router
 from polysource.engine.selection import Candidate, PriorityPolicy, SelectionPolicy
 from polysource.engine.singleflight import Flight, SingleFlight, TaskSet
 from polysource.engine.telemetry import Emitter
-from polysource.engine.tiers import TierChain, shared_key
+from polysource.engine.tiers import TierChain, shared_key, shared_prefix
 from polysource.errors import (
     AllProvidersFailed,
     ErrorCategory,
@@ -335,21 +335,26 @@ class FetchEngine:
         failures: dict[str, PolysourceError] = {}
         stale: dict[str, Entry] = {}
         joined: dict[str, Flight[Loaded]] = {}
-        misses: list[str] = []
-        for nkey in dict.fromkeys(canonical.values()):
-            self.requests += 1
-            ckey: CacheKey = (ds.name, nkey, region, tenant if ds.private else None)
-            if use_cache and self._many_cached(
-                ds, ckey, tier, started, time_limit, allow_stale, answers, failures, stale
-            ):
-                continue
-            self.misses += 1
-            flight = self.flights.get(ckey)
-            if flight is not None:
-                joined[nkey] = flight
-                self.deduplicated += 1
-            else:
-                misses.append(nkey)
+        unique = list(dict.fromkeys(canonical.values()))
+        self.requests += len(unique)
+        if not use_cache and not self.flights:  # no L1 and nothing in flight: all are misses
+            misses = unique
+            self.misses += len(unique)
+        else:
+            misses = []
+            for nkey in unique:
+                ckey: CacheKey = (ds.name, nkey, region, tenant if ds.private else None)
+                if use_cache and self._many_cached(
+                    ds, ckey, tier, started, time_limit, allow_stale, answers, failures, stale
+                ):
+                    continue
+                self.misses += 1
+                flight = self.flights.get(ckey)
+                if flight is not None:
+                    joined[nkey] = flight
+                    self.deduplicated += 1
+                else:
+                    misses.append(nkey)
         if misses and self.tiers and policy.cacheable and not skip_cache:
             misses = await self._many_shared(ds, misses, region, tier, tenant, answers, stale)
         batches = 0
@@ -385,13 +390,18 @@ class FetchEngine:
         if handle is not None and self.memory is not None:
             self._index_plain(ds, handle, canonical, region, tier)
         results = {key: answers[nkey] for key, nkey in canonical.items() if nkey in answers}
-        errors = {key: failures[nkey] for key, nkey in canonical.items() if nkey in failures}
+        errors = (
+            {key: failures[nkey] for key, nkey in canonical.items() if nkey in failures}
+            if failures
+            else {}
+        )
+        cached = [result.cached for result in results.values()].count(True)
         summary = BatchSummary(
             total=len(keys),
             successful=len(results),
             failed=len(errors),
-            cached=sum(1 for r in results.values() if r.cached),
-            fresh=sum(1 for r in results.values() if not r.cached),
+            cached=cached,
+            fresh=len(results) - cached,
             batches=batches,
             duration=clock.monotonic() - started,
         )
@@ -410,37 +420,38 @@ class FetchEngine:
         """Look the misses up in the shared tiers (one round trip per tier); the rest remain."""
         assert self.tiers is not None
         owner = tenant if ds.private else None
-        keys = {shared_key(ds, nkey, region, owner): nkey for nkey in misses}
-        found = await self.tiers.get_many(list(keys), ds.schema)
+        prefix = shared_prefix(ds, region, owner)
+        found = await self.tiers.get_many([prefix + nkey for nkey in misses], ds.schema)
         policy = self.policies[ds.name]
-        ttl = policy.ttl[tier]
+        fresh_for, stale_for = ages(policy.ttl[tier], policy.stale)
         promote = self.memory is not None
         clock = self.clock
         now = clock.monotonic()
         wall = clock.time()
         remaining = []
-        tier_hits = self.tier_hits
-        for skey, nkey in keys.items():
-            hit = found.get(skey)
+        hits: dict[str, int] = {}
+        for nkey, hit in zip(misses, found, strict=True):
             if hit is None:
                 remaining.append(nkey)
                 continue
             record, tier_name = hit
-            fetched_at = now - max(0.0, wall - record.fetched_at)  # as in _fetched_at
-            state = classify(now, fetched_at, ttl, policy.stale)
-            entry = None
-            if promote or state is Freshness.STALE:
-                entry = self._promote(ds, (ds.name, nkey, region, owner), record, fetched_at)
-            if state is Freshness.FRESH:
-                self.hits += 1
-                tier_hits[tier_name] = tier_hits.get(tier_name, 0) + 1
+            age = max(0.0, wall - record.fetched_at)  # as in _fetched_at
+            is_fresh = age < fresh_for
+            is_stale = not is_fresh and age < stale_for
+            if promote or is_stale:
+                entry = self._promote(ds, (ds.name, nkey, region, owner), record, now - age)
+                if is_stale:
+                    stale[nkey] = entry
+            if is_fresh:
+                hits[tier_name] = hits.get(tier_name, 0) + 1
                 answers[nkey] = _shared_result(
-                    record.value, record.source, tier_name, fetched_at, clock
+                    record.value, record.source, tier_name, now - age, clock
                 )
-                continue
-            if entry is not None and state is Freshness.STALE:
-                stale[nkey] = entry
-            remaining.append(nkey)
+            else:
+                remaining.append(nkey)
+        for tier_name, count in hits.items():
+            self.hits += count
+            self.tier_hits[tier_name] = self.tier_hits.get(tier_name, 0) + count
         return remaining
 
     def _many_cached(

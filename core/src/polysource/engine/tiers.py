@@ -23,9 +23,12 @@ from polysource.engine.telemetry import Emitter
 from polysource.events import EventKind, redact_key
 from polysource.models import Dataset
 
-__all__ = ["Tier", "TierChain", "shared_key"]
+__all__ = ["Tier", "TierChain", "shared_key", "shared_prefix"]
 
 T = TypeVar("T")
+
+Hit = tuple[Record, str]
+"""A record found in a shared tier, and the tier's name."""
 
 
 def shared_key(ds: Dataset[Any], key: str, region: str, tenant: str | None) -> str:
@@ -34,8 +37,13 @@ def shared_key(ds: Dataset[Any], key: str, region: str, tenant: str | None) -> s
     ``{dataset:region}`` is a Redis Cluster hash tag, so the keys of one ``fetch_many`` share a
     slot and one ``MGET`` reads them; a private dataset's tenant is stored as a hash.
     """
+    return shared_prefix(ds, region, tenant) + key
+
+
+def shared_prefix(ds: Dataset[Any], region: str, tenant: str | None) -> str:
+    """What every :func:`shared_key` of ``ds``, ``region`` and ``tenant`` starts with."""
     owner = redact_key(tenant) if tenant is not None else "-"
-    return f"{{{ds.name}:{region}}}:{owner}:{key}"
+    return f"{{{ds.name}:{region}}}:{owner}:"
 
 
 class Tier:
@@ -174,28 +182,25 @@ class TierChain:
             missed.append(tier)
         return None
 
-    async def get_many(
-        self, keys: Sequence[str], schema: type[Any]
-    ) -> dict[str, tuple[Record, str]]:
-        """Records for as many ``keys`` as the tiers hold: one round trip per tier."""
-        found: dict[str, tuple[Record, str]] = {}
-        remaining = list(keys)
+    async def get_many(self, keys: Sequence[str], schema: type[Any]) -> list[Hit | None]:
+        """For each of ``keys``, its record and tier, or ``None``: one round trip per tier."""
+        found: list[Hit | None] = [None] * len(keys)
+        remaining = list(range(len(keys)))  # positions still missing
         for tier in self.tiers:
             if not remaining or not self.attached(tier):
                 continue
-            answer = await self._read(tier, tier.backend.get_many(remaining))
+            answer = await self._read(tier, tier.backend.get_many([keys[i] for i in remaining]))
             if answer is None:
                 continue
-            still: list[str] = []
-            hits = 0
-            for key, data in zip(remaining, answer, strict=False):
+            still: list[int] = []
+            name = tier.name
+            for position, data in zip(remaining, answer, strict=False):
                 record = decode_record(data, schema) if data is not None else None
                 if record is None:
-                    still.append(key)
+                    still.append(position)
                 else:
-                    hits += 1
-                    found[key] = (record, tier.name)
-            tier.hits += hits
+                    found[position] = (record, name)
+            tier.hits += len(remaining) - len(still)
             remaining = still
         return found
 
