@@ -232,7 +232,7 @@ async def test_a_backend_with_get_reads_one_key_with_it(make_orchestrator, clock
 async def test_a_self_timed_tier_bounds_its_own_reads_and_a_failure_detaches_it(
     make_orchestrator, clock, fakes, events
 ):
-    """Reads of a self-timed tier end when the backend says; one that fails detaches the tier."""
+    """Reads of a self-timed tier end when the backend says; a failure detaches it for a while."""
     l2 = fakes.backends["l2"] = _TimedBackend("l2", clock)
     l2.read_delay = 0.3
     fake = FakeProvider("a", clock=clock)
@@ -247,6 +247,11 @@ async def test_a_self_timed_tier_bounds_its_own_reads_and_a_failure_detaches_it(
     ]
     await orch.fetch(QUOTE, "MSFT")
     assert l2.count("get") == 1  # detached: not asked again during the cool-down
+    l2.read_delay = 0.0
+    await clock.advance(5.0)
+    await orch.fetch(QUOTE, "GOOG")
+    assert l2.count("get") == 2
+    assert [e.detail["state"] for e in events.of("tier")] == ["detached", "attached"]
 
 
 async def test_fetch_many_serves_stale_l2_records_without_l1(make_orchestrator, clock, fakes):

@@ -546,25 +546,32 @@ class Orchestrator:
         tenant: str | None,
         options: dict[str, Any],
     ) -> Result[Any]:
-        unknown = set(options) - _FETCH_OPTIONS
-        if unknown:
-            raise InvalidRequest(
-                f"unknown fetch option(s) {', '.join(sorted(unknown))}; options: "
-                f"{', '.join(sorted(_FETCH_OPTIONS))}"
-            )
-        skip_cache = bool(options.get("skip_cache", False))
-        force_refresh = bool(options.get("force_refresh", False))
-        allow_stale = bool(options.get("allow_stale", True))
-        max_age = options.get("max_age")
-        deadline = options.get("deadline")
-        hedge = options.get("hedge")
+        if options:
+            unknown = set(options) - _FETCH_OPTIONS
+            if unknown:
+                raise InvalidRequest(
+                    f"unknown fetch option(s) {', '.join(sorted(unknown))}; options: "
+                    f"{', '.join(sorted(_FETCH_OPTIONS))}"
+                )
+            skip_cache = bool(options.get("skip_cache", False))
+            force_refresh = bool(options.get("force_refresh", False))
+            allow_stale = bool(options.get("allow_stale", True))
+            max_age = options.get("max_age")
+            deadline = options.get("deadline")
+            hedge = options.get("hedge")
+        else:  # the common call (an L1 miss, an L2 hit): nothing to read or bound-check
+            skip_cache = force_refresh = False
+            allow_stale = True
+            max_age = deadline = hedge = None
         self._require_started()
         assert self._engine is not None
         ds = self.dataset(dataset)
         if ds.is_composite:
             raise InvalidRequest(f"dataset {ds.name!r} is composite; use fetch_composite")
-        resolved_tier = self._check_request(
-            ds, [key], tenant, tier, deadline, max_age=max_age, hedge=hedge
+        resolved_tier = (
+            self._check_request(ds, (key,), tenant, tier, deadline, max_age=max_age, hedge=hedge)
+            if options
+            else self._check_request(ds, (key,), tenant, tier)
         )
         plain = not (skip_cache or force_refresh or max_age is not None)
         return await self._engine.fetch(

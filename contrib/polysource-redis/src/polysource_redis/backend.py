@@ -19,7 +19,7 @@ import inspect
 import logging
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, final
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis, SSLConnection
@@ -104,9 +104,12 @@ class RedisBackend:
     def __repr__(self) -> str:
         return f"RedisBackend({self._settings.url!r}, prefix={self._settings.prefix!r})"
 
-    async def get(self, key: str) -> bytes | None:
-        """The record for ``key`` (``None`` if absent), with one ``GET``."""
-        found: bytes | None = await self._client.execute_command("GET", self._key_prefix + key)
+    def get(self, key: str) -> Awaitable[bytes | None]:
+        """The record for ``key`` (``None`` if absent), with one ``GET``.
+
+        Not a coroutine of its own: it hands back redis-py's, one frame less on every L2 hit.
+        """
+        found: Awaitable[bytes | None] = self._client.execute_command("GET", self._key_prefix + key)
         return found
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:

@@ -48,11 +48,12 @@ class CacheBackend(Protocol):
     with ``context.timeout``, counts the failure and skips the tier, so a backend needs no
     error handling of its own beyond releasing what it holds.
 
-    Two optional members make a single-key lookup cheaper: ``async def get(key) -> bytes |
-    None`` (one key, one round trip; without it the engine calls ``get_many`` with one key),
-    and ``self_timed = True``, which says every read ends within ``context.timeout`` by
-    itself (socket timeouts, bounded pool waits, no retry after a timeout), so the engine
-    does not wrap reads in a timeout of its own. A failed read still detaches the tier.
+    Two optional members make a single-key lookup cheaper: ``get(key)``, awaited for
+    ``bytes | None`` (one key, one round trip; without it the engine asks ``get_many`` for
+    one key), and ``self_timed = True``, which says every read ends within
+    ``context.timeout`` by itself (socket timeouts, bounded pool waits, no retry after a
+    timeout), so the engine does not wrap reads in a timeout of its own. A failed read still
+    detaches the tier.
     """
 
     name: str

@@ -174,7 +174,19 @@ class TierChain:
         for tier in self.tiers:
             if self.clock.monotonic() < tier.detached_until:
                 continue
-            data = await self._read(tier, tier.read_one(key))
+            if tier.self_timed:  # _read inlined: this is every L2 hit's path
+                try:
+                    data = await tier.read_one(key)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a tier's failure must never fail a request
+                    self._failed(tier, exc)
+                    data = None
+                else:
+                    if tier.failures and tier.detached_until:
+                        self._recovered(tier)
+            else:
+                data = await self._guard(tier, tier.read_one(key))
             record = decode_record(data, schema) if data is not None else None
             if record is not None:
                 tier.hits += 1
