@@ -274,3 +274,31 @@ async def test_fetch_many_serves_stale_l2_records_without_l1(make_orchestrator, 
     assert batch.results["NEW"].cached and not batch.results["NEW"].stale
     assert batch.results["OLD"].stale and batch.results["OLD"].data == Quote("OLD", 1.0)
     assert list(batch.errors) == ["GONE"]
+
+
+async def test_fetch_many_asks_each_lower_tier_only_for_what_the_upper_ones_lacked(
+    make_orchestrator, clock, fakes
+):
+    """L2 answers what it holds; L3 is asked once for the rest, an undecodable L2 record too."""
+    fake = FakeProvider("a", clock=clock, max_batch_size=10)
+    orch = await _tiered(make_orchestrator, fakes, fake, tiers=("fake://l2", "fake://l3"))
+    l2, l3 = fakes.backends["l2"], fakes.backends["l3"]
+
+    def put(backend, key):
+        backend.data[shared_key(QUOTE, key, "global", None)] = encode_record(
+            Quote(key, 1.0), "a", clock.time()
+        )
+
+    put(l2, "A")
+    put(l3, "B")
+    put(l3, "C")
+    l2.data[shared_key(QUOTE, "C", "global", None)] = b"not a record"
+    batch = await orch.fetch_many(QUOTE, ["A", "B", "C", "D"])
+    assert {key: r.tier for key, r in batch.results.items()} == {
+        "A": "l2",
+        "B": "l3",
+        "C": "l3",
+        "D": None,
+    }
+    assert l2.calls == [("get_many", 4)] and l3.calls[0] == ("get_many", 3)
+    assert fake.call_count() == 1 and orch.stats().hits_by_tier == {"l2": 1, "l3": 2}

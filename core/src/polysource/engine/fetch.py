@@ -8,6 +8,7 @@ cache lookup -> (stale-while-revalidate) -> single-flight -> route -> attempt ea
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Hashable, Mapping
 from typing import Any
 
@@ -421,7 +422,7 @@ class FetchEngine:
         assert self.tiers is not None
         owner = tenant if ds.private else None
         prefix = shared_prefix(ds, region, owner)
-        found = await self.tiers.get_many([prefix + nkey for nkey in misses], ds.schema)
+        found, tier_names = await self.tiers.get_many([prefix + nkey for nkey in misses], ds.schema)
         policy = self.policies[ds.name]
         fresh_for, stale_for = ages(policy.ttl[tier], policy.stale)
         promote = self.memory is not None
@@ -429,13 +430,13 @@ class FetchEngine:
         now = clock.monotonic()
         wall = clock.time()
         remaining = []
-        hits: dict[str, int] = {}
-        for nkey, hit in zip(misses, found, strict=True):
-            if hit is None:
+        answered: list[str] = []  # the tier of each fresh answer
+        for nkey, record, tier_name in zip(misses, found, tier_names, strict=True):
+            if record is None:
                 remaining.append(nkey)
                 continue
-            record, tier_name = hit
-            age = max(0.0, wall - record.fetched_at)  # as in _fetched_at
+            stamp = record.fetched_at  # its age as in _fetched_at
+            age = wall - stamp if wall > stamp else 0.0
             is_fresh = age < fresh_for
             is_stale = not is_fresh and age < stale_for
             if promote or is_stale:
@@ -443,14 +444,14 @@ class FetchEngine:
                 if is_stale:
                     stale[nkey] = entry
             if is_fresh:
-                hits[tier_name] = hits.get(tier_name, 0) + 1
+                answered.append(tier_name)
                 answers[nkey] = _shared_result(
                     record.value, record.source, tier_name, now - age, clock
                 )
             else:
                 remaining.append(nkey)
-        for tier_name, count in hits.items():
-            self.hits += count
+        self.hits += len(answered)
+        for tier_name, count in Counter(answered).items():
             self.tier_hits[tier_name] = self.tier_hits.get(tier_name, 0) + count
         return remaining
 

@@ -27,17 +27,15 @@ __all__ = ["Tier", "TierChain", "shared_key", "shared_prefix"]
 
 T = TypeVar("T")
 
-Hit = tuple[Record, str]
-"""A record found in a shared tier, and the tier's name."""
-
 
 def shared_key(ds: Dataset[Any], key: str, region: str, tenant: str | None) -> str:
-    """The key of an entry in shared tiers.
+    """The key of an entry in shared tiers: :func:`shared_prefix` and the key.
 
     ``{dataset:region}`` is a Redis Cluster hash tag, so the keys of one ``fetch_many`` share a
     slot and one ``MGET`` reads them; a private dataset's tenant is stored as a hash.
     """
-    return shared_prefix(ds, region, tenant) + key
+    owner = redact_key(tenant) if tenant is not None else "-"
+    return f"{{{ds.name}:{region}}}:{owner}:{key}"  # one call less than prefix + key
 
 
 def shared_prefix(ds: Dataset[Any], region: str, tenant: str | None) -> str:
@@ -194,14 +192,21 @@ class TierChain:
             missed.append(tier)
         return None
 
-    async def get_many(self, keys: Sequence[str], schema: type[Any]) -> list[Hit | None]:
-        """For each of ``keys``, its record and tier, or ``None``: one round trip per tier."""
-        found: list[Hit | None] = [None] * len(keys)
-        remaining = list(range(len(keys)))  # positions still missing
+    async def get_many(
+        self, keys: Sequence[str], schema: type[Any]
+    ) -> tuple[list[Record | None], list[str]]:
+        """Records for ``keys`` (``None`` where no tier holds one), one round trip per tier.
+
+        Returns the records and, beside each, the name of its tier (``""`` for none).
+        """
+        found: list[Record | None] = [None] * len(keys)
+        names = [""] * len(keys)
+        remaining: Sequence[int] = range(len(keys))  # positions still missing
+        asked = keys
         for tier in self.tiers:
             if not remaining or not self.attached(tier):
                 continue
-            answer = await self._read(tier, tier.backend.get_many([keys[i] for i in remaining]))
+            answer = await self._read(tier, tier.backend.get_many(asked))
             if answer is None:
                 continue
             still: list[int] = []
@@ -211,10 +216,12 @@ class TierChain:
                 if record is None:
                     still.append(position)
                 else:
-                    found[position] = (record, name)
+                    found[position] = record
+                    names[position] = name
             tier.hits += len(remaining) - len(still)
             remaining = still
-        return found
+            asked = [keys[i] for i in still]
+        return found, names
 
     def write(
         self,
