@@ -329,7 +329,7 @@ class FetchEngine:
         clock = self.clock
         started = clock.monotonic()
         deadline = started + time_limit
-        canonical = {key: ds.normalize_key(key) for key in keys}
+        canonical = dict(zip(keys, map(ds.normalize_key, keys), strict=True))
         policy = self.policies[ds.name]
         use_cache = self.memory is not None and policy.cacheable and not skip_cache
         answers: dict[str, Result[Any]] = {}
@@ -390,7 +390,22 @@ class FetchEngine:
                 del failures[nkey]
         if handle is not None and self.memory is not None:
             self._index_plain(ds, handle, canonical, region, tier)
-        results = {key: answers[nkey] for key, nkey in canonical.items() if nkey in answers}
+        return self._batch_result(len(keys), canonical, answers, failures, batches, started)
+
+    def _batch_result(
+        self,
+        total: int,
+        canonical: dict[str, str],
+        answers: dict[str, Result[Any]],
+        failures: dict[str, PolysourceError],
+        batches: int,
+        started: float,
+    ) -> BatchResult[Any]:
+        """The answers and failures keyed by the keys as given, and the summary."""
+        if len(answers) == len(set(canonical.values())):  # every key answered
+            results = {key: answers[nkey] for key, nkey in canonical.items()}
+        else:
+            results = {key: answers[nkey] for key, nkey in canonical.items() if nkey in answers}
         errors = (
             {key: failures[nkey] for key, nkey in canonical.items() if nkey in failures}
             if failures
@@ -398,13 +413,13 @@ class FetchEngine:
         )
         cached = [result.cached for result in results.values()].count(True)
         summary = BatchSummary(
-            total=len(keys),
+            total=total,
             successful=len(results),
             failed=len(errors),
             cached=cached,
             fresh=len(results) - cached,
             batches=batches,
-            duration=clock.monotonic() - started,
+            duration=self.clock.monotonic() - started,
         )
         return BatchResult(results, errors, summary)
 
@@ -431,25 +446,25 @@ class FetchEngine:
         wall = clock.time()
         remaining = []
         answered: list[str] = []  # the tier of each fresh answer
+        build = _shared_result
         for nkey, record, tier_name in zip(misses, found, tier_names, strict=True):
             if record is None:
                 remaining.append(nkey)
                 continue
             stamp = record.fetched_at  # its age as in _fetched_at
             age = wall - stamp if wall > stamp else 0.0
-            is_fresh = age < fresh_for
-            is_stale = not is_fresh and age < stale_for
-            if promote or is_stale:
-                entry = self._promote(ds, (ds.name, nkey, region, owner), record, now - age)
-                if is_stale:
-                    stale[nkey] = entry
-            if is_fresh:
+            fetched_at = now - age
+            if age < fresh_for:
+                if promote:
+                    self._promote(ds, (ds.name, nkey, region, owner), record, fetched_at)
                 answered.append(tier_name)
-                answers[nkey] = _shared_result(
-                    record.value, record.source, tier_name, now - age, clock
-                )
-            else:
-                remaining.append(nkey)
+                answers[nkey] = build(record.value, record.source, tier_name, fetched_at, clock)
+                continue
+            if promote or age < stale_for:
+                entry = self._promote(ds, (ds.name, nkey, region, owner), record, fetched_at)
+                if age < stale_for:
+                    stale[nkey] = entry
+            remaining.append(nkey)
         self.hits += len(answered)
         for tier_name, count in Counter(answered).items():
             self.tier_hits[tier_name] = self.tier_hits.get(tier_name, 0) + count
