@@ -329,7 +329,7 @@ class FetchEngine:
         clock = self.clock
         started = clock.monotonic()
         deadline = started + time_limit
-        canonical = dict(zip(keys, map(ds.normalize_key, keys), strict=True))
+        canonical = {key: ds.normalize_key(key) for key in keys}
         policy = self.policies[ds.name]
         use_cache = self.memory is not None and policy.cacheable and not skip_cache
         answers: dict[str, Result[Any]] = {}
@@ -390,19 +390,26 @@ class FetchEngine:
                 del failures[nkey]
         if handle is not None and self.memory is not None:
             self._index_plain(ds, handle, canonical, region, tier)
-        return self._batch_result(len(keys), canonical, answers, failures, batches, started)
+        return self._batch_result(
+            len(keys), canonical, len(unique), answers, failures, batches, started
+        )
 
     def _batch_result(
         self,
         total: int,
         canonical: dict[str, str],
+        distinct: int,
         answers: dict[str, Result[Any]],
         failures: dict[str, PolysourceError],
         batches: int,
         started: float,
     ) -> BatchResult[Any]:
-        """The answers and failures keyed by the keys as given, and the summary."""
-        if len(answers) == len(set(canonical.values())):  # every key answered
+        """The answers and failures keyed by the keys as given, and the summary.
+
+        ``canonical`` maps each key as given to its normalised form; ``distinct`` is the
+        number of normalised keys.
+        """
+        if len(answers) == distinct:  # every key answered
             results = {key: answers[nkey] for key, nkey in canonical.items()}
         else:
             results = {key: answers[nkey] for key, nkey in canonical.items() if nkey in answers}
