@@ -458,7 +458,7 @@ class FetchEngine:
             if record is None:
                 remaining.append(nkey)
                 continue
-            stamp = record.fetched_at  # its age as in _fetched_at
+            stamp = record.fetched_at  # wall time; a writer's clock ahead of ours gives age 0
             age = wall - stamp if wall > stamp else 0.0
             fetched_at = now - age
             if age < fresh_for:
@@ -592,7 +592,9 @@ class FetchEngine:
         record, tier_name, missed = found
         policy = self.policies[ds.name]
         now = self.clock.monotonic()
-        fetched_at = self._fetched_at(record, now)
+        stamp = record.fetched_at  # wall time; a writer's clock ahead of ours gives age 0
+        wall = self.clock.time()
+        fetched_at = now - (wall - stamp if wall > stamp else 0.0)
         state = classify(now, fetched_at, policy.ttl[tier], policy.stale, max_age)
         entry = None
         if self.memory is not None or state is Freshness.STALE:
@@ -616,10 +618,6 @@ class FetchEngine:
             self.memory.index_put(signature, entry, entry.fresh_until(tier))  # type: ignore[union-attr]
         result = _shared_result(record.value, record.source, tier_name, fetched_at, self.clock)
         return result, None
-
-    def _fetched_at(self, record: Record, now: float) -> float:
-        """The monotonic time at which a shared tier's record was fetched (its wall time)."""
-        return now - max(0.0, self.clock.time() - record.fetched_at)
 
     def _promote(
         self, ds: Dataset[Any], ckey: CacheKey, record: Record, fetched_at: float

@@ -70,7 +70,9 @@ class Tier:
 
 
 class TierChain:
-    """The shared tiers in order (L2, L3, ...).
+    """The shared tiers in order (L2, L3, ...); at least one (no tiers: no chain).
+
+    A chain is always true, so ``if engine.tiers`` costs no call on every request.
 
     Args:
         backends: The tiers, top first.
@@ -93,6 +95,8 @@ class TierChain:
         cooldown: float = 5.0,
         max_writes: int = 256,
     ) -> None:
+        if not backends:
+            raise ValueError("a tier chain needs at least one tier")
         self.tiers = [Tier(backend) for backend in backends]
         self.clock = clock
         self.emitter = emitter
@@ -102,9 +106,6 @@ class TierChain:
         self.max_writes = max_writes
         self.writing = 0
         self.dropped_writes = 0
-
-    def __bool__(self) -> bool:
-        return bool(self.tiers)
 
     def reattach(self) -> None:
         """Use every tier again at once (an operator's control; normally a cool-down ends)."""
