@@ -260,7 +260,8 @@ def builder(schema: type[T], names: Sequence[str], **fixed: Any) -> Callable[...
         )
         body = f"    i = __new(__cl)\n{sets}    return i\n"
     source = f"def build({parameters}):\n{body}"
-    exec(compile(source, f"<polysource build {schema.__qualname__}>", "exec"), namespace)  # noqa: S102 - source built above from the class's own fields
+    code = compile(source, f"<polysource build {schema.__qualname__}>", "exec")
+    exec(code, namespace)  # noqa: S102 - source built above from the class's own fields
     build: Callable[..., T] = namespace["build"]
     return build
 

@@ -620,12 +620,18 @@ class FetchEngine:
         return result, None
 
     def _promote(
-        self, ds: Dataset[Any], ckey: CacheKey, record: Record, fetched_at: float
+        self, ds: Dataset[Any], ckey: CacheKey, record: Record, fetched_at: float | None = None
     ) -> Entry:
         """An L1 entry for a record from a shared tier, aged as the record is.
 
-        Only built where it is needed: to fill L1, or to serve the record stale.
+        ``fetched_at`` is the record's fetch time on the monotonic clock, when the caller has
+        it already. The shared-tier stages build one only where it is needed: to fill L1, or
+        to serve the record stale.
         """
+        if fetched_at is None:
+            stamp = record.fetched_at
+            now, wall = self.clock.monotonic(), self.clock.time()
+            fetched_at = now - (wall - stamp if wall > stamp else 0.0)
         loaded = Loaded(record.value, record.source, (), 0, (), fetched_at)
         entry = self._entry(ckey, loaded, self.policies[ds.name], record.size)
         entry.stored_at = fetched_at

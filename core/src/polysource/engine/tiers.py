@@ -212,6 +212,7 @@ class TierChain:
                 continue
             still: list[int] = []
             name = tier.name
+            hits = 0
             for position, data in zip(remaining, answer, strict=False):
                 record = decode_record(data, schema) if data is not None else None
                 if record is None:
@@ -219,7 +220,8 @@ class TierChain:
                 else:
                     found[position] = record
                     names[position] = name
-            tier.hits += len(remaining) - len(still)
+                    hits += 1
+            tier.hits += hits
             remaining = still
             asked = [keys[i] for i in still]
         return found, names
