@@ -592,7 +592,7 @@ class Orchestrator:
                             await future
                         except asyncio.CancelledError:
                             task = asyncio.current_task()
-                            if task is None or task.cancelling():
+                            if task is None or task.cancelling() or flight.abandoned():
                                 raise
                             continue
                         except AllProvidersFailed as failed:
