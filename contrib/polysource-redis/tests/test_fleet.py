@@ -84,6 +84,15 @@ class Engine:
         return self.orch.health()[PROVIDER].breaker
 
 
+async def open_everywhere(one: Engine, two: Engine) -> None:
+    """Two failures in ``one`` open its breaker, and the news opens ``two``'s."""
+    one.provider.fail("A", ErrorCategory.PROVIDER_DOWN, times=2)
+    for _ in range(2):
+        with pytest.raises(AllProvidersFailed):
+            await one.orch.fetch(QUOTE, "A")
+    await until(lambda: two.breaker() is BreakerState.OPEN, "the breaker to open in two")
+
+
 @pytest.fixture
 async def fleet_url(shared_url: str, prefix: str, raw: Any) -> str:
     """The fleet URL on the shared Redis under this test's prefix (cleaned up by ``raw``)."""
@@ -207,11 +216,7 @@ async def test_a_healthy_call_makes_no_breaker_round_trip(engines, wire):
 
 async def test_one_engine_runs_the_half_open_trial_and_its_success_closes_both(engines):
     one, two = await engines(), await engines()
-    one.provider.fail("A", ErrorCategory.PROVIDER_DOWN, times=2)
-    for _ in range(2):
-        with pytest.raises(AllProvidersFailed):
-            await one.orch.fetch(QUOTE, "A")
-    await until(lambda: two.breaker() is BreakerState.OPEN, "the breaker to open in two")
+    await open_everywhere(one, two)
     for engine in (one, two):
         await engine.clock.advance(31)  # past the recovery timeout: both half-open
     assert one.breaker() is two.breaker() is BreakerState.HALF_OPEN
@@ -229,11 +234,7 @@ async def test_a_half_open_trial_taken_elsewhere_is_skipped(engines):
         await gate.wait()
         return Quote("T1", 1.0)
 
-    one.provider.fail("A", ErrorCategory.PROVIDER_DOWN, times=2)
-    for _ in range(2):
-        with pytest.raises(AllProvidersFailed):
-            await one.orch.fetch(QUOTE, "A")
-    await until(lambda: two.breaker() is BreakerState.OPEN, "the breaker to open in two")
+    await open_everywhere(one, two)
     for engine in (one, two):
         await engine.clock.advance(31)
     one.provider.answer("T1", slow)
@@ -252,11 +253,7 @@ async def test_a_half_open_trial_taken_elsewhere_is_skipped(engines):
 
 async def test_a_manual_reset_closes_the_breaker_fleet_wide(engines):
     one, two = await engines(), await engines()
-    one.provider.fail("A", ErrorCategory.PROVIDER_DOWN, times=2)
-    for _ in range(2):
-        with pytest.raises(AllProvidersFailed):
-            await one.orch.fetch(QUOTE, "A")
-    await until(lambda: two.breaker() is BreakerState.OPEN, "the breaker to open in two")
+    await open_everywhere(one, two)
     one.orch.reset_breaker(PROVIDER)
     await until(lambda: two.breaker() is BreakerState.CLOSED, "the reset to reach two")
 
