@@ -385,3 +385,30 @@ async def test_a_rate_limit_holds_across_engines_through_the_fleet_url(engines):
                 await engine.orch.fetch(QUOTE, f"R{i}-{id(engine)}")
                 made += 1
     assert made == 3
+
+
+async def test_a_fleet_on_a_redis_cluster_shares_single_flight_and_breakers(
+    engines, cluster, prefix
+):
+    """On a three-node cluster: the lease, the published answer and the open breaker."""
+    options = f"prefix={prefix}&socket_timeout=0.5&connect_timeout=0.5"
+    url = f"redis+cluster://127.0.0.1:{cluster[0].port}?{options}"
+    one, two = await engines(url), await engines(url)
+    gate = asyncio.Event()
+
+    async def slow(_request):
+        await gate.wait()
+        return Quote("AAPL", 101.0)
+
+    one.provider.answer("AAPL", slow)
+    first = asyncio.create_task(one.orch.fetch(QUOTE, "AAPL"))
+    await until(lambda: one.provider.calls, "the first engine to call its provider")
+    second = asyncio.create_task(two.orch.fetch(QUOTE, "AAPL"))
+    await until(lambda: two.fleet._waiters, "the second engine to wait on the lease")
+    gate.set()
+    assert (await first).data.price == (await second).data.price == 101.0
+    assert two.provider.calls == []
+
+    await open_everywhere(one, two)
+    one.orch.reset_breaker(PROVIDER)
+    await until(lambda: two.breaker() is BreakerState.CLOSED, "the reset to reach two")

@@ -122,6 +122,8 @@ class RedisFleet:
 
     async def listen(self, deliver: Callable[[bytes], None], ready: Callable[[], None]) -> None:
         """Subscribe to the fleet's channel and hand each message to ``deliver``."""
+        if isinstance(self._client, RedisCluster):
+            await self._client.initialize()  # a cluster's pub/sub needs its layout first
         pubsub = self._client.pubsub()
         try:
             await pubsub.subscribe(self._channel)
