@@ -412,3 +412,18 @@ async def test_a_fleet_on_a_redis_cluster_shares_single_flight_and_breakers(
     await open_everywhere(one, two)
     one.orch.reset_breaker(PROVIDER)
     await until(lambda: two.breaker() is BreakerState.CLOSED, "the reset to reach two")
+
+
+async def test_shared_rate_limit_and_budget_cost_well_under_a_round_trip_a_call(engines, wire):
+    """Permits and cost are leased in blocks: 200 calls make a handful of round trips."""
+    one = await engines(
+        rate_limits=["20000/minute"],  # blocks of 200 permits: one renewal in 200 calls
+        cost_per_call=0.01,
+        budget={"limit": 1000.0, "period": "day"},
+    )
+    one.fleet.single_flight = False  # only the limit and the budget talk to Redis here
+    await one.orch.fetch(QUOTE, "WARM")
+    wire.clear()
+    for i in range(200):
+        assert (await one.orch.fetch(QUOTE, f"K{i}")).source == PROVIDER
+    assert 1 <= len(wire.writes) <= 4, wire.writes
