@@ -79,3 +79,14 @@ async def test_cancelled_fast_joiner_leaves_other_joiners_waiting(make_orchestra
     assert outcomes[0].source == "a" and outcomes[3].source == "a"
     assert outcomes[3].deduplicated and not outcomes[0].deduplicated
     assert fake.call_count() == 1
+
+
+async def test_joiners_of_a_call_cancelled_by_close_are_cancelled(make_orchestrator, clock):
+    """Closing the orchestrator cancels the shared call and every caller waiting on it."""
+    fake = FakeProvider("a", clock=clock, latency=10.0)
+    orch = await make_orchestrator(fake)
+    callers = [asyncio.create_task(orch.fetch(QUOTE, "AAPL")) for _ in range(3)]
+    await clock.settle()
+    await orch.close()
+    outcomes = await asyncio.wait_for(asyncio.gather(*callers, return_exceptions=True), 5)
+    assert all(isinstance(o, asyncio.CancelledError) for o in outcomes)

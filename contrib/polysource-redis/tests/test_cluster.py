@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 
 import pytest
@@ -13,37 +11,6 @@ from redis.crc import key_slot
 
 TIMEOUT = 0.5
 """Looser than a single server's: the first command reads the cluster's layout."""
-
-CLUSTER_ARGS = [
-    "--cluster-enabled",
-    "yes",
-    "--cluster-config-file",
-    "nodes.conf",
-    "--cluster-node-timeout",
-    "5000",
-]
-CREATE_ARGS = ["--cluster-replicas", "0", "--cluster-yes"]
-
-
-@pytest.fixture(scope="module")
-def cluster(module_redis_servers):
-    """Three cluster-enabled servers joined into one cluster, shared by this module's tests."""
-    if shutil.which("redis-cli") is None:
-        pytest.fail("this test needs redis-cli on the PATH")
-    nodes = [module_redis_servers(*CLUSTER_ARGS) for _ in range(3)]
-    addresses = [f"127.0.0.1:{node.port}" for node in nodes]
-    create = ["redis-cli", "--cluster", "create", *addresses, *CREATE_ARGS]
-    subprocess.run(create, check=True, capture_output=True, timeout=60)
-    deadline = time.monotonic() + 20
-    for node in nodes:
-        probe = redis.Redis(port=node.port, socket_timeout=2)
-        try:
-            while probe.cluster("info")["cluster_state"] != "ok":
-                assert time.monotonic() < deadline, "the cluster did not become ok in 20 s"
-                time.sleep(0.05)
-        finally:
-            probe.close()
-    return nodes
 
 
 def _slot(prefix: str, key: str) -> int:

@@ -32,6 +32,7 @@ __all__ = [
     "CacheConfig",
     "Config",
     "DatasetConfig",
+    "FleetConfig",
     "PluginsConfig",
     "ProviderConfig",
     "RetryConfig",
@@ -177,6 +178,34 @@ class CacheConfig:
 
 
 @define
+class FleetConfig:
+    """Coordination of the processes that share one Redis (section ``[fleet]``).
+
+    Args:
+        url: The fleet backend's URL (``redis://...``; a scheme a plugin claims). Unset: every
+            process keeps breakers, single-flight and invalidation to itself.
+        timeout: Seconds any one fleet operation may take.
+        cooldown: Seconds the fleet stays detached after a failure (requests run
+            process-local meanwhile).
+        breakers: Share breaker state (failure counts, open/close, one half-open trial).
+        single_flight: Let one process call the providers for identical concurrent misses.
+        lease: Seconds a single-flight lease lasts at most.
+        failure_window: Seconds a fleet-wide failure count lives after its last failure.
+        rate_limits: Share rate limits and cost budgets through the same servers (unless
+            ``rate_limit_storage`` names another storage).
+    """
+
+    url: str | None = None
+    timeout: float = 0.25
+    cooldown: float = 5.0
+    breakers: bool = True
+    single_flight: bool = True
+    lease: float = 10.0
+    failure_window: float = 60.0
+    rate_limits: bool = True
+
+
+@define
 class TelemetryConfig:
     """Built-in telemetry sinks."""
 
@@ -213,6 +242,7 @@ class Config:
     routing: dict[str, dict[str, tuple[str, ...]]] = field(factory=dict)
     datasets: dict[str, DatasetConfig] = field(factory=dict)
     cache: CacheConfig = field(factory=CacheConfig)
+    fleet: FleetConfig = field(factory=FleetConfig)
     telemetry: TelemetryConfig = field(factory=TelemetryConfig)
     plugins: PluginsConfig = field(factory=PluginsConfig)
 
@@ -310,6 +340,12 @@ def _check(config: Config) -> None:
     for tier_url in config.cache.tiers:
         if "://" not in tier_url:
             raise ConfigError(f"cache tier {tier_url!r} is not a URL", path="cache.tiers")
+    fleet = config.fleet
+    if fleet.url is not None and "://" not in fleet.url:
+        raise ConfigError("is not a URL (write scheme://host...)", path="fleet.url")
+    for name in ("timeout", "cooldown", "lease", "failure_window"):
+        if getattr(fleet, name) <= 0:
+            raise ConfigError(f"must be > 0, got {getattr(fleet, name)}", path=f"fleet.{name}")
 
 
 def _check_rate_limit(limit: str, path: str) -> None:

@@ -39,6 +39,7 @@ class EventKind(enum.StrEnum):
     OPERATION = "operation"
     PLUGIN_ERROR = "plugin_error"
     TIER = "tier"
+    FLEET = "fleet"
 
 
 @frozen

@@ -15,8 +15,8 @@ and ``failover_order`` is consulted once per (dataset, region) pair and the answ
 Phases:
 
 1. Registration: ``register_datasets``, ``register_operations``, ``register_providers``,
-   ``register_cache_backends``, ``register_merge_strategies``, ``register_selection_policies``,
-   ``register_emulators``.
+   ``register_cache_backends``, ``register_fleet_backends``, ``register_merge_strategies``,
+   ``register_selection_policies``, ``register_emulators``.
 2. Routing: ``failover_order``, ``connection_store``.
 3. Lifecycle: ``startup``, ``shutdown``.
 4. Telemetry: ``on_event``.
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         CacheBackendRegistrar,
         DatasetRegistrar,
         EmulatorRegistrar,
+        FleetBackendRegistrar,
         MergeStrategyRegistrar,
         OperationRegistrar,
         ProviderRegistrar,
@@ -111,6 +112,22 @@ def register_cache_backends(register: CacheBackendRegistrar) -> None:
 
     Args:
         register: Callback taking a tuple of schemes and a factory ``(url, context) -> backend``.
+    """
+
+
+@hookspec
+def register_fleet_backends(register: FleetBackendRegistrar) -> None:
+    """Register fleet backends by the URL schemes they claim.
+
+    Called once at start-up. Call ``register(schemes, factory)``; when ``[fleet] url`` is set,
+    the orchestrator builds its fleet backend (a
+    :class:`~polysource.engine.fleet.FleetBackend`: message channel, counters, leases) from
+    the factory claiming the URL's scheme, so that processes sharing it share breaker state,
+    single-flight and invalidation.
+
+    Args:
+        register: Callback taking a tuple of schemes and a factory ``(url, context) -> backend``
+            (``context`` is a :class:`~polysource.engine.fleet.FleetContext`).
     """
 
 

@@ -27,6 +27,7 @@ from polysource.engine.attempt import ProviderSlot
 from polysource.engine.composite import fetch_composite
 from polysource.engine.execute import execute
 from polysource.engine.fetch import FetchEngine
+from polysource.engine.fleet import Fleet, FleetBackend, FleetContext
 from polysource.engine.route import Router
 from polysource.engine.selection import SelectionPolicy
 from polysource.engine.singleflight import TaskSet
@@ -41,6 +42,7 @@ from polysource.errors import (
     UnknownDataset,
     UnknownOperation,
 )
+from polysource.events import redact_key
 from polysource.models import (
     TIERS,
     BatchResult,
@@ -128,6 +130,7 @@ class Orchestrator:
         self._plain: dict[Any, dict[str, IndexSlot]] = {}
         self._now = self.clock.monotonic
         self._shared_limits: Any = None
+        self._fleet: Fleet | None = None
         self._fast_hits = 0
         self._fast_joins = 0
         self._joins: dict[Any, Any] = {}
@@ -201,15 +204,8 @@ class Orchestrator:
         emitter = Emitter(sinks, self.clock)
         infos: dict[str, ProviderInfo] = {}
         regions: dict[str, Mapping[str, int]] = {}
-        shared_limits = None
-        if self.config.rate_limit_storage:
-            try:
-                shared_limits = shared_storage(
-                    self.config.rate_limit_storage, self.config.rate_limit_prefix
-                )
-                self._shared_limits = shared_limits
-            except Exception as exc:  # noqa: BLE001 - limits raises several kinds for a bad URI
-                raise ConfigError(str(exc), path="rate_limit_storage") from None
+        fleet_backend = self._fleet_backend(registry)
+        shared_limits = self._shared_limits = self._shared_limit_storage(fleet_backend)
         slots: dict[str, ProviderSlot] = {}
         for name, entry in registry.providers.items():
             provider_config = self.config.provider(name)
@@ -251,6 +247,8 @@ class Orchestrator:
         self._engine.store = self.connections
         self._engine.tiers = self._shared_tiers(registry, emitter)
         self._engine.use_policy(self._selection_policy(registry))
+        if fleet_backend is not None:
+            self._start_fleet(fleet_backend, emitter, slots)
         self._slots = slots
         self._emitter = emitter
         self._joins = self._engine.joins
@@ -260,6 +258,68 @@ class Orchestrator:
             outcome = hook(orchestrator=self)
             if inspect.isawaitable(outcome):
                 await outcome
+
+    def _shared_limit_storage(self, fleet: FleetBackend | None) -> Any:
+        """The ``limits`` storage shared by the fleet: ``rate_limit_storage``, else the fleet's."""
+        storage = self.config.rate_limit_storage
+        prefix = self.config.rate_limit_prefix
+        if storage is None and fleet is not None and self.config.fleet.rate_limits:
+            storage, prefix = fleet.rate_limit_storage() or (None, prefix)
+            if storage is None:
+                return None
+            try:
+                return shared_storage(storage, prefix)
+            except Exception as exc:  # noqa: BLE001 - the URI holds the password: not shown
+                raise ConfigError(
+                    f"the fleet's servers cannot hold rate limits ({type(exc).__name__}); "
+                    "set rate_limit_storage",
+                    path="fleet.url",
+                ) from None
+        if not storage:
+            return None
+        try:
+            return shared_storage(storage, prefix)
+        except Exception as exc:  # noqa: BLE001 - limits raises several kinds for a bad URI
+            raise ConfigError(str(exc), path="rate_limit_storage") from None
+
+    def _start_fleet(
+        self, backend: FleetBackend, emitter: Emitter, slots: dict[str, ProviderSlot]
+    ) -> None:
+        assert self._engine is not None
+        config = self.config.fleet
+        self._fleet = self._engine.fleet = Fleet(
+            backend,
+            self.clock,
+            emitter,
+            self._tasks,
+            timeout=config.timeout,
+            cooldown=config.cooldown,
+            lease=config.lease,
+            failure_window=config.failure_window,
+            breakers=config.breakers,
+            single_flight=config.single_flight,
+        )
+        self._fleet.on_invalidate = self._engine.drop_invalidated
+        self._fleet.start(slots)
+
+    def _fleet_backend(self, registry: Registry) -> FleetBackend | None:
+        """The fleet backend for ``[fleet] url``, from the plugin claiming its scheme."""
+        url = self.config.fleet.url
+        if url is None:
+            return None
+        scheme = url.split("://", 1)[0]
+        factory = registry.fleet_backends.get(scheme)
+        if factory is None:
+            known = ", ".join(sorted(registry.fleet_backends)) or "none installed"
+            raise ConfigError(
+                f"no installed plugin serves fleet {scheme}://; schemes: {known}", path="fleet.url"
+            )
+        try:
+            context = FleetContext(self.clock, self.config.fleet.timeout)
+            backend: FleetBackend = factory(url, context)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"fleet {scheme}:// is invalid: {exc}", path="fleet.url") from None
+        return backend
 
     def _shared_tiers(self, registry: Registry, emitter: Emitter) -> TierChain | None:
         """Build the cache tiers below L1 from ``[cache] tiers`` (their order is theirs)."""
@@ -353,6 +413,9 @@ class Orchestrator:
                     await outcome
             except Exception as exc:  # noqa: BLE001 - every plugin gets its shutdown
                 _log.error("shutdown_hook_failed", error=f"{type(exc).__name__}: {exc}")
+        if self._fleet is not None:
+            await self._fleet.close()
+            self._fleet = None
         await self._tasks.close()
         if self._engine is not None and self._engine.tiers:
             await self._engine.tiers.close()
@@ -529,7 +592,7 @@ class Orchestrator:
                             await future
                         except asyncio.CancelledError:
                             task = asyncio.current_task()
-                            if task is None or task.cancelling():
+                            if task is None or task.cancelling() or flight.abandoned():
                                 raise
                             continue
                         except AllProvidersFailed as failed:
@@ -1028,25 +1091,54 @@ class Orchestrator:
         dataset: Dataset[Any] | str,
         keys: Iterable[str] | None = None,
         *,
+        pattern: str | None = None,
         region: str | None = None,
         tenant: str | None = None,
     ) -> None:
-        """Drop cached values of ``keys`` (or of the whole dataset) from every tier."""
+        """Drop cached values from every tier and, with a fleet, from every process's memory.
+
+        Args:
+            dataset: A dataset handle or name.
+            keys: The keys to drop; with neither ``keys`` nor ``pattern``, the whole dataset
+                (every region and tenant).
+            pattern: A glob over the dataset's normalised keys (``"AA*"``), instead of ``keys``.
+            region: The keys' region (default from config).
+            tenant: The tenant, for a private dataset.
+
+        Raises:
+            InvalidRequest: Both ``keys`` and ``pattern``, or a pattern that is not a string.
+        """
         self._require_started()
         assert self._engine is not None
         ds = self.dataset(dataset)
+        if isinstance(keys, str):
+            raise InvalidRequest("keys must be a collection of strings, not one string")
+        if keys is not None and pattern is not None:
+            raise InvalidRequest("give keys or a pattern, not both")
+        if pattern is not None and (not isinstance(pattern, str) or not pattern):
+            raise InvalidRequest(f"pattern must be a non-empty glob string, got {pattern!r}")
         tiers = self._engine.tiers
-        if keys is None:
-            self.clear_cache(ds.name)
-            if tiers:
-                await tiers.delete_pattern(f"{{{ds.name}:*")
-            return
-        keys = list(keys)
-        await self.clear_cache_keys(ds, keys, region=region, tenant=tenant)
-        if tiers:
-            owner = tenant if ds.private else None
+        fields: dict[str, Any] = {"d": ds.name}
+        owner = tenant if ds.private else None
+        if keys is not None or pattern is not None:
             area = region or self.config.region
-            await tiers.delete([shared_key(ds, ds.normalize_key(k), area, owner) for k in keys])
+            fields["r"] = area
+            fields["h"] = redact_key(owner) if owner is not None else None
+            if keys is not None:
+                fields["k"] = [ds.normalize_key(k) for k in keys]
+            else:
+                fields["p"] = pattern
+        self._engine.drop_invalidated(fields)
+        if self._fleet is not None:
+            self._fleet.invalidate(fields)
+        if not tiers:
+            return
+        if keys is None and pattern is None:
+            await tiers.delete_pattern(f"{{{ds.name}:*")
+        elif pattern is not None:
+            await tiers.delete_pattern(shared_key(ds, pattern, fields["r"], owner))
+        else:
+            await tiers.delete([shared_key(ds, k, fields["r"], owner) for k in fields["k"]])
 
     def reattach_tiers(self) -> None:
         """Use detached cache tiers again now instead of after their cool-down."""

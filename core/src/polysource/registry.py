@@ -22,6 +22,7 @@ __all__ = [
     "DuplicateNameError",
     "EmulatorRegistrar",
     "EmulatorSpec",
+    "FleetBackendRegistrar",
     "MergeStrategyRegistrar",
     "OperationRegistrar",
     "PluginReport",
@@ -143,6 +144,10 @@ class CacheBackendRegistrar(_Registrar[Callable[..., Any]]):
             self._add(scheme.removesuffix("://"), factory)
 
 
+class FleetBackendRegistrar(CacheBackendRegistrar):
+    """``register(schemes, factory)``: claim URL schemes for a fleet backend factory."""
+
+
 class MergeStrategyRegistrar(_Registrar[Any]):
     """``register(name, strategy)``: add a merge strategy (an object with ``merge``)."""
 
@@ -194,6 +199,7 @@ class Registry:
         operations: Operation name to operation.
         providers: Provider name to entry.
         cache_backends: URL scheme to backend factory.
+        fleet_backends: URL scheme to fleet backend factory.
         merge_strategies: Name to strategy.
         selection_policies: Name to policy factory.
         emulators: Name to emulator spec.
@@ -206,6 +212,7 @@ class Registry:
     operations: Mapping[str, Operation[Any, Any]] = field(factory=dict)
     providers: Mapping[str, ProviderEntry] = field(factory=dict)
     cache_backends: Mapping[str, Callable[..., Any]] = field(factory=dict)
+    fleet_backends: Mapping[str, Callable[..., Any]] = field(factory=dict)
     merge_strategies: Mapping[str, Any] = field(factory=dict)
     selection_policies: Mapping[str, Callable[..., Any]] = field(factory=dict)
     emulators: Mapping[str, EmulatorSpec] = field(factory=dict)

@@ -1,8 +1,10 @@
-"""polysource integration: Redis (or a Redis Cluster) as a shared cache tier.
+"""polysource integration: Redis (or a Redis Cluster) as a shared cache tier and fleet.
 
-The entry point ``redis`` in the ``polysource`` group names this module; its hook claims the
+The entry point ``redis`` in the ``polysource`` group names this module; its hooks claim the
 URL schemes below for :class:`~polysource_redis.backend.RedisBackend`, so a tier listed in
-``[cache] tiers`` is served from Redis::
+``[cache] tiers`` is served from Redis, and for :class:`~polysource_redis.fleet.RedisFleet`,
+so that ``[fleet] url`` makes the processes sharing the server share breaker state,
+single-flight, invalidation, rate limits and cost budgets::
 
     redis://[[user]:password@]host[:port][/db][?option=value&...]
     rediss://...                       TLS; the certificate and host name are verified
@@ -24,15 +26,30 @@ from typing import TYPE_CHECKING
 
 from polysource.hookspecs import hookimpl
 from polysource_redis.backend import RedisBackend
+from polysource_redis.fleet import RedisFleet
 from polysource_redis.settings import SCHEMES, RedisSettings, parse_url
 
 if TYPE_CHECKING:
-    from polysource.registry import CacheBackendRegistrar
+    from polysource.registry import CacheBackendRegistrar, FleetBackendRegistrar
 
-__all__ = ["RedisBackend", "RedisSettings", "SCHEMES", "parse_url", "register_cache_backends"]
+__all__ = [
+    "RedisBackend",
+    "RedisFleet",
+    "RedisSettings",
+    "SCHEMES",
+    "parse_url",
+    "register_cache_backends",
+    "register_fleet_backends",
+]
 
 
 @hookimpl
 def register_cache_backends(register: CacheBackendRegistrar) -> None:
     """Claim ``redis``, ``rediss``, ``redis+cluster`` and ``rediss+cluster`` URLs."""
     register(SCHEMES, RedisBackend.from_url)
+
+
+@hookimpl
+def register_fleet_backends(register: FleetBackendRegistrar) -> None:
+    """Claim the same schemes for the fleet."""
+    register(SCHEMES, RedisFleet.from_url)

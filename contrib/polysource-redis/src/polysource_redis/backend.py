@@ -32,7 +32,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from polysource.cache.tiers import BackendContext
 from polysource_redis.settings import RedisSettings, parse_url
 
-__all__ = ["RedisBackend"]
+__all__ = ["RedisBackend", "cluster_client", "standalone_client"]
 
 logger: Final = logging.getLogger("polysource_redis")
 
@@ -83,9 +83,9 @@ class RedisBackend:
         self._cluster: RedisCluster | None = None
         self._client: Redis | RedisCluster
         if settings.cluster:
-            self._client = self._cluster = _cluster_client(settings)
+            self._client = self._cluster = cluster_client(settings)
         else:
-            self._client = self._redis = _standalone_client(settings)
+            self._client = self._redis = standalone_client(settings)
 
     @classmethod
     def from_url(cls, url: str, context: BackendContext) -> RedisBackend:
@@ -226,7 +226,7 @@ def _tls_options(settings: RedisSettings) -> dict[str, Any]:
     }
 
 
-def _standalone_client(settings: RedisSettings) -> Redis:
+def standalone_client(settings: RedisSettings) -> Redis:
     """A client over its own pool: blocking (bounded by the socket timeout) if capped."""
     ((host, port),) = settings.nodes
     options: dict[str, Any] = {
@@ -252,7 +252,7 @@ def _standalone_client(settings: RedisSettings) -> Redis:
     return Redis.from_pool(pool)
 
 
-def _cluster_client(settings: RedisSettings) -> RedisCluster:
+def cluster_client(settings: RedisSettings) -> RedisCluster:
     """A cluster client: retries re-read the layout first (a moved or restarted node)."""
     options: dict[str, Any] = {
         "startup_nodes": [ClusterNode(host, port) for host, port in settings.nodes],

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from polysource.clock import Clock
 from polysource.config import ProviderConfig
@@ -24,6 +24,9 @@ from polysource.resilience.breaker import Breaker
 from polysource.resilience.budget import CostBudget
 from polysource.resilience.ratelimit import RateLimiter
 from polysource.resilience.retry import RetryBudget, backoff
+
+if TYPE_CHECKING:
+    from polysource.engine.fleet import Fleet
 
 __all__ = ["BREAKER_CATEGORIES", "ProviderSlot", "attempt"]
 
@@ -68,8 +71,18 @@ class ProviderSlot:
         self.limiter = RateLimiter(self.name, limits, shared=shared_limits) if limits else None
         self.shared_timeout = shared_timeout
         self.budget = (
-            CostBudget(config.budget.limit, config.budget.period, clock) if config.budget else None
+            CostBudget(
+                config.budget.limit, config.budget.period, clock, self.name, shared=shared_limits
+            )
+            if config.budget
+            else None
         )
+        self.shared_gate = (self.limiter is not None and self.limiter.is_shared) or (
+            self.budget is not None and self.budget.is_shared
+        )
+        """Whether the gate also asks the fleet's storage (rate limits, cost budget)."""
+        self.fleet: Fleet | None = None
+        """Fleet coordination of the breaker, when configured (set by the fleet)."""
         self.retry_budget = RetryBudget(config.retry.budget_ratio, config.retry.min_retries, clock)
         self.health = HealthTracker(
             self.name,
@@ -91,6 +104,8 @@ class ProviderSlot:
         self.emitter.emit(
             EventKind.BREAKER, provider=self.name, detail={"from": old.value, "to": new.value}
         )
+        if self.fleet is not None:
+            self.fleet.breaker_changed(self, new)
 
     def _health_changed(self, old: Any, new: Any, reason: str) -> None:
         self.emitter.emit(
@@ -126,30 +141,60 @@ class ProviderSlot:
         if limiter is not None and not limiter.is_shared and not limiter.acquire():
             self.breaker.release()
             return self._skip(ErrorCategory.RATE_LIMIT, "local rate limit reached", target)
-        if self.budget is not None and not self.budget.try_spend(self.cost):
+        budget = self.budget
+        if budget is not None and not budget.is_shared and not budget.try_spend(self.cost):
             self.breaker.release()
             return self._skip(ErrorCategory.BUDGET_EXHAUSTED, "cost budget spent", target)
         return None
 
 
 async def _gate_shared(slot: ProviderSlot, target: str) -> ProviderError | None:
-    """The fleet-wide rate limit (after the local gate passed); local limits if it is down."""
+    """The fleet-wide rate limit and cost budget (after the local gate passed).
+
+    Permits and cost are leased from the shared storage in blocks, so most calls make no round
+    trip; while the storage is unreachable the local limit and budget stand in.
+    """
     limiter = slot.limiter
-    assert limiter is not None
-    try:
-        async with slot.clock.timeout(slot.shared_timeout):
-            allowed = await limiter.acquire_shared()
-    except asyncio.CancelledError:
-        raise
-    except Exception:  # noqa: BLE001 - the shared storage failing must not fail the call
-        limiter.fallbacks += 1
-        allowed = limiter.acquire()
-    if allowed:
+    budget = slot.budget
+    if limiter is not None and limiter.is_shared:
+        try:
+            async with slot.clock.timeout(slot.shared_timeout):
+                allowed = await limiter.acquire_shared()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the shared storage failing must not fail the call
+            limiter.fallbacks += 1
+            allowed = limiter.acquire()
+        if not allowed:
+            slot.breaker.release()
+            if budget is not None and not budget.is_shared:
+                budget.refund(slot.cost)
+            return slot._skip(ErrorCategory.RATE_LIMIT, "fleet rate limit reached", target)
+    if budget is not None and budget.is_shared:
+        try:
+            async with slot.clock.timeout(slot.shared_timeout):
+                allowed = await budget.try_spend_shared(slot.cost)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the shared storage failing must not fail the call
+            budget.fallbacks += 1
+            allowed = budget.try_spend(slot.cost)
+        if not allowed:
+            slot.breaker.release()
+            return slot._skip(ErrorCategory.BUDGET_EXHAUSTED, "fleet cost budget spent", target)
+    return None
+
+
+async def _claim_trial(slot: ProviderSlot, fleet: Fleet, target: str) -> ProviderError | None:
+    """A half-open breaker admitted a trial: it runs only if this process takes the fleet's."""
+    if await fleet.claim_trial(slot):
         return None
     slot.breaker.release()
     if slot.budget is not None:
         slot.budget.refund(slot.cost)
-    return slot._skip(ErrorCategory.RATE_LIMIT, "fleet rate limit reached", target)
+    return slot._skip(
+        ErrorCategory.CIRCUIT_OPEN, "circuit breaker is half-open; its trial runs elsewhere", target
+    )
 
 
 def _classify(exc: BaseException, slot: ProviderSlot, per_try: float) -> ProviderError:
@@ -198,8 +243,10 @@ async def attempt(  # noqa: PLR0915 - one loop: gate, call, classify, retry
     while True:
         number += 1
         skipped = slot.gate(target)
-        if skipped is None and slot.limiter is not None and slot.limiter.is_shared:
+        if skipped is None and slot.shared_gate:
             skipped = await _gate_shared(slot, target)
+        if skipped is None and slot.fleet is not None and not slot.breaker.is_closed:
+            skipped = await _claim_trial(slot, slot.fleet, target)
         if skipped is not None:
             raise skipped
         now = clock.monotonic()
@@ -238,7 +285,8 @@ async def attempt(  # noqa: PLR0915 - one loop: gate, call, classify, retry
             if slot.observe is not None:
                 slot.observe(slot.name, True, latency, slot.cost)
             slot.successes += 1
-            slot.breaker.record_success()
+            if slot.breaker.record_success() and slot.fleet is not None:
+                slot.fleet.clear_failures(slot)
             slot.health.success(latency)
             if emitter.wants[EventKind.SUCCESS]:
                 emitter.emit(
@@ -257,6 +305,8 @@ async def attempt(  # noqa: PLR0915 - one loop: gate, call, classify, retry
         if error.category in BREAKER_CATEGORIES:
             slot.breaker.record_failure()
             slot.health.failure(error.category.value)
+            if slot.fleet is not None:
+                await slot.fleet.count_failure(slot)
         else:
             slot.breaker.release()
         if emitter.wants[EventKind.FAILURE]:

@@ -8,6 +8,7 @@ cache lookup -> (stale-while-revalidate) -> single-flight -> route -> attempt ea
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 from collections import Counter
 from collections.abc import Hashable, Mapping
 from typing import Any
@@ -17,11 +18,12 @@ import attrs
 from polysource.cache.codec import builder, encode
 from polysource.cache.memory import ENTRY_OVERHEAD, CacheKey, Entry, MemoryCache, entry_size
 from polysource.cache.policy import Freshness, ages, classify
-from polysource.cache.tiers import Record
+from polysource.cache.tiers import Record, decode_record, encode_record
 from polysource.clock import Clock
 from polysource.connections import ConnectionStore, MemoryConnectionStore
 from polysource.engine.attempt import ProviderSlot, attempt
 from polysource.engine.batch import Coalescer, walk_many
+from polysource.engine.fleet import Fleet
 from polysource.engine.route import Router
 from polysource.engine.selection import Candidate, PriorityPolicy, SelectionPolicy
 from polysource.engine.singleflight import Flight, SingleFlight, TaskSet
@@ -34,7 +36,7 @@ from polysource.errors import (
     ProviderError,
     stops_failover,
 )
-from polysource.events import EventKind
+from polysource.events import EventKind, redact_key
 from polysource.models import (
     TIERS,
     BatchResult,
@@ -114,6 +116,8 @@ class FetchEngine:
         self.policy: SelectionPolicy = PriorityPolicy()
         self.tiers: TierChain | None = None
         """Shared tiers below L1 (L2, L3), when configured."""
+        self.fleet: Fleet | None = None
+        """Coordination with the other processes of a fleet, when configured."""
         self.tier_hits: dict[str, int] = {}
         self.store: ConnectionStore = MemoryConnectionStore()
         """Tenants' connections; private datasets are read only where the tenant has one."""
@@ -124,6 +128,7 @@ class FetchEngine:
         self.stale_served = 0
         self.deduplicated = 0
         self.negative_hits = 0
+        self.fleet_joins = 0
 
     # -- cache ---------------------------------------------------------------------------------
 
@@ -171,6 +176,39 @@ class FetchEngine:
                 tenant=ckey[3],
                 provider=loaded.source,
             )
+
+    def drop_invalidated(self, fields: Mapping[str, Any]) -> None:
+        """Drop memory-tier entries named by an invalidation (this process's or the fleet's).
+
+        ``fields``: ``d`` the dataset; with neither ``k`` (normalised keys) nor ``p`` (a glob
+        over them), the whole dataset; else entries of region ``r`` whose tenant hashes to
+        ``h`` (``None`` for public data).
+        """
+        memory = self.memory
+        if memory is None:
+            return
+        name = str(fields["d"])
+        keys = fields.get("k")
+        pattern = str(fields.get("p"))
+        if keys is None and fields.get("p") is None:
+            memory.clear(name)
+            return
+        region = str(fields.get("r"))
+        owner = fields.get("h")
+        if keys is not None and owner is None:
+            for key in keys:
+                memory.remove((name, key, region, None))
+            return
+        wanted = set(keys or ())
+        for entry in memory:
+            entry_name, key, entry_region, tenant = entry.key
+            if (
+                entry_name == name
+                and entry_region == region
+                and (redact_key(tenant) if tenant is not None else None) == owner
+                and (key in wanted if keys is not None else fnmatch.fnmatchcase(key, pattern))
+            ):
+                memory.remove(entry.key)
 
     def _store_not_found(self, ds: Dataset[Any], ckey: CacheKey, error: ProviderError) -> None:
         policy = self.policies[ds.name]
@@ -836,6 +874,21 @@ class FetchEngine:
     ) -> Loaded:
         request = Request(ds, key, region, tier, tenant, deadline=deadline)
         order = self.select(ds.name, region, order)
+        fleet = self.fleet
+        lease: str | None = None
+        if fleet is not None and store and fleet.single_flight:
+            skey = shared_key(ds, key, region, ckey[3])
+            held = await fleet.lead_or_wait(skey, deadline)
+            if isinstance(held, bytes):
+                joined = self._from_fleet(ds, ckey, held)
+                if joined is not None:
+                    flight = self.flights.get(ckey)
+                    if flight is not None:
+                        flight.context.loaded = joined
+                    return joined
+            elif held is not None:
+                lease = held
+        loaded: Loaded | None = None
         try:
             if hedge_delay is not None and len(order) > 1:
                 loaded = await self._walk_hedged(ds, request, order, deadline, hedge_delay)
@@ -849,11 +902,41 @@ class FetchEngine:
             ):
                 self._store_not_found(ds, ckey, failed.errors[0])
             raise
+        finally:
+            if lease is not None:
+                assert fleet is not None
+                fleet.finish(skey, lease, self._record(loaded) if loaded is not None else None)
         if store:
             self._store(ds, ckey, loaded)
         flight = self.flights.get(ckey)
         if flight is not None:
             flight.context.loaded = loaded
+        return loaded
+
+    def _record(self, loaded: Loaded) -> bytes:
+        """The shared-tier record of an answer (what another process decodes)."""
+        fetched_wall = self.clock.time() - (self.clock.monotonic() - loaded.fetched_at)
+        return encode_record(loaded.value, loaded.source, fetched_wall)
+
+    def _from_fleet(self, ds: Dataset[Any], ckey: CacheKey, data: bytes) -> Loaded | None:
+        """The answer another process of the fleet fetched, kept in memory as if read from L2."""
+        record = decode_record(data, ds.schema)
+        if record is None:
+            return None
+        self.fleet_joins += 1
+        if self.emitter.wants[EventKind.DEDUPLICATED]:
+            self.emitter.emit(
+                EventKind.DEDUPLICATED,
+                dataset=ds.name,
+                key=ckey[1],
+                private=ds.private,
+                tenant=ckey[3],
+                provider=record.source,
+                detail={"fleet": True},
+            )
+        entry = self._promote(ds, ckey, record)
+        loaded = Loaded(record.value, record.source, (), 0, (), entry.stored_at)
+        loaded.entry = entry if entry.alive else None
         return loaded
 
     def use_policy(self, policy: SelectionPolicy) -> None:

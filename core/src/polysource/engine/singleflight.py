@@ -83,6 +83,10 @@ class Flight(Generic[T]):
         self.future: asyncio.Future[T] | None = None
         self._new_future = asyncio.get_running_loop().create_future
 
+    def abandoned(self) -> bool:
+        """Whether the shared call itself was cancelled (the orchestrator is closing)."""
+        return self.task is not None and self.task.cancelled()
+
     def shared_future(self) -> asyncio.Future[T]:
         """The future the fast-path joiners share (a fresh one if a joiner cancelled it)."""
         future = self.future

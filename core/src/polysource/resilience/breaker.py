@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from purgatory.domain.model import HALF_OPENED, OPENED, Context, HalfOpenedState
+from purgatory.domain.model import HALF_OPENED, OPENED, Context, HalfOpenedState, OpenedState
 
 from polysource.clock import Clock
 from polysource.config import BreakerConfig
@@ -86,18 +86,20 @@ class Breaker:
             return True
         return False
 
-    def record_success(self) -> None:
-        """A call succeeded."""
+    def record_success(self) -> bool:
+        """A call succeeded; ``True`` if it cleared failures counted while closed."""
         if self.is_closed:
             if self._context.failure_count:
                 self._context.handle_end_request()
-            return
+                return True
+            return False
         if self._context.state == HALF_OPENED:
             self._successes += 1
             self._trials = max(0, self._trials - 1)
             if self._successes >= self.config.success_threshold:
                 self._context.handle_end_request()
                 self._sync()
+        return False
 
     def release(self) -> None:
         """An admitted call ended without a verdict (skipped, cancelled, or failed in a way that
@@ -111,6 +113,14 @@ class Breaker:
         if state == OPENED:
             return
         self._context.handle_exception(_BreakerFailure(self.name))
+        self._sync()
+
+    def trip(self) -> None:
+        """Open the breaker now (the fleet counted enough failures, or another process opened
+        it); the recovery timeout starts now."""
+        if self._context.state == OPENED:
+            return
+        self._context.set_state(OpenedState(self.name))
         self._sync()
 
     def reset(self) -> None:

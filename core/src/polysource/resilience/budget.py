@@ -1,17 +1,33 @@
 """Cost budgets: at most ``limit`` cost units per period, reset at each period boundary.
 
-Costs are fractional (0.01 per call), which ``limits``' integer costs do not express, so the
-budget keeps its own account on the injected clock.
+Costs are fractional (0.01 per call). The local budget keeps its own account on the injected
+clock. A budget shared by the fleet lives in the ``limits`` storage that fleet-wide rate limits
+use (Redis): there, cost is counted in millionths (``limits`` counts whole numbers) in a fixed
+window of the period, and leased in blocks of a hundredth of the budget, so most calls spend
+from the process's lease without a round trip. A lease's unspent part is lost when its window
+ends, never carried over, so the fleet never spends more than the budget.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from typing import Final
+
+from limits import (
+    RateLimitItem,
+    RateLimitItemPerDay,
+    RateLimitItemPerHour,
+    RateLimitItemPerMinute,
+    RateLimitItemPerMonth,
+    RateLimitItemPerSecond,
+)
+from limits.aio.storage import Storage as AsyncStorage
+from limits.aio.strategies import FixedWindowRateLimiter as AsyncFixedWindowRateLimiter
 
 from polysource.clock import Clock
 
-__all__ = ["PERIODS", "CostBudget"]
+__all__ = ["PERIODS", "SHARED_SCALE", "CostBudget"]
 
 PERIODS: Final = {
     "second": 1.0,
@@ -21,6 +37,17 @@ PERIODS: Final = {
     "month": 30 * 86400.0,
 }
 
+SHARED_SCALE: Final = 1_000_000
+"""Shared budgets count cost in millionths of a unit."""
+
+_ITEMS: Final[dict[str, type[RateLimitItem]]] = {
+    "second": RateLimitItemPerSecond,
+    "minute": RateLimitItemPerMinute,
+    "hour": RateLimitItemPerHour,
+    "day": RateLimitItemPerDay,
+    "month": RateLimitItemPerMonth,  # 30 days in limits too
+}
+
 
 class CostBudget:
     """A spending cap for one provider.
@@ -28,19 +55,54 @@ class CostBudget:
     Args:
         limit: Cost units allowed per period.
         period: ``second``, ``minute``, ``hour``, ``day`` or ``month`` (30 days).
-        clock: The time source; periods are aligned on its wall time.
+        clock: The time source; local periods are aligned on its wall time.
+        name: The provider's name (the shared budget's identifier).
+        shared: An async ``limits`` storage shared by the fleet; when given, cost is spent
+            from it with :meth:`try_spend_shared`, and :meth:`try_spend` is the local
+            fallback used while it is unreachable.
     """
 
-    __slots__ = ("_clock", "_window", "limit", "period", "seconds", "spent", "total_spent")
+    __slots__ = (
+        "_block",
+        "_clock",
+        "_item",
+        "_leased",
+        "_shared",
+        "_until",
+        "_window",
+        "fallbacks",
+        "is_shared",
+        "limit",
+        "name",
+        "period",
+        "seconds",
+        "spent",
+        "total_spent",
+    )
 
-    def __init__(self, limit: float, period: str, clock: Clock) -> None:
+    def __init__(
+        self,
+        limit: float,
+        period: str,
+        clock: Clock,
+        name: str = "budget",
+        shared: AsyncStorage | None = None,
+    ) -> None:
         self.limit = limit
         self.period = period
         self.seconds = PERIODS[period]
+        self.name = name
         self._clock = clock
         self._window = -1
         self.spent = 0.0
         self.total_spent = 0.0
+        self.fallbacks = 0
+        self.is_shared = shared is not None
+        self._shared = AsyncFixedWindowRateLimiter(shared) if shared is not None else None
+        self._item = _ITEMS[period](max(1, round(limit * SHARED_SCALE)))
+        self._block = max(1, self._item.amount // 100)
+        self._leased = 0
+        self._until = 0.0
 
     def _roll(self) -> None:
         window = math.floor(self._clock.time() / self.seconds)
@@ -57,13 +119,45 @@ class CostBudget:
         self.total_spent += cost
         return True
 
+    async def try_spend_shared(self, cost: float) -> bool:
+        """Spend ``cost`` from the fleet's budget (from this process's lease where it can).
+
+        Raises:
+            Exception: Whatever the storage raises; the caller falls back to :meth:`try_spend`.
+        """
+        assert self._shared is not None
+        units = math.ceil(cost * SHARED_SCALE)
+        now = time.time()
+        if now >= self._until:
+            self._leased = 0
+        if self._leased < units:
+            identifier = f"{self.name}:budget"
+            stats = await self._shared.get_window_stats(self._item, identifier)
+            take = min(max(self._block, units - self._leased), stats.remaining)
+            if self._leased + take < units or not await self._shared.hit(
+                self._item, identifier, cost=take
+            ):
+                return False
+            self._leased += take
+            self._until = (
+                stats.reset_time if stats.remaining < self._item.amount else (now + self.seconds)
+            )
+        self._leased -= units
+        self._roll()
+        self.spent += cost
+        self.total_spent += cost
+        return True
+
     def refund(self, cost: float) -> None:
         """Give back ``cost`` spent on a call that was not made after all."""
         self.spent = max(0.0, self.spent - cost)
         self.total_spent = max(0.0, self.total_spent - cost)
+        if self.is_shared and self._leased:
+            self._leased += math.ceil(cost * SHARED_SCALE)
 
     @property
     def remaining(self) -> float:
-        """Cost units left in the current period."""
+        """Cost units left in the current period (for a shared budget, as this process sees
+        it: its own spending only)."""
         self._roll()
         return max(0.0, self.limit - self.spent)

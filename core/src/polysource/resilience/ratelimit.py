@@ -48,7 +48,7 @@ def shared_storage(uri: str, prefix: str) -> AsyncStorage:
     Redis URIs use redis-py (``implementation="redispy"``); keys start with ``prefix``.
     """
     options: dict[str, str] = {"key_prefix": prefix}
-    if uri.startswith(("async+redis://", "async+rediss://")):
+    if uri.startswith(("async+redis://", "async+rediss://", "async+redis+cluster://")):
         options["implementation"] = "redispy"
     storage = storage_from_string(uri, **options)
     if not isinstance(storage, AsyncStorage):

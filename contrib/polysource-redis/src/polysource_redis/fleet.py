@@ -1,0 +1,207 @@
+"""The fleet backend on Redis: one channel, counters and leases for every process.
+
+:class:`RedisFleet` implements :class:`polysource.engine.fleet.FleetBackend` for one server or
+a Redis Cluster, from the same URLs as the cache tier (``redis://``, ``rediss://``,
+``redis+cluster://``, ``rediss+cluster://``, same options), with ``[fleet] url``:
+
+- messages go through one channel, ``{prefix}:fleet`` (``PUBLISH``; on a cluster a message
+  reaches every node's subscribers);
+- a counter is one script (``INCR`` then ``PEXPIRE``), a lease one script (``SET NX PX``, else
+  the holder's ``PTTL``), a release one script (delete if still held, then ``PUBLISH``): one
+  round trip each;
+- keys are ``{prefix}:fleet:{name}``.
+
+The listener holds its own connection. It reads with a short timeout and pings the server when
+the channel is quiet, so a dead or paused server is noticed within ``3 x heartbeat`` seconds
+and the engine reconnects; commands use the tier's short socket timeouts and retry policy
+(:mod:`polysource_redis.backend`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+from typing import Final, final
+from urllib.parse import quote
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+
+from polysource.engine.fleet import FleetContext
+from polysource_redis.backend import cluster_client, standalone_client
+from polysource_redis.settings import RedisSettings, parse_url
+
+__all__ = ["RedisFleet"]
+
+_CLAIM: Final = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    return 0
+end
+local left = redis.call('PTTL', KEYS[1])
+if left < 1 then
+    return tonumber(ARGV[2])
+end
+return left
+"""
+
+_RELEASE: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    redis.call('DEL', KEYS[1])
+end
+if ARGV[2] ~= '' then
+    redis.call('PUBLISH', ARGV[3], ARGV[2])
+end
+return 0
+"""
+
+_INCR: Final = """
+local count = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return count
+"""
+
+HEARTBEAT: Final = 1.0
+"""Seconds of silence on the channel before the listener pings the server."""
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+@final
+class RedisFleet:
+    """Fleet coordination state in Redis or a Redis Cluster.
+
+    Args:
+        settings: Where and how to reach Redis (as for the cache tier).
+        heartbeat: Seconds of silence before the listener pings; three times as long without
+            any answer and it gives up the connection.
+    """
+
+    __slots__ = (
+        "_channel",
+        "_claim",
+        "_client",
+        "_incr",
+        "_key_prefix",
+        "_release",
+        "_settings",
+        "heartbeat",
+        "name",
+    )
+
+    name: str
+    """The fleet's name in events (``redis`` unless the URL's ``name`` says)."""
+
+    def __init__(self, settings: RedisSettings, *, heartbeat: float = HEARTBEAT) -> None:
+        self.name = settings.name
+        self.heartbeat = heartbeat
+        self._settings = settings
+        self._channel = f"{settings.prefix}:fleet"
+        self._key_prefix = f"{settings.prefix}:fleet:"
+        self._client: Redis | RedisCluster = (
+            cluster_client(settings) if settings.cluster else standalone_client(settings)
+        )
+        self._claim = self._client.register_script(_CLAIM)
+        self._release = self._client.register_script(_RELEASE)
+        self._incr = self._client.register_script(_INCR)
+
+    @classmethod
+    def from_url(cls, url: str, context: FleetContext) -> RedisFleet:
+        """Build the backend from ``[fleet] url``; socket timeouts default to the fleet timeout.
+
+        Raises:
+            ConfigError: The URL is not valid (see :func:`~polysource_redis.settings.parse_url`).
+        """
+        return cls(parse_url(url, timeout=context.timeout))
+
+    def __repr__(self) -> str:
+        return f"RedisFleet({self._settings.url!r}, prefix={self._settings.prefix!r})"
+
+    async def listen(self, deliver: Callable[[bytes], None], ready: Callable[[], None]) -> None:
+        """Subscribe to the fleet's channel and hand each message to ``deliver``."""
+        if isinstance(self._client, RedisCluster):
+            await self._client.initialize()  # a cluster's pub/sub needs its layout first
+        pubsub = self._client.pubsub()
+        try:
+            await pubsub.subscribe(self._channel)
+            ready()
+            heard = time.monotonic()
+            pinged = False
+            while True:
+                message = await pubsub.get_message(timeout=self.heartbeat)
+                now = time.monotonic()
+                if message is not None:
+                    heard = now
+                    pinged = False
+                    if message.get("type") == "message":
+                        deliver(message["data"])
+                    continue
+                if now - heard > 3 * self.heartbeat:
+                    raise ConnectionError(f"no answer on {self._channel} for {now - heard:.1f}s")
+                if not pinged or now - heard > 2 * self.heartbeat:
+                    await pubsub.ping()
+                    pinged = True
+        finally:
+            await asyncio.shield(_close_pubsub(pubsub))
+
+    async def publish(self, message: bytes) -> None:
+        """``PUBLISH`` to the fleet's channel."""
+        await self._client.execute_command("PUBLISH", self._channel, message)
+
+    async def incr(self, name: str, ttl: float) -> int:
+        """Count one more on ``name`` (expiring ``ttl`` seconds from now); the new count."""
+        count = await self._incr(keys=[self._key_prefix + name], args=[_ms(ttl)])
+        return int(count)
+
+    async def delete(self, names: Iterable[str]) -> None:
+        """``UNLINK`` counters or leases (one command per name on a cluster)."""
+        keys = [self._key_prefix + name for name in names]
+        if self._settings.cluster:  # keys of several slots cannot share one command
+            for key in keys:
+                await self._client.execute_command("UNLINK", key)
+        elif keys:
+            await self._client.execute_command("UNLINK", *keys)
+
+    async def claim(self, name: str, token: str, ttl: float) -> float:
+        """Take the lease ``name`` for ``ttl`` seconds: 0, or the seconds its holder has left."""
+        left = await self._claim(keys=[self._key_prefix + name], args=[token, _ms(ttl)])
+        return int(left) / 1000
+
+    async def release(self, name: str, token: str, message: bytes | None) -> None:
+        """Drop the lease if ``token`` holds it and publish ``message``, in one script."""
+        await self._release(
+            keys=[self._key_prefix + name], args=[token, message or b"", self._channel]
+        )
+
+    def rate_limit_storage(self) -> tuple[str, str] | None:
+        """A ``limits`` URI for the same servers and the key prefix ``{prefix}:limits``
+        (``None`` for a cluster over TLS, which ``limits`` does not name; set
+        ``rate_limit_storage`` for it)."""
+        settings = self._settings
+        if settings.cluster and settings.tls:
+            return None
+        credentials = ""
+        if settings.username or settings.password:
+            user = quote(settings.username or "", safe="")
+            secret = quote(settings.password.reveal(), safe="") if settings.password else ""
+            credentials = f"{user}:{secret}@" if secret else f"{user}@"
+        hosts = ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in settings.nodes)
+        prefix = f"{settings.prefix}:limits"
+        if settings.cluster:
+            return f"async+redis+cluster://{credentials}{hosts}", prefix
+        scheme = "async+rediss" if settings.tls else "async+redis"
+        return f"{scheme}://{credentials}{hosts}/{settings.db}", prefix
+
+    async def close(self) -> None:
+        """Close every connection."""
+        await self._client.aclose()
+
+
+async def _close_pubsub(pubsub: object) -> None:
+    close = getattr(pubsub, "aclose", None)
+    if close is not None:
+        with contextlib.suppress(Exception):  # a dead connection cannot be closed cleanly
+            await close()

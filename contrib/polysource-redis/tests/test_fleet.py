@@ -1,0 +1,429 @@
+"""Engines sharing one Redis as a fleet: single-flight, breakers, invalidation, budgets, outages.
+
+Each test runs two orchestrators in this process, each with its own provider double, on the
+shared Redis under a prefix of its own (outage tests on a ``redis-server`` of their own). Time
+in the engines is a fake clock; what the tests wait for is a message crossing Redis, polled
+with a bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+import polysource_redis
+from polysource import AllProvidersFailed, Orchestrator, load_config
+from polysource.connections import Connection
+from polysource.datasets import ACCOUNTS, QUOTE, Account, Accounts, Quote
+from polysource.errors import ErrorCategory
+from polysource.events import EventKind
+from polysource.models import BreakerState
+from polysource.testing import EventRecorder, FakeClock, FakeProvider
+from polysource_redis import RedisFleet, parse_url
+
+PROVIDER = "alpha"
+
+
+async def until(condition: Callable[[], bool], what: str, seconds: float = 5.0) -> None:
+    """Wait (bounded) for something another engine does through Redis."""
+    for _ in range(int(seconds / 0.005)):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def subscribed(engine: Engine) -> None:
+    """Wait (bounded) until the engine's listener has subscribed; a listener that failed (a
+    connection slower than the timeout on a busy machine) is retried at once."""
+    for _ in range(1000):
+        if engine.fleet.listening:
+            return
+        if not engine.fleet.attached():
+            await engine.clock.advance(engine.fleet.cooldown)
+        await asyncio.sleep(0.005)
+    raise AssertionError("the listener did not subscribe")
+
+
+def config(url: str, **provider: Any) -> Any:
+    settings = {"retry": {"attempts": 1}, "breaker": {"failure_threshold": 2}, **provider}
+    return load_config(
+        environ={},
+        overrides={
+            "telemetry": {"log": False},
+            "fleet": {"url": url, "cooldown": 5.0},
+            "providers": {PROVIDER: settings},
+        },
+    )
+
+
+class Engine:
+    """One orchestrator of the fleet, with its provider, clock and events."""
+
+    def __init__(self, url: str, **provider: Any) -> None:
+        self.clock = FakeClock()
+        self.provider = FakeProvider(PROVIDER, datasets=("quote", "accounts"), clock=self.clock)
+        self.events = EventRecorder()
+        self.orch = Orchestrator(
+            config(url, **provider),
+            plugins=[self.provider, polysource_redis, self.events],
+            clock=self.clock,
+            entry_points=False,
+            environ={},
+        )
+
+    @property
+    def fleet(self) -> Any:
+        return self.orch._fleet
+
+    def breaker(self) -> BreakerState:
+        return self.orch.health()[PROVIDER].breaker
+
+
+async def open_everywhere(one: Engine, two: Engine) -> None:
+    """Two failures in ``one`` open its breaker, and the news opens ``two``'s."""
+    one.provider.fail("A", ErrorCategory.PROVIDER_DOWN, times=2)
+    for _ in range(2):
+        with pytest.raises(AllProvidersFailed):
+            await one.orch.fetch(QUOTE, "A")
+    await until(lambda: two.breaker() is BreakerState.OPEN, "the breaker to open in two")
+
+
+@pytest.fixture
+async def fleet_url(shared_url: str, prefix: str, raw: Any) -> str:
+    """The fleet URL on the shared Redis under this test's prefix (cleaned up by ``raw``)."""
+    return f"{shared_url}?prefix={prefix}"
+
+
+@pytest.fixture
+async def engines(fleet_url: str) -> AsyncIterator[Callable[..., Engine]]:
+    """A factory of started engines on the fleet; all are closed at teardown."""
+    started: list[Engine] = []
+
+    async def make(url: str | None = None, *, listening: bool = True, **provider: Any) -> Engine:
+        engine = Engine(url or fleet_url, **provider)
+        await engine.orch.start()
+        started.append(engine)
+        if listening:
+            await subscribed(engine)
+        return engine
+
+    yield make  # type: ignore[misc]
+    for engine in started:
+        await engine.orch.close()
+
+
+async def test_identical_misses_in_two_engines_make_one_provider_call(engines):
+    """The first engine takes the lease and calls; the second waits and gets its answer."""
+    one, two = await engines(), await engines()
+    gate = asyncio.Event()
+
+    async def slow(_request):
+        await gate.wait()
+        return Quote("AAPL", 101.0)
+
+    one.provider.answer("AAPL", slow)
+    two.provider.answer("AAPL", Quote("AAPL", 999.0))
+    first = asyncio.create_task(one.orch.fetch(QUOTE, "AAPL"))
+    await until(lambda: one.provider.calls, "the first engine to call its provider")
+    second = asyncio.create_task(two.orch.fetch(QUOTE, "AAPL"))
+    await until(lambda: two.fleet._waiters, "the second engine to wait on the lease")
+    gate.set()
+    a, b = await first, await second
+
+    assert (a.data.price, b.data.price) == (101.0, 101.0)
+    assert (len(one.provider.calls), len(two.provider.calls)) == (1, 0)
+    assert b.source == PROVIDER and two.orch._engine.fleet_joins == 1
+    assert any(e.detail.get("fleet") for e in two.events.of(EventKind.DEDUPLICATED))
+    # The second engine keeps the answer in memory: the next fetch is a hit there.
+    assert (await two.orch.fetch(QUOTE, "AAPL")).cached
+
+
+async def test_when_the_lease_holder_fails_the_waiter_calls_its_own_provider(engines):
+    one, two = await engines(), await engines()
+    gate = asyncio.Event()
+
+    async def broken(_request):
+        await gate.wait()
+        raise ValueError("garbage")
+
+    one.provider.answer("MSFT", broken)
+    two.provider.answer("MSFT", Quote("MSFT", 300.0))
+    first = asyncio.create_task(one.orch.fetch(QUOTE, "MSFT"))
+    await until(lambda: one.provider.calls, "the first call")
+    second = asyncio.create_task(two.orch.fetch(QUOTE, "MSFT"))
+    await until(lambda: two.fleet._waiters, "the second engine to wait")
+    gate.set()
+
+    with pytest.raises(AllProvidersFailed):
+        await first
+    assert (await second).data.price == 300.0
+    assert len(two.provider.calls) == 1
+
+
+async def test_a_lease_nobody_answers_is_waited_for_a_bounded_time(engines, fleet_url):
+    """A holder that never publishes (it died) blocks the others only until its lease ends."""
+    two = await engines()
+    dead = RedisFleet(parse_url(fleet_url))
+    try:
+        assert await dead.claim("flight:{quote:global}:-:IBM", "dead-process", 60) == 0
+        two.provider.answer("IBM", Quote("IBM", 150.0))
+        fetch = asyncio.create_task(two.orch.fetch(QUOTE, "IBM"))
+        await until(lambda: two.fleet._waiters, "the engine to wait on the dead lease")
+        assert not fetch.done()
+        # The wait ends at half the 10 s deadline (before the lease does): then it calls.
+        await two.clock.advance(5.5)
+        result = await asyncio.wait_for(fetch, timeout=5)
+    finally:
+        await dead.close()
+    assert result.data.price == 150.0
+    assert two.fleet.wait_timeouts == 1
+    assert len(two.provider.calls) == 1
+
+
+async def test_failures_seen_by_two_engines_open_the_breaker_in_both(engines):
+    """Threshold 2: one failure in each engine opens both breakers (neither saw two)."""
+    one, two = await engines(), await engines()
+    one.provider.fail("A", ErrorCategory.PROVIDER_DOWN)
+    two.provider.fail("B", ErrorCategory.PROVIDER_DOWN)
+    with pytest.raises(AllProvidersFailed):
+        await one.orch.fetch(QUOTE, "A")
+    assert one.breaker() is BreakerState.CLOSED
+    with pytest.raises(AllProvidersFailed):
+        await two.orch.fetch(QUOTE, "B")
+
+    assert two.breaker() is BreakerState.OPEN
+    await until(lambda: one.breaker() is BreakerState.OPEN, "the open breaker to reach one")
+    with pytest.raises(AllProvidersFailed) as skipped:
+        await one.orch.fetch(QUOTE, "C")
+    assert skipped.value.errors[0].category is ErrorCategory.CIRCUIT_OPEN
+    assert len(one.provider.calls) == 1  # the open breaker sent nothing more
+
+
+async def test_a_healthy_call_makes_no_breaker_round_trip(engines, wire):
+    one = await engines()
+    await one.orch.fetch(QUOTE, "WARM")  # lease and release: single-flight's round trips
+    wire.clear()
+    one.orch.config.fleet.single_flight = False
+    one.fleet.single_flight = False
+    await one.orch.fetch(QUOTE, "HEALTHY")
+    assert wire.commands() == []
+
+
+async def test_one_engine_runs_the_half_open_trial_and_its_success_closes_both(engines):
+    one, two = await engines(), await engines()
+    await open_everywhere(one, two)
+    for engine in (one, two):
+        await engine.clock.advance(31)  # past the recovery timeout: both half-open
+    assert one.breaker() is two.breaker() is BreakerState.HALF_OPEN
+
+    assert (await one.orch.fetch(QUOTE, "TRIAL-1", skip_cache=True)).source == PROVIDER
+    await until(lambda: two.breaker() is BreakerState.CLOSED, "the close to reach two")
+    assert (await two.orch.fetch(QUOTE, "AFTER")).source == PROVIDER
+
+
+async def test_a_half_open_trial_taken_elsewhere_is_skipped(engines):
+    one, two = await engines(), await engines()
+    gate = asyncio.Event()
+
+    async def slow(_request):
+        await gate.wait()
+        return Quote("T1", 1.0)
+
+    await open_everywhere(one, two)
+    for engine in (one, two):
+        await engine.clock.advance(31)
+    one.provider.answer("T1", slow)
+    trial = asyncio.create_task(one.orch.fetch(QUOTE, "T1"))
+    await until(lambda: one.provider.calls[-1:] == [("quote", "T1")], "the trial call")
+
+    with pytest.raises(AllProvidersFailed) as skipped:
+        await two.orch.fetch(QUOTE, "T2")
+    assert skipped.value.errors[0].category is ErrorCategory.CIRCUIT_OPEN
+    assert "elsewhere" in skipped.value.errors[0].message
+    assert ("quote", "T2") not in two.provider.calls
+    gate.set()
+    await trial
+    await until(lambda: two.breaker() is BreakerState.CLOSED, "the close to reach two")
+
+
+async def test_a_manual_reset_closes_the_breaker_fleet_wide(engines):
+    one, two = await engines(), await engines()
+    await open_everywhere(one, two)
+    one.orch.reset_breaker(PROVIDER)
+    await until(lambda: two.breaker() is BreakerState.CLOSED, "the reset to reach two")
+
+
+async def test_invalidation_reaches_the_memory_of_every_engine(engines):
+    one, two = await engines(), await engines()
+    for key in ("AAPL", "AMZN", "MSFT"):
+        await two.orch.fetch(QUOTE, key)
+    memory = two.orch._engine.memory
+
+    def held(key: str) -> bool:
+        return memory.peek(("quote", key, "global", None)) is not None
+
+    await one.orch.invalidate(QUOTE, ["AAPL"])
+    await until(lambda: not held("AAPL"), "the key invalidation")
+    assert held("AMZN") and held("MSFT")
+    await one.orch.invalidate(QUOTE, pattern="AM*")
+    await until(lambda: not held("AMZN"), "the pattern invalidation")
+    assert held("MSFT")
+    await one.orch.invalidate(QUOTE)
+    await until(lambda: not held("MSFT"), "the dataset invalidation")
+
+
+async def test_invalidating_one_tenants_private_data_spares_the_others(engines):
+    one, two = await engines(), await engines()
+    two.provider.answer(
+        "all", lambda r: Accounts((Account(f"acc-{r.tenant}", "Checking", "depository", "USD"),))
+    )
+    for tenant in ("alice", "bob"):
+        await two.orch.connections.save(Connection(tenant, PROVIDER, "link"))
+        await two.orch.fetch(ACCOUNTS, "all", tenant=tenant)
+    memory = two.orch._engine.memory
+
+    def held(tenant: str) -> bool:
+        return memory.peek(("accounts", "all", "global", tenant)) is not None
+
+    await one.orch.invalidate(ACCOUNTS, ["all"], tenant="alice")
+    await until(lambda: not held("alice"), "alice's invalidation")
+    assert held("bob")
+
+
+async def test_a_cost_budget_holds_across_engines(engines):
+    """A budget of 0.05 a day at 0.01 a call: five calls in all, whichever engine makes them."""
+    settings = {"cost_per_call": 0.01, "budget": {"limit": 0.05, "period": "day"}}
+    one, two = await engines(**settings), await engines(**settings)
+    made, refused = 0, []
+    for i in range(5):
+        for engine in (one, two):
+            try:
+                await engine.orch.fetch(QUOTE, f"K{i}-{id(engine)}")
+                made += 1
+            except AllProvidersFailed as failed:
+                refused.append(failed.errors[0].category)
+    assert made == 5
+    assert refused == [ErrorCategory.BUDGET_EXHAUSTED] * 5
+    assert len(one.provider.calls) + len(two.provider.calls) == 5
+
+
+async def test_a_fleet_down_at_start_leaves_every_engine_local(engines, redis_servers):
+    server = redis_servers()
+    url = f"{server.url}?prefix=down"
+    server.stop()
+    one = await engines(url, listening=False)
+    await until(lambda: one.fleet.failures > 0, "the listener to fail")
+
+    assert (await one.orch.fetch(QUOTE, "AAPL")).source == PROVIDER
+    one.provider.fail("A", ErrorCategory.PROVIDER_DOWN, times=2)
+    for _ in range(2):
+        with pytest.raises(AllProvidersFailed):
+            await one.orch.fetch(QUOTE, "A")
+    assert one.breaker() is BreakerState.OPEN  # the local breaker stands in
+    states = [e.detail["state"] for e in one.events.of(EventKind.FLEET)]
+    assert states[0] == "detached"
+
+    server.start()
+    await one.clock.advance(6)  # the cool-down ends: the listener reconnects
+    await subscribed(one)
+    one.orch.reset_breaker(PROVIDER)
+    assert (await one.orch.fetch(QUOTE, "BACK")).source == PROVIDER
+    assert one.fleet.attached()
+
+
+@pytest.mark.parametrize("outage", ["stop", "pause"])
+async def test_a_fleet_lost_mid_load_costs_one_bounded_wait(engines, redis_servers, outage):
+    server = redis_servers()
+    one = await engines(f"{server.url}?prefix=mid")
+    await one.orch.fetch(QUOTE, "WARM")
+    if outage == "stop":
+        server.stop()
+    else:
+        server.pause()
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        fetch = asyncio.create_task(one.orch.fetch(QUOTE, "DURING"))
+        # The lease command waits for the socket timeout (0.25 s, real time) at most; the
+        # engine's own bound is its fake clock's timer, advanced here in small steps.
+        while not fetch.done() and loop.time() - started < 3:
+            await one.clock.advance(0.05)
+            await asyncio.sleep(0.01)
+        assert (await fetch).source == PROVIDER
+        assert not one.fleet.attached()
+        assert (await one.orch.fetch(QUOTE, "AFTER")).source == PROVIDER  # no wait: detached
+    finally:
+        if outage == "pause":
+            server.resume()
+    assert "detached" in [e.detail["state"] for e in one.events.of(EventKind.FLEET)]
+
+
+def test_the_fleet_names_a_limits_storage_for_its_servers():
+    plain = RedisFleet(parse_url("redis://h:7000/2"))
+    secret = RedisFleet(parse_url("rediss://user:p%40ss@h/0"))
+    cluster = RedisFleet(parse_url("redis+cluster://a:1,b:2"))
+    assert plain.rate_limit_storage() == ("async+redis://h:7000/2", "ps:limits")
+    assert secret.rate_limit_storage() == ("async+rediss://user:p%40ss@h:6379/0", "ps:limits")
+    assert cluster.rate_limit_storage() == ("async+redis+cluster://a:1,b:2", "ps:limits")
+    assert RedisFleet(parse_url("rediss+cluster://a:1")).rate_limit_storage() is None
+    assert "p@ss" not in repr(secret) and "p%40ss" not in repr(secret)
+
+
+async def test_a_rate_limit_holds_across_engines_through_the_fleet_url(engines):
+    """With only ``[fleet] url`` set, rate limits are shared through the same Redis."""
+    one = await engines(rate_limits=["3/minute"])
+    two = await engines(rate_limits=["3/minute"])
+    made = 0
+    for i in range(3):
+        for engine in (one, two):
+            with contextlib.suppress(AllProvidersFailed):
+                await engine.orch.fetch(QUOTE, f"R{i}-{id(engine)}")
+                made += 1
+    assert made == 3
+
+
+async def test_a_fleet_on_a_redis_cluster_shares_single_flight_and_breakers(
+    engines, cluster, prefix
+):
+    """On a three-node cluster: the lease, the published answer and the open breaker."""
+    options = f"prefix={prefix}&socket_timeout=0.5&connect_timeout=0.5"
+    url = f"redis+cluster://127.0.0.1:{cluster[0].port}?{options}"
+    one, two = await engines(url), await engines(url)
+    gate = asyncio.Event()
+
+    async def slow(_request):
+        await gate.wait()
+        return Quote("AAPL", 101.0)
+
+    one.provider.answer("AAPL", slow)
+    first = asyncio.create_task(one.orch.fetch(QUOTE, "AAPL"))
+    await until(lambda: one.provider.calls, "the first engine to call its provider")
+    second = asyncio.create_task(two.orch.fetch(QUOTE, "AAPL"))
+    await until(lambda: two.fleet._waiters, "the second engine to wait on the lease")
+    gate.set()
+    assert (await first).data.price == (await second).data.price == 101.0
+    assert two.provider.calls == []
+
+    await open_everywhere(one, two)
+    one.orch.reset_breaker(PROVIDER)
+    await until(lambda: two.breaker() is BreakerState.CLOSED, "the reset to reach two")
+
+
+async def test_shared_rate_limit_and_budget_cost_well_under_a_round_trip_a_call(engines, wire):
+    """Permits and cost are leased in blocks: 200 calls make a handful of round trips."""
+    one = await engines(
+        rate_limits=["20000/minute"],  # blocks of 200 permits: one renewal in 200 calls
+        cost_per_call=0.01,
+        budget={"limit": 1000.0, "period": "day"},
+    )
+    one.fleet.single_flight = False  # only the limit and the budget talk to Redis here
+    await one.orch.fetch(QUOTE, "WARM")
+    wire.clear()
+    for i in range(200):
+        assert (await one.orch.fetch(QUOTE, f"K{i}")).source == PROVIDER
+    assert 1 <= len(wire.writes) <= 4, wire.writes

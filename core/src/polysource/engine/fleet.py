@@ -1,0 +1,400 @@
+"""Fleet coordination: processes that share one Redis behave as one.
+
+A *fleet backend* (claimed by URL scheme through ``register_fleet_backends``; Redis in
+``polysource-redis``) offers a message channel every process listens to, atomic counters with
+expiry and short leases. On top of it, :class:`Fleet` gives the engine:
+
+- **Breakers.** Each process keeps its breakers' state machines in memory, so a healthy call
+  pays no round trip. A failure that counts against a provider is also counted fleet-wide (an
+  increment with expiry); when the fleet's count reaches the threshold the breaker opens, and
+  every transition to open or closed is published so that every process follows. When a
+  breaker half-opens, the trial call goes to the one process that takes the trial lease.
+- **Single-flight.** Before calling providers for a cache miss, a process takes a lease on the
+  request's shared key. A process that finds it taken waits (at most the lease's remaining time
+  and its own deadline) for the holder's answer, which is published with the record; if the
+  holder fails, or the wait ends, it calls the providers itself.
+- **Invalidation.** ``Orchestrator.invalidate`` publishes what it dropped, and every process
+  drops the same entries from its memory tier.
+
+Every backend operation is bounded by ``timeout``. When one fails the fleet is *detached* for
+``cooldown`` seconds: breakers, rate limits and single-flight are then process-local, an event
+says so, and the first success afterwards re-attaches it. The listener reconnects on its own.
+No request that a provider could answer fails because of the fleet.
+
+Messages are a JSON header line (origin process, kind, fields) and an optional payload (the
+encoded record of a finished call); a process ignores its own messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, runtime_checkable
+
+import orjson
+from attrs import frozen
+
+from polysource.clock import Clock
+from polysource.engine.singleflight import TaskSet
+from polysource.engine.telemetry import Emitter
+from polysource.events import EventKind
+from polysource.models import BreakerState
+
+if TYPE_CHECKING:
+    from polysource.engine.attempt import ProviderSlot
+
+__all__ = ["FAILED", "Fleet", "FleetBackend", "FleetContext"]
+
+T = TypeVar("T")
+
+
+class _Failed:
+    """The outcome of a fleet operation that failed or timed out."""
+
+    def __repr__(self) -> str:
+        return "FAILED"
+
+
+FAILED: Final = _Failed()
+
+_BREAKER: Final = "b"
+_DONE: Final = "d"
+_INVALIDATE: Final = "i"
+
+
+@frozen
+class FleetContext:
+    """What a fleet backend factory receives besides its URL.
+
+    Attributes:
+        clock: The orchestrator's clock.
+        timeout: Seconds any one operation may take (the backend's socket timeouts).
+    """
+
+    clock: Clock
+    timeout: float = 0.25
+
+
+@runtime_checkable
+class FleetBackend(Protocol):
+    """Shared coordination state, claimed by URL scheme through ``register_fleet_backends``.
+
+    ``register(("redis", "rediss"), factory)`` where ``factory(url, context)`` returns the
+    backend. Names are strings built by the engine; the backend namespaces them. Every method
+    may raise: the engine bounds it with ``context.timeout`` and goes process-local.
+    """
+
+    name: str
+
+    async def listen(self, deliver: Callable[[bytes], None], ready: Callable[[], None]) -> None:
+        """Receive the fleet's messages: call ``ready()`` once subscribed, then ``deliver``
+        with each message, until cancelled. Raise when the connection is lost or silent."""
+        ...
+
+    async def publish(self, message: bytes) -> None:
+        """Send ``message`` to every listening process (this one included)."""
+        ...
+
+    async def incr(self, name: str, ttl: float) -> int:
+        """Add one to the counter ``name``, let it expire ``ttl`` seconds from now; the count."""
+        ...
+
+    async def delete(self, names: Iterable[str]) -> None:
+        """Remove counters or leases."""
+        ...
+
+    async def claim(self, name: str, token: str, ttl: float) -> float:
+        """Take the lease ``name`` for ``ttl`` seconds if nobody holds it.
+
+        Returns 0 when taken, else the seconds the holder's lease has left.
+        """
+        ...
+
+    async def release(self, name: str, token: str, message: bytes | None) -> None:
+        """Drop the lease ``name`` if ``token`` still holds it and publish ``message`` (if
+        any), in one round trip."""
+        ...
+
+    def rate_limit_storage(self) -> tuple[str, str] | None:
+        """A ``limits`` async storage URI reaching the same servers and a key prefix for it
+        (for fleet-wide rate limits and cost budgets), or ``None``."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+def _message(kind: str, origin: str, fields: dict[str, Any], payload: bytes = b"") -> bytes:
+    return orjson.dumps({"o": origin, "t": kind, **fields}) + b"\n" + payload
+
+
+class Fleet:
+    """The engine's side of fleet coordination (see the module docstring).
+
+    Args:
+        backend: The fleet backend.
+        clock: For timeouts, cool-downs and the listener's reconnect delay.
+        emitter: For ``fleet`` events.
+        tasks: Owner of the listener and of background publishes.
+        timeout: Seconds any one backend operation may take.
+        cooldown: Seconds the fleet stays detached after a failure.
+        lease: Seconds a single-flight lease lasts at most (a holder that dies blocks the
+            others no longer than this).
+        failure_window: Seconds a fleet-wide failure count lives after its last increment.
+        breakers: Share breaker state.
+        single_flight: Share single-flight leases.
+    """
+
+    def __init__(
+        self,
+        backend: FleetBackend,
+        clock: Clock,
+        emitter: Emitter,
+        tasks: TaskSet,
+        *,
+        timeout: float = 0.25,
+        cooldown: float = 5.0,
+        lease: float = 10.0,
+        failure_window: float = 60.0,
+        breakers: bool = True,
+        single_flight: bool = True,
+    ) -> None:
+        self.backend = backend
+        self.name = backend.name
+        self.clock = clock
+        self.emitter = emitter
+        self.tasks = tasks
+        self.timeout = timeout
+        self.cooldown = cooldown
+        self.lease = lease
+        self.failure_window = failure_window
+        self.share_breakers = breakers
+        self.single_flight = single_flight
+        self.origin = uuid.uuid4().hex[:16]
+        """This process's id in messages and lease tokens."""
+        self.detached_until = 0.0
+        self.listening = False
+        self.slots: dict[str, ProviderSlot] = {}
+        self.on_invalidate: Callable[[dict[str, Any]], None] | None = None
+        self._waiters: dict[str, list[asyncio.Future[bytes | None]]] = {}
+        self._remote: str | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self.failures = 0
+        self.leads = 0
+        self.joins = 0
+        self.wait_timeouts = 0
+        self.remote_changes = 0
+        self.invalidations = 0
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    def start(self, slots: dict[str, ProviderSlot]) -> None:
+        """Attach to the providers' breakers and start listening."""
+        self.slots = slots
+        for slot in slots.values():
+            slot.fleet = self
+        self._listener = self.tasks.spawn(self._listen(), name="polysource-fleet-listener")
+
+    async def close(self) -> None:
+        """Stop listening and close the backend."""
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+        with contextlib.suppress(Exception):  # closing a dead backend must not fail shutdown
+            await self.backend.close()
+
+    def attached(self) -> bool:
+        """Whether requests use the fleet now (else they run process-local)."""
+        return self.clock.monotonic() >= self.detached_until
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                await self.backend.listen(self._deliver, self._ready)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the listener must outlive any failure
+                self._lost(exc)
+            self.listening = False
+            await self.clock.sleep(self.cooldown)
+
+    def _ready(self) -> None:
+        self.listening = True
+        if self.emitter.wants[EventKind.FLEET]:
+            self.emitter.emit(EventKind.FLEET, detail={"fleet": self.name, "state": "listening"})
+
+    def _lost(self, exc: BaseException) -> None:
+        self.failures += 1
+        was_attached = self.attached()
+        self.detached_until = self.clock.monotonic() + self.cooldown
+        if was_attached and self.emitter.wants[EventKind.FLEET]:
+            self.emitter.emit(
+                EventKind.FLEET,
+                detail={"fleet": self.name, "state": "detached", "error": type(exc).__name__},
+            )
+
+    async def run(self, operation: Awaitable[T]) -> T | _Failed:
+        """Run a backend operation within the timeout; on failure detach and return FAILED."""
+        try:
+            async with self.clock.timeout(self.timeout):
+                outcome = await operation
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the fleet failing must never fail a request
+            self._lost(exc)
+            return FAILED
+        if self.detached_until:
+            self.detached_until = 0.0
+            if self.emitter.wants[EventKind.FLEET]:
+                self.emitter.emit(EventKind.FLEET, detail={"fleet": self.name, "state": "attached"})
+        return outcome
+
+    def _background(self, operation: Awaitable[Any]) -> None:
+        self.tasks.spawn(self.run(operation))
+
+    def publish(self, kind: str, fields: dict[str, Any], payload: bytes = b"") -> None:
+        """Publish a message in the background (dropped while detached)."""
+        if self.attached():
+            self._background(self.backend.publish(_message(kind, self.origin, fields, payload)))
+
+    # -- messages -------------------------------------------------------------------------
+
+    def _deliver(self, message: bytes) -> None:
+        header, _, payload = message.partition(b"\n")
+        try:
+            fields = orjson.loads(header)
+            if fields.get("o") == self.origin:
+                return
+            kind = fields.get("t")
+            if kind == _DONE:
+                self._done(str(fields["k"]), payload if fields.get("ok") else None)
+            elif kind == _BREAKER:
+                self._breaker_message(str(fields["p"]), str(fields["s"]))
+            elif kind == _INVALIDATE and self.on_invalidate is not None:
+                self.invalidations += 1
+                self.on_invalidate(fields)
+        except Exception:  # noqa: BLE001, S110 - a malformed message is ignored, never fatal
+            pass
+
+    # -- breakers -------------------------------------------------------------------------
+
+    def breaker_changed(self, slot: ProviderSlot, new: BreakerState) -> None:
+        """A local breaker changed state: tell the fleet (unless the fleet told us)."""
+        if not self.share_breakers or self._remote == slot.name:
+            return
+        if new is BreakerState.HALF_OPEN:
+            return  # each process half-opens on its own timer; one takes the trial
+        names = [f"breaker:{slot.name}:trial"]
+        if new is BreakerState.CLOSED:
+            names.append(f"breaker:{slot.name}:failures")
+        if self.attached():
+            self._background(self.backend.delete(names))
+        self.publish(_BREAKER, {"p": slot.name, "s": new.value})
+
+    def _breaker_message(self, provider: str, state: str) -> None:
+        slot = self.slots.get(provider)
+        if slot is None or not self.share_breakers:
+            return
+        self.remote_changes += 1
+        self._remote = provider
+        try:
+            if state == BreakerState.OPEN.value:
+                slot.breaker.trip()
+            elif state == BreakerState.CLOSED.value:
+                slot.breaker.reset()
+        finally:
+            self._remote = None
+
+    async def count_failure(self, slot: ProviderSlot) -> None:
+        """A failure that counts against ``slot``'s breaker: count it fleet-wide, and open the
+        breaker when the fleet's count reaches the threshold."""
+        breaker = slot.breaker
+        if not self.share_breakers or not breaker.is_closed or not self.attached():
+            return
+        count = await self.run(
+            self.backend.incr(f"breaker:{slot.name}:failures", self.failure_window)
+        )
+        if not isinstance(count, _Failed) and count >= breaker.config.failure_threshold:
+            breaker.trip()
+
+    def clear_failures(self, slot: ProviderSlot) -> None:
+        """A success after failures: the fleet's count starts again (in the background)."""
+        if self.share_breakers and self.attached():
+            self._background(self.backend.delete([f"breaker:{slot.name}:failures"]))
+
+    async def claim_trial(self, slot: ProviderSlot) -> bool:
+        """Whether this process runs the half-open trial (always, while detached)."""
+        if not self.share_breakers or not self.attached():
+            return True
+        left = await self.run(
+            self.backend.claim(
+                f"breaker:{slot.name}:trial", self.origin, slot.breaker.config.recovery_timeout
+            )
+        )
+        return isinstance(left, _Failed) or left <= 0
+
+    # -- single-flight --------------------------------------------------------------------
+
+    async def lead_or_wait(self, key: str, deadline: float) -> str | bytes | None:
+        """Take the lease on ``key`` or wait for the holder's answer.
+
+        Returns:
+            A lease token (this process calls the providers, then :meth:`finish`), the
+            holder's encoded record, or ``None`` (call the providers without a lease: the
+            fleet is unreachable, the holder failed, or the wait ended).
+        """
+        if not self.single_flight or not self.attached():
+            return None
+        future: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+        waiting = self._waiters.setdefault(key, [])
+        waiting.append(future)
+        try:
+            token = f"{self.origin}:{uuid.uuid4().hex[:8]}"
+            left = await self.run(self.backend.claim(f"flight:{key}", token, self.lease))
+            if isinstance(left, _Failed):
+                return None
+            if left <= 0:
+                self.leads += 1
+                return token
+            # Wait for the holder at most until its lease ends, and never more than half of
+            # the time left: the other half is for calling the providers ourselves.
+            wait = min(left, (deadline - self.clock.monotonic()) / 2)
+            if not self.listening or wait <= 0:
+                return None
+            if self.emitter.wants[EventKind.FLEET]:
+                self.emitter.emit(EventKind.FLEET, detail={"fleet": self.name, "state": "waiting"})
+            try:
+                async with self.clock.timeout(wait):
+                    record = await future
+            except TimeoutError:
+                self.wait_timeouts += 1
+                return None
+            if record is not None:
+                self.joins += 1
+            return record
+        finally:
+            waiting.remove(future)
+            if not waiting:
+                del self._waiters[key]
+
+    def finish(self, key: str, token: str, record: bytes | None) -> None:
+        """Release the lease on ``key`` and publish the answer (``None``: the call failed)."""
+        fields = {"k": key, "ok": int(record is not None)}
+        message = _message(_DONE, self.origin, fields, record or b"")
+        if self.attached():
+            self._background(self.backend.release(f"flight:{key}", token, message))
+
+    def _done(self, key: str, record: bytes | None) -> None:
+        for future in self._waiters.get(key, ()):
+            if not future.done():
+                future.set_result(record)
+
+    # -- invalidation ---------------------------------------------------------------------
+
+    def invalidate(self, fields: dict[str, Any]) -> None:
+        """Tell every other process to drop memory-tier entries (see ``on_invalidate``)."""
+        self.publish(_INVALIDATE, fields)
