@@ -101,7 +101,7 @@ class Worker:
                 "alpha_calls": [key for _, key in self.alpha.calls],
                 "beta_calls": len(self.beta.calls),
                 "breaker": self.orch.health()["alpha"].breaker.value,
-                "waiting": sorted(fleet._waiters) if fleet is not None else [],
+                "waiting": fleet.waiting if fleet is not None else 0,
             }
         raise ValueError(f"unknown command {op!r}")
 

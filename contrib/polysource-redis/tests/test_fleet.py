@@ -28,13 +28,26 @@ from polysource_redis import RedisFleet, parse_url
 PROVIDER = "alpha"
 
 
-async def until(condition: Callable[[], bool], what: str, seconds: float = 5.0) -> None:
+async def until(
+    condition: Callable[[], bool], what: str | Callable[[], str], seconds: float = 5.0
+) -> None:
     """Wait (bounded) for something another engine does through Redis."""
     for _ in range(int(seconds / 0.005)):
         if condition():
             return
         await asyncio.sleep(0.005)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
+
+
+def fleet_state(*engines: Engine) -> str:
+    """What each engine's fleet did, for a failure message."""
+    return "; ".join(
+        f"fleet events {[e.detail for e in engine.events.of(EventKind.FLEET)]}, breaker "
+        f"events {[e.detail for e in engine.events.of(EventKind.BREAKER)]}, listening "
+        f"{engine.fleet.listening}, failures {engine.fleet.failures}, remote changes "
+        f"{engine.fleet.remote_changes}"
+        for engine in engines
+    )
 
 
 async def subscribed(engine: Engine) -> None:
@@ -90,7 +103,10 @@ async def open_everywhere(one: Engine, two: Engine) -> None:
     for _ in range(2):
         with pytest.raises(AllProvidersFailed):
             await one.orch.fetch(QUOTE, "A")
-    await until(lambda: two.breaker() is BreakerState.OPEN, "the breaker to open in two")
+    await until(
+        lambda: two.breaker() is BreakerState.OPEN,
+        lambda: f"the breaker to open in two ({fleet_state(one, two)})",
+    )
 
 
 @pytest.fixture
@@ -131,7 +147,7 @@ async def test_identical_misses_in_two_engines_make_one_provider_call(engines):
     first = asyncio.create_task(one.orch.fetch(QUOTE, "AAPL"))
     await until(lambda: one.provider.calls, "the first engine to call its provider")
     second = asyncio.create_task(two.orch.fetch(QUOTE, "AAPL"))
-    await until(lambda: two.fleet._waiters, "the second engine to wait on the lease")
+    await until(lambda: two.fleet.waiting, "the second engine to wait on the lease")
     gate.set()
     a, b = await first, await second
 
@@ -156,7 +172,7 @@ async def test_when_the_lease_holder_fails_the_waiter_calls_its_own_provider(eng
     first = asyncio.create_task(one.orch.fetch(QUOTE, "MSFT"))
     await until(lambda: one.provider.calls, "the first call")
     second = asyncio.create_task(two.orch.fetch(QUOTE, "MSFT"))
-    await until(lambda: two.fleet._waiters, "the second engine to wait")
+    await until(lambda: two.fleet.waiting, "the second engine to wait")
     gate.set()
 
     with pytest.raises(AllProvidersFailed):
@@ -173,7 +189,7 @@ async def test_a_lease_nobody_answers_is_waited_for_a_bounded_time(engines, flee
         assert await dead.claim("flight:{quote:global}:-:IBM", "dead-process", 60) == 0
         two.provider.answer("IBM", Quote("IBM", 150.0))
         fetch = asyncio.create_task(two.orch.fetch(QUOTE, "IBM"))
-        await until(lambda: two.fleet._waiters, "the engine to wait on the dead lease")
+        await until(lambda: two.fleet.waiting, "the engine to wait on the dead lease")
         assert not fetch.done()
         # The wait ends at half the 10 s deadline (before the lease does): then it calls.
         await two.clock.advance(5.5)
@@ -404,7 +420,7 @@ async def test_a_fleet_on_a_redis_cluster_shares_single_flight_and_breakers(
     first = asyncio.create_task(one.orch.fetch(QUOTE, "AAPL"))
     await until(lambda: one.provider.calls, "the first engine to call its provider")
     second = asyncio.create_task(two.orch.fetch(QUOTE, "AAPL"))
-    await until(lambda: two.fleet._waiters, "the second engine to wait on the lease")
+    await until(lambda: two.fleet.waiting, "the second engine to wait on the lease")
     gate.set()
     assert (await first).data.price == (await second).data.price == 101.0
     assert two.provider.calls == []

@@ -1,6 +1,6 @@
 """A Redis that is down, frozen or restarted costs a bounded wait, and the backend recovers.
 
-Each test runs a ``redis-server`` of its own. Durations are bounded loosely (twice the timeout)
+Each test runs a ``redis-server`` of its own. Durations are bounded loosely (2-4 timeouts)
 because they only need to tell a bounded wait from redis-py's defaults, which wait seconds.
 """
 
@@ -80,7 +80,8 @@ async def test_concurrent_reads_on_a_frozen_server_all_time_out_together(
         *(backend.get_many(["k"]) for _ in range(20)), return_exceptions=True
     )
 
-    assert time.perf_counter() - started < 2 * TIMEOUT
+    elapsed = time.perf_counter() - started
+    assert elapsed < 4 * TIMEOUT, elapsed  # 20 connections: one connect and one read timeout
     assert all(isinstance(o, redis.exceptions.TimeoutError) for o in outcomes), outcomes
 
 

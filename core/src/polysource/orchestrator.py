@@ -131,6 +131,8 @@ class Orchestrator:
         self._now = self.clock.monotonic
         self._shared_limits: Any = None
         self._fleet: Fleet | None = None
+        self._datasets: Mapping[str, Dataset[Any]] = {}
+        """The registered datasets while started (empty otherwise), for the common call."""
         self._fast_hits = 0
         self._fast_joins = 0
         self._joins: dict[Any, Any] = {}
@@ -253,6 +255,7 @@ class Orchestrator:
         self._emitter = emitter
         self._joins = self._engine.joins
         self._now = self.clock.monotonic
+        self._datasets = registry.datasets
         self._started = True
         for hook in registry.startup_hooks:
             outcome = hook(orchestrator=self)
@@ -404,6 +407,7 @@ class Orchestrator:
         if not self._started:
             return
         self._started = False
+        self._datasets = {}
         self._index = {}
         self._plain = {}
         for hook in self.registry.shutdown_hooks:
@@ -598,6 +602,31 @@ class Orchestrator:
                         except AllProvidersFailed as failed:
                             return self._engine.stale_for(flight, failed)  # type: ignore[union-attr]
                         return flight.shared  # type: ignore[no-any-return]
+        if not options:
+            # The common call (an L1 miss, an L2 hit): a registered plain dataset, a plain
+            # key, no options. Anything else takes the general path, which says what is wrong.
+            ds = self._datasets.get(
+                dataset if isinstance(dataset, str) else getattr(dataset, "name", "")
+            )
+            if (
+                ds is not None
+                and not ds.is_composite
+                and (tenant or not ds.private)
+                and (tier is None or tier in TIERS)
+                and isinstance(key, str)
+                and key.strip()
+            ):
+                assert self._engine is not None
+                return await self._engine.fetch(
+                    ds,
+                    key,
+                    region or self.config.region,
+                    tier or self.config.tier,
+                    tenant,
+                    time_limit=self.config.deadline,
+                    signature=(dataset, key, region, tier, tenant),
+                    joinable=True,
+                )
         return await self._fetch(dataset, key, region, tier, tenant, options)
 
     async def _fetch(

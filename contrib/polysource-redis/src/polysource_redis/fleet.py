@@ -127,6 +127,15 @@ class RedisFleet:
         pubsub = self._client.pubsub()
         try:
             await pubsub.subscribe(self._channel)
+            # SUBSCRIBE is only sent: messages published before the server has read it would
+            # be missed, so the listener is ready when the server confirms it.
+            confirmed = time.monotonic() + 3 * self.heartbeat
+            while True:
+                message = await pubsub.get_message(timeout=self.heartbeat)
+                if message is not None and message.get("type") == "subscribe":
+                    break
+                if time.monotonic() > confirmed:
+                    raise ConnectionError(f"no confirmation of SUBSCRIBE {self._channel}")
             ready()
             heard = time.monotonic()
             pinged = False

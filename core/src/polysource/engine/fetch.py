@@ -629,11 +629,16 @@ class FetchEngine:
             return None, None
         record, tier_name, missed = found
         policy = self.policies[ds.name]
-        now = self.clock.monotonic()
+        clock = self.clock
+        now = clock.monotonic()
         stamp = record.fetched_at  # wall time; a writer's clock ahead of ours gives age 0
-        wall = self.clock.time()
+        wall = clock.time()
         fetched_at = now - (wall - stamp if wall > stamp else 0.0)
-        state = classify(now, fetched_at, policy.ttl[tier], policy.stale, max_age)
+        ttl = policy.ttl[tier]
+        if max_age is None and now - fetched_at < ttl:  # classify's common case, inline
+            state = Freshness.FRESH
+        else:
+            state = classify(now, fetched_at, ttl, policy.stale, max_age)
         entry = None
         if self.memory is not None or state is Freshness.STALE:
             entry = self._promote(ds, ckey, record, fetched_at)

@@ -183,6 +183,8 @@ class Fleet:
         self._remote: str | None = None
         self._listener: asyncio.Task[None] | None = None
         self.failures = 0
+        self.waiting = 0
+        """Requests waiting now for another process's answer."""
         self.leads = 0
         self.joins = 0
         self.wait_timeouts = 0
@@ -367,12 +369,15 @@ class Fleet:
                 return None
             if self.emitter.wants[EventKind.FLEET]:
                 self.emitter.emit(EventKind.FLEET, detail={"fleet": self.name, "state": "waiting"})
+            self.waiting += 1
             try:
                 async with self.clock.timeout(wait):
                     record = await future
             except TimeoutError:
                 self.wait_timeouts += 1
                 return None
+            finally:
+                self.waiting -= 1
             if record is not None:
                 self.joins += 1
             return record
