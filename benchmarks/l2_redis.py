@@ -1,4 +1,4 @@
-"""The Redis tier: an L2 hit, 100 keys from L2, decoding, and a dead Redis.
+"""The Redis tier: an L2 hit, 100 keys from L2, decoding, and a dead Redis (tier and fleet).
 
 Uses the Redis at redis://localhost:6379 with a key prefix of its own, deleted afterwards.
 """
@@ -21,12 +21,15 @@ from polysource.engine.tiers import shared_key
 from polysource.testing import FakeProvider
 
 
-async def _orchestrator(tiers: list[str], fake: FakeProvider) -> Orchestrator:
+async def _orchestrator(
+    tiers: list[str], fake: FakeProvider, fleet: str | None = None
+) -> Orchestrator:
     config = load_config(
         environ={},
         overrides={
             "telemetry": {"log": False},
             "cache": {"tiers": tiers, "tier_timeout": 0.25},
+            "fleet": {"url": fleet},
         },
     )
     orch = Orchestrator(config, plugins=[fake, polysource_redis], entry_points=False, environ={})
@@ -95,7 +98,8 @@ async def _run(quick: bool, prefix: str, url: str, client: Any, quote: Quote) ->
 
     fast = FakeProvider("bench")
     no_redis = await _orchestrator(["memory://"], fast)
-    dead = await _orchestrator(["memory://", "redis://127.0.0.1:1/0?prefix=dead"], fast)
+    gone = "redis://127.0.0.1:1/0?prefix=dead"
+    dead = await _orchestrator(["memory://", gone], fast, fleet=gone)
     counter = iter(range(10**9))
 
     async def without() -> Any:
@@ -136,6 +140,6 @@ async def _run(quick: bool, prefix: str, url: str, client: Any, quote: Quote) ->
             deadness["dead"]["median_ns"],
             deadness["without"]["median_ns"],
             1.2,
-            anchor_name="same call, no Redis tier",
+            anchor_name="same call, no Redis tier and no fleet",
         ),
     ]

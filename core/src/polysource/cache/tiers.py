@@ -9,7 +9,7 @@ a provider could answer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import orjson
@@ -18,7 +18,14 @@ from attrs import define, frozen
 from polysource.cache.codec import FORMAT_VERSION, converter, structurer
 from polysource.clock import Clock
 
-__all__ = ["BackendContext", "CacheBackend", "Record", "decode_record", "encode_record"]
+__all__ = [
+    "BackendContext",
+    "CacheBackend",
+    "Record",
+    "decode_record",
+    "decode_with",
+    "encode_record",
+]
 
 T = TypeVar("T")
 
@@ -102,10 +109,16 @@ def encode_record(value: Any, source: str, fetched_at: float) -> bytes:
 
 def decode_record(data: bytes, schema: type[T]) -> Record | None:
     """Decode a record into ``schema``; ``None`` if it is from another format or does not fit."""
+    return decode_with(data, structurer(schema))
+
+
+def decode_with(data: bytes, structure: Callable[[Any], Any]) -> Record | None:
+    """:func:`decode_record` with the schema's structure function already looked up (a loop
+    over many records looks it up once)."""
     try:
         raw = orjson.loads(data)
         if raw["v"] != FORMAT_VERSION:
             return None
-        return Record(structurer(schema)(raw["d"]), str(raw["s"]), float(raw["t"]), len(data))
+        return Record(structure(raw["d"]), str(raw["s"]), float(raw["t"]), len(data))
     except Exception:  # noqa: BLE001 - an undecodable record is a miss, whatever the cause
         return None
