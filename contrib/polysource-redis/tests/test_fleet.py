@@ -154,6 +154,8 @@ async def test_identical_misses_in_two_engines_make_one_provider_call(engines):
     assert (a.data.price, b.data.price) == (101.0, 101.0)
     assert (len(one.provider.calls), len(two.provider.calls)) == (1, 0)
     assert b.source == PROVIDER and two.orch._engine.fleet_joins == 1
+    assert one.orch.stats().fleet["leads"] == 1
+    assert two.orch.stats().fleet["joins"] == 1 and two.orch.stats().fleet["attached"] == 1
     assert any(e.detail.get("fleet") for e in two.events.of(EventKind.DEDUPLICATED))
     # The second engine keeps the answer in memory: the next fetch is a hit there.
     assert (await two.orch.fetch(QUOTE, "AAPL")).cached

@@ -420,6 +420,10 @@ class Stats:
     deduplicated: int = 0
     batches: int = 0
     providers: Mapping[str, ProviderStats] = field(factory=dict)
+    fleet: Mapping[str, int] = field(factory=dict)
+    """With a fleet: ``leads`` (misses this process called providers for under a lease),
+    ``joins`` (answered by another process), ``wait_timeouts``, ``remote_breaker_changes``,
+    ``invalidations`` received, ``failures`` of the fleet, ``attached`` (1 or 0)."""
 
     @property
     def hit_rate(self) -> float:

@@ -1062,6 +1062,7 @@ class Orchestrator:
             batches=sum(slot.batches for slot in self._slots.values()),
             deduplicated=engine.deduplicated + self._fast_joins,
             providers={name: slot.stats() for name, slot in sorted(self._slots.items())},
+            fleet=engine.fleet.stats() if engine.fleet is not None else {},
         )
 
     def disable(self, name: str) -> None:

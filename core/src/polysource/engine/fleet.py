@@ -209,6 +209,18 @@ class Fleet:
         with contextlib.suppress(Exception):  # closing a dead backend must not fail shutdown
             await self.backend.close()
 
+    def stats(self) -> dict[str, int]:
+        """Counters for ``orch.stats().fleet``."""
+        return {
+            "attached": int(self.attached()),
+            "failures": self.failures,
+            "invalidations": self.invalidations,
+            "joins": self.joins,
+            "leads": self.leads,
+            "remote_breaker_changes": self.remote_changes,
+            "wait_timeouts": self.wait_timeouts,
+        }
+
     def attached(self) -> bool:
         """Whether requests use the fleet now (else they run process-local)."""
         return self.clock.monotonic() >= self.detached_until
