@@ -588,16 +588,15 @@ class Orchestrator:
                     # Join the identical call in flight (see engine.singleflight for why a
                     # CancelledError we did not ask for means "wait again").
                     self._fast_joins += 1
+                    future = flight.future or flight.shared_future()
                     while True:
-                        future = flight.future
-                        if future is None or future.cancelled():
-                            future = flight.shared_future()
                         try:
                             await future
                         except asyncio.CancelledError:
                             task = asyncio.current_task()
                             if task is None or task.cancelling() or flight.abandoned():
                                 raise
+                            future = flight.shared_future()  # a fresh one if it was cancelled
                             continue
                         except AllProvidersFailed as failed:
                             return self._engine.stale_for(flight, failed)  # type: ignore[union-attr]
