@@ -154,3 +154,24 @@ def test_release_returns_a_trial():
     assert breaker.allow() and not breaker.allow()
     breaker.release()
     assert breaker.allow()
+
+
+def test_trip_opens_at_once_for_the_recovery_timeout_or_what_is_left_of_it():
+    """trip() opens without failures; trip(remaining) half-opens when that time has passed."""
+    clock = FakeClock()
+    breaker, changes = _breaker(clock, failure_threshold=5, recovery_timeout=30)
+    breaker.trip(remaining=5)
+    assert breaker.state is BreakerState.OPEN and changes == [
+        (BreakerState.CLOSED, BreakerState.OPEN)
+    ]
+    clock._now += 4.9
+    assert breaker.state is BreakerState.OPEN
+    clock._now += 0.2
+    assert breaker.state is BreakerState.HALF_OPEN
+    breaker.reset()
+    breaker.trip()
+    clock._now += 29.9
+    assert breaker.state is BreakerState.OPEN
+    breaker.trip()  # already open: the timer is not restarted
+    clock._now += 0.2
+    assert breaker.state is BreakerState.HALF_OPEN

@@ -445,3 +445,16 @@ async def test_shared_rate_limit_and_budget_cost_well_under_a_round_trip_a_call(
     for i in range(200):
         assert (await one.orch.fetch(QUOTE, f"K{i}")).source == PROVIDER
     assert 1 <= len(wire.writes) <= 4, wire.writes
+
+
+async def test_an_engine_that_starts_while_a_breaker_is_open_opens_it_too(engines):
+    """A process that was not listening when the breaker opened reads it at subscription, and
+    half-opens when the time the fleet's record has left (at most the recovery timeout) ends."""
+    one, two = await engines(), await engines()
+    await open_everywhere(one, two)
+    late = await engines()
+    await until(lambda: late.breaker() is BreakerState.OPEN, "the late engine to open")
+    await late.clock.advance(29)
+    assert late.breaker() is BreakerState.OPEN
+    await late.clock.advance(1.1)  # the 30 s recovery, counted from when one opened it
+    assert late.breaker() is BreakerState.HALF_OPEN

@@ -174,6 +174,11 @@ class RedisFleet:
         elif keys:
             await self._client.execute_command("UNLINK", *keys)
 
+    async def ttl(self, name: str) -> float:
+        """Seconds ``name`` has left (``PTTL``; 0 when it does not exist)."""
+        left = await self._client.execute_command("PTTL", self._key_prefix + name)
+        return max(0, int(left)) / 1000
+
     async def claim(self, name: str, token: str, ttl: float) -> float:
         """Take the lease ``name`` for ``ttl`` seconds: 0, or the seconds its holder has left."""
         left = await self._claim(keys=[self._key_prefix + name], args=[token, _ms(ttl)])

@@ -105,6 +105,10 @@ class FleetBackend(Protocol):
         """Remove counters or leases."""
         ...
 
+    async def ttl(self, name: str) -> float:
+        """Seconds the counter or lease ``name`` has left (0 when it does not exist)."""
+        ...
+
     async def claim(self, name: str, token: str, ttl: float) -> float:
         """Take the lease ``name`` for ``ttl`` seconds if nobody holds it.
 
@@ -240,6 +244,22 @@ class Fleet:
         self.listening = True
         if self.emitter.wants[EventKind.FLEET]:
             self.emitter.emit(EventKind.FLEET, detail={"fleet": self.name, "state": "listening"})
+        if self.share_breakers and self.slots:
+            self.tasks.spawn(self._reconcile())
+
+    async def _reconcile(self) -> None:
+        """Open the breakers the fleet has open (opened while this process was not listening:
+        before it started, or while the fleet was detached), for the time they have left."""
+        for slot in list(self.slots.values()):
+            left = await self.run(self.backend.ttl(f"breaker:{slot.name}:open"))
+            if isinstance(left, _Failed):
+                return
+            if left > 0 and slot.breaker.is_closed:
+                self._remote = slot.name
+                try:
+                    slot.breaker.trip(left)
+                finally:
+                    self._remote = None
 
     def _lost(self, exc: BaseException) -> None:
         self.failures += 1
@@ -303,8 +323,12 @@ class Fleet:
         if new is BreakerState.HALF_OPEN:
             return  # each process half-opens on its own timer; one takes the trial
         names = [f"breaker:{slot.name}:trial"]
+        opened = f"breaker:{slot.name}:open"  # lets a process that starts later follow
         if new is BreakerState.CLOSED:
-            names.append(f"breaker:{slot.name}:failures")
+            names += [f"breaker:{slot.name}:failures", opened]
+        elif self.attached():
+            recovery = slot.breaker.config.recovery_timeout
+            self._background(self.backend.claim(opened, self.origin, recovery))
         if self.attached():
             self._background(self.backend.delete(names))
         self.publish(_BREAKER, {"p": slot.name, "s": new.value})

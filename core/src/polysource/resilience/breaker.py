@@ -115,13 +115,17 @@ class Breaker:
         self._context.handle_exception(_BreakerFailure(self.name))
         self._sync()
 
-    def trip(self) -> None:
+    def trip(self, remaining: float | None = None) -> None:
         """Open the breaker now (the fleet counted enough failures, or another process opened
-        it); the recovery timeout starts now."""
+        it). The recovery timeout starts now, or ends in ``remaining`` seconds when the breaker
+        was opened earlier elsewhere."""
         if self._context.state == OPENED:
             return
         self._context.set_state(OpenedState(self.name))
         self._sync()
+        if remaining is not None:
+            recovery = self.config.recovery_timeout
+            self._opened_at -= recovery - min(max(remaining, 0.0), recovery)
 
     def reset(self) -> None:
         """Close the breaker and forget failures (a manual reset)."""
