@@ -50,6 +50,13 @@ def fleet_state(*engines: Engine) -> str:
     )
 
 
+async def advance(engine: Engine, seconds: float) -> None:
+    """Move the engine's fake clock once its fleet has no operation in flight: moving it past
+    the timeout of a command Redis is still answering would fail that command."""
+    await until(lambda: engine.fleet.pending == 0, "the fleet's background work to finish")
+    await engine.clock.advance(seconds)
+
+
 async def subscribed(engine: Engine) -> None:
     """Wait (bounded) until the engine's listener has subscribed; a listener that failed (a
     connection slower than the timeout on a busy machine) is retried at once."""
@@ -57,7 +64,7 @@ async def subscribed(engine: Engine) -> None:
         if engine.fleet.listening:
             return
         if not engine.fleet.attached():
-            await engine.clock.advance(engine.fleet.cooldown)
+            await advance(engine, engine.fleet.cooldown)
         await asyncio.sleep(0.005)
     raise AssertionError("the listener did not subscribe")
 
@@ -194,7 +201,7 @@ async def test_a_lease_nobody_answers_is_waited_for_a_bounded_time(engines, flee
         await until(lambda: two.fleet.waiting, "the engine to wait on the dead lease")
         assert not fetch.done()
         # The wait ends at half the 10 s deadline (before the lease does): then it calls.
-        await two.clock.advance(5.5)
+        await advance(two, 5.5)
         result = await asyncio.wait_for(fetch, timeout=5)
     finally:
         await dead.close()
@@ -236,7 +243,7 @@ async def test_one_engine_runs_the_half_open_trial_and_its_success_closes_both(e
     one, two = await engines(), await engines()
     await open_everywhere(one, two)
     for engine in (one, two):
-        await engine.clock.advance(31)  # past the recovery timeout: both half-open
+        await advance(engine, 31)  # past the recovery timeout: both half-open
     assert one.breaker() is two.breaker() is BreakerState.HALF_OPEN
 
     assert (await one.orch.fetch(QUOTE, "TRIAL-1", skip_cache=True)).source == PROVIDER
@@ -254,7 +261,7 @@ async def test_a_half_open_trial_taken_elsewhere_is_skipped(engines):
 
     await open_everywhere(one, two)
     for engine in (one, two):
-        await engine.clock.advance(31)
+        await advance(engine, 31)
     one.provider.answer("T1", slow)
     trial = asyncio.create_task(one.orch.fetch(QUOTE, "T1"))
     await until(lambda: one.provider.calls[-1:] == [("quote", "T1")], "the trial call")
@@ -347,7 +354,7 @@ async def test_a_fleet_down_at_start_leaves_every_engine_local(engines, redis_se
     assert states[0] == "detached"
 
     server.start()
-    await one.clock.advance(6)  # the cool-down ends: the listener reconnects
+    await advance(one, 6)  # the cool-down ends: the listener reconnects
     await subscribed(one)
     one.orch.reset_breaker(PROVIDER)
     assert (await one.orch.fetch(QUOTE, "BACK")).source == PROVIDER
@@ -454,7 +461,7 @@ async def test_an_engine_that_starts_while_a_breaker_is_open_opens_it_too(engine
     await open_everywhere(one, two)
     late = await engines()
     await until(lambda: late.breaker() is BreakerState.OPEN, "the late engine to open")
-    await late.clock.advance(29)
+    await advance(late, 29)
     assert late.breaker() is BreakerState.OPEN
-    await late.clock.advance(1.1)  # the 30 s recovery, counted from when one opened it
+    await advance(late, 1.1)  # the 30 s recovery, counted from when one opened it
     assert late.breaker() is BreakerState.HALF_OPEN

@@ -187,6 +187,8 @@ class Fleet:
         self._remote: str | None = None
         self._listener: asyncio.Task[None] | None = None
         self.failures = 0
+        self.pending = 0
+        """Background operations (publishes, releases, deletes) not finished yet."""
         self.waiting = 0
         """Requests waiting now for another process's answer."""
         self.leads = 0
@@ -245,7 +247,7 @@ class Fleet:
         if self.emitter.wants[EventKind.FLEET]:
             self.emitter.emit(EventKind.FLEET, detail={"fleet": self.name, "state": "listening"})
         if self.share_breakers and self.slots:
-            self.tasks.spawn(self._reconcile())
+            self._background(self._reconcile())
 
     async def _reconcile(self) -> None:
         """Open the breakers the fleet has open (opened while this process was not listening:
@@ -288,7 +290,11 @@ class Fleet:
         return outcome
 
     def _background(self, operation: Awaitable[Any]) -> None:
-        self.tasks.spawn(self.run(operation))
+        self.pending += 1
+        self.tasks.spawn(self.run(operation)).add_done_callback(self._background_done)
+
+    def _background_done(self, _task: asyncio.Task[Any]) -> None:
+        self.pending -= 1
 
     def publish(self, kind: str, fields: dict[str, Any], payload: bytes = b"") -> None:
         """Publish a message in the background (dropped while detached)."""

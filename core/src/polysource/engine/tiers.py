@@ -117,10 +117,14 @@ class TierChain:
         """Whether requests use the tier now."""
         return self.clock.monotonic() >= tier.detached_until
 
-    async def _guard(self, tier: Tier, operation: Awaitable[T]) -> T | None:
-        """Run ``operation`` within the timeout; on failure detach the tier and return None."""
+    async def _guard(self, tier: Tier, operation: Awaitable[T], *, timed: bool = True) -> T | None:
+        """Run ``operation`` (within the timeout, if ``timed``); on failure detach the tier and
+        return None."""
         try:
-            async with self.clock.timeout(self.timeout):
+            if timed:
+                async with self.clock.timeout(self.timeout):
+                    outcome = await operation
+            else:
                 outcome = await operation
         except asyncio.CancelledError:
             raise
@@ -131,25 +135,14 @@ class TierChain:
             self._recovered(tier)
         return outcome
 
-    async def _read(self, tier: Tier, operation: Awaitable[T]) -> T | None:
-        """A read: like :meth:`_guard`, without a timeout of ours for a self-timed backend.
+    def _read(self, tier: Tier, operation: Awaitable[T]) -> Awaitable[T | None]:
+        """A read: :meth:`_guard`, without a timeout of ours for a self-timed backend.
 
         A self-timed backend (Redis: socket and pool timeouts at the tier timeout, no retry
         after a timeout) already ends every read within the bound, and the timeout of ours
         around it was a tenth of an L2 hit's overhead.
         """
-        if not tier.self_timed:
-            return await self._guard(tier, operation)
-        try:
-            outcome = await operation
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a tier's failure must never fail a request
-            self._failed(tier, exc)
-            return None
-        if tier.failures and tier.detached_until:
-            self._recovered(tier)
-        return outcome
+        return self._guard(tier, operation, timed=not tier.self_timed)
 
     def _failed(self, tier: Tier, exc: Exception) -> None:
         """Detach ``tier`` for the cool-down; say so if it was attached."""
