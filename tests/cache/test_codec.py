@@ -225,3 +225,16 @@ def test_builder_calls_a_class_that_checks_its_values():
         build(-1)
     with pytest.raises(TypeError, match="needs a value"):
         builder(Checked, ())
+
+
+def test_decode_many_reads_each_record_and_misses_the_rest():
+    """One loop over a batch: absent, garbage and other-format records are misses."""
+    from polysource.cache.tiers import decode_many, encode_record
+    from polysource.datasets import Quote
+
+    good = encode_record(Quote("AAPL", 1.5), "p", 100.0)
+    other = good.replace(b'"v":1', b'"v":99')
+    records = decode_many([good, None, b"{not json", other, b'{"v":1}'], Quote)
+    assert records[0] is not None and records[0].value == Quote("AAPL", 1.5)
+    assert (records[0].source, records[0].fetched_at, records[0].size) == ("p", 100.0, len(good))
+    assert records[1:] == [None, None, None, None]

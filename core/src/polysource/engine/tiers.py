@@ -16,8 +16,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from polysource.cache.codec import structurer
-from polysource.cache.tiers import CacheBackend, Record, decode_record, decode_with, encode_record
+from polysource.cache.tiers import CacheBackend, Record, decode_many, decode_record, encode_record
 from polysource.clock import Clock
 from polysource.engine.singleflight import TaskSet
 from polysource.engine.telemetry import Emitter
@@ -196,7 +195,6 @@ class TierChain:
         """
         found: list[Record | None] = [None] * len(keys)
         names = [""] * len(keys)
-        structure = structurer(schema)
         remaining: Sequence[int] = range(len(keys))  # positions still missing
         asked = keys
         for tier in self.tiers:
@@ -208,8 +206,7 @@ class TierChain:
             still: list[int] = []
             name = tier.name
             hits = 0
-            for position, data in zip(remaining, answer, strict=False):
-                record = decode_with(data, structure) if data is not None else None
+            for position, record in zip(remaining, decode_many(answer, schema), strict=False):
                 if record is None:
                     still.append(position)
                 else:
