@@ -128,3 +128,11 @@ def test_log_sink_levels():
     assert _level_of(event(EventKind.CACHE_HIT)) == "debug"
     assert EventKind.CACHE_HIT not in LogSink("warning").event_kinds
     assert EventKind.CACHE_HIT in LogSink("debug").event_kinds
+    # A tier or the fleet detaching is a warning; coming back is info; waiting on another
+    # process is debug.
+    assert _level_of(event(EventKind.TIER, state="detached")) == "warning"
+    assert _level_of(event(EventKind.FLEET, state="detached")) == "warning"
+    assert _level_of(event(EventKind.FLEET, state="attached")) == "info"
+    assert _level_of(event(EventKind.TIER, state="attached")) == "info"
+    assert _level_of(event(EventKind.FLEET, state="waiting")) == "debug"
+    assert EventKind.FLEET in LogSink("warning").event_kinds

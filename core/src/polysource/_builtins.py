@@ -82,6 +82,8 @@ _WARNING: Final = frozenset(
         EventKind.REQUEST_FAILED,
         EventKind.STALE_SERVED,
         EventKind.PLUGIN_ERROR,
+        EventKind.TIER,  # detached; attached again is info
+        EventKind.FLEET,  # detached; listening and attached are info, waiting debug
     }
 )
 _ERROR: Final = frozenset({EventKind.REQUEST_FAILED, EventKind.PLUGIN_ERROR})
@@ -100,6 +102,8 @@ def _level_of(event: Event) -> str:
     """The level an event deserves: a provider becoming healthy is news, not a warning."""
     if event.kind is EventKind.HEALTH and event.detail.get("to") == "healthy":
         return "info"
+    if event.kind in (EventKind.TIER, EventKind.FLEET) and event.detail.get("state") != "detached":
+        return "debug" if event.detail.get("state") == "waiting" else "info"
     if event.kind in _ERROR:
         return "error"
     if event.kind in _WARNING:
