@@ -141,3 +141,28 @@ def test_missing_file_and_bad_toml(tmp_path):
         load_config(tmp_path / "nope.toml", environ={})
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(_write(tmp_path, "region = "), environ={})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "path"),
+    [
+        ({"fleet": {"url": "localhost:6379"}}, "fleet.url"),
+        ({"fleet": {"lease": 0}}, "fleet.lease"),
+        ({"fleet": {"timeout": -1}}, "fleet.timeout"),
+        ({"fleet": {"failure_window": 0}}, "fleet.failure_window"),
+    ],
+)
+def test_bad_fleet_settings_name_their_key(overrides, path):
+    with pytest.raises(ConfigError) as error:
+        load_config(environ={}, overrides=overrides)
+    assert error.value.path == path
+
+
+async def test_a_fleet_url_no_plugin_serves_is_a_config_error():
+    from polysource import Orchestrator
+
+    config = load_config(environ={}, overrides={"fleet": {"url": "nats://localhost:4222"}})
+    orch = Orchestrator(config, entry_points=False, environ={})
+    with pytest.raises(ConfigError, match="no installed plugin serves fleet nats://") as error:
+        await orch.start()
+    assert error.value.path == "fleet.url"
