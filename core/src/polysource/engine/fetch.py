@@ -918,10 +918,14 @@ class FetchEngine:
             flight.context.loaded = loaded
         return loaded
 
-    def _record(self, loaded: Loaded) -> bytes:
-        """The shared-tier record of an answer (what another process decodes)."""
+    def _record(self, loaded: Loaded) -> bytes | None:
+        """The shared-tier record of an answer (what another process decodes); ``None`` if
+        the value cannot be encoded (the waiting processes then ask their providers)."""
         fetched_wall = self.clock.time() - (self.clock.monotonic() - loaded.fetched_at)
-        return encode_record(loaded.value, loaded.source, fetched_wall)
+        try:
+            return encode_record(loaded.value, loaded.source, fetched_wall)
+        except Exception:  # noqa: BLE001 - publishing the answer must never fail the request
+            return None
 
     def _from_fleet(self, ds: Dataset[Any], ckey: CacheKey, data: bytes) -> Loaded | None:
         """The answer another process of the fleet fetched, kept in memory as if read from L2."""
