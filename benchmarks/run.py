@@ -23,6 +23,7 @@ MODULES = [
     "batching",
     "selection",
     "l2_redis",
+    "l3_sql",
     "memory",
 ]
 
