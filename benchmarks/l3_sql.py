@@ -57,7 +57,8 @@ async def _run(quick: bool, path: Path) -> list[dict[str, Any]]:
             async def l3_hit() -> Any:
                 return await orch.fetch(QUOTE, "AAPL")
 
-            assert (await l3_hit()).tier == "sqlite" and await bare_select() is not None
+            assert (await l3_hit()).tier == "sqlite"
+            assert await bare_select() is not None
             rounds = 5 if quick else 15
             hits = await measure(
                 {"bare": bare_select, "polysource": l3_hit},
