@@ -465,3 +465,15 @@ async def test_an_engine_that_starts_while_a_breaker_is_open_opens_it_too(engine
     assert late.breaker() is BreakerState.OPEN
     await advance(late, 1.1)  # the 30 s recovery, counted from when one opened it
     assert late.breaker() is BreakerState.HALF_OPEN
+
+
+async def test_garbage_on_the_fleet_channel_is_ignored(engines, raw, prefix):
+    """Messages that are not the fleet's (or are cut short) change nothing and break nothing."""
+    one, two = await engines(), await engines()
+    for junk in (b"", b"\xff\xfe", b"not json\n", b'{"t": "b"}\n', b'{"o": "x", "t": "d"}\n'):
+        await raw.publish(f"{prefix}:fleet", junk)
+    await raw.publish(f"{prefix}:fleet", b'{"o": "x", "t": "b", "p": "alpha", "s": "open"}\n')
+    await until(lambda: two.breaker() is BreakerState.OPEN, "a well-formed message to apply")
+    assert two.fleet.listening and two.fleet.attached()
+    one.orch.reset_breaker(PROVIDER)  # a close from a real engine still goes through
+    await until(lambda: two.breaker() is BreakerState.CLOSED, "the close to reach two")
