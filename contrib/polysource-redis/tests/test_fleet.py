@@ -50,6 +50,21 @@ def fleet_state(*engines: Engine) -> str:
     )
 
 
+def hold(engine: Engine, key: str, answer: Any) -> asyncio.Event:
+    """Make ``engine``'s provider wait for the returned event, then answer ``answer`` for
+    ``key`` (raise it, if it is an exception)."""
+    gate = asyncio.Event()
+
+    async def held(_request: Any) -> Any:
+        await gate.wait()
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    engine.provider.answer(key, held)
+    return gate
+
+
 async def advance(engine: Engine, seconds: float) -> None:
     """Move the engine's fake clock once its fleet has no operation in flight: moving it past
     the timeout of a command Redis is still answering would fail that command."""
@@ -143,13 +158,7 @@ async def engines(fleet_url: str) -> AsyncIterator[Callable[..., Engine]]:
 async def test_identical_misses_in_two_engines_make_one_provider_call(engines):
     """The first engine takes the lease and calls; the second waits and gets its answer."""
     one, two = await engines(), await engines()
-    gate = asyncio.Event()
-
-    async def slow(_request):
-        await gate.wait()
-        return Quote("AAPL", 101.0)
-
-    one.provider.answer("AAPL", slow)
+    gate = hold(one, "AAPL", Quote("AAPL", 101.0))
     two.provider.answer("AAPL", Quote("AAPL", 999.0))
     first = asyncio.create_task(one.orch.fetch(QUOTE, "AAPL"))
     await until(lambda: one.provider.calls, "the first engine to call its provider")
@@ -170,13 +179,7 @@ async def test_identical_misses_in_two_engines_make_one_provider_call(engines):
 
 async def test_when_the_lease_holder_fails_the_waiter_calls_its_own_provider(engines):
     one, two = await engines(), await engines()
-    gate = asyncio.Event()
-
-    async def broken(_request):
-        await gate.wait()
-        raise ValueError("garbage")
-
-    one.provider.answer("MSFT", broken)
+    gate = hold(one, "MSFT", ValueError("garbage"))
     two.provider.answer("MSFT", Quote("MSFT", 300.0))
     first = asyncio.create_task(one.orch.fetch(QUOTE, "MSFT"))
     await until(lambda: one.provider.calls, "the first call")
@@ -253,16 +256,10 @@ async def test_one_engine_runs_the_half_open_trial_and_its_success_closes_both(e
 
 async def test_a_half_open_trial_taken_elsewhere_is_skipped(engines):
     one, two = await engines(), await engines()
-    gate = asyncio.Event()
-
-    async def slow(_request):
-        await gate.wait()
-        return Quote("T1", 1.0)
-
     await open_everywhere(one, two)
     for engine in (one, two):
         await advance(engine, 31)
-    one.provider.answer("T1", slow)
+    gate = hold(one, "T1", Quote("T1", 1.0))
     trial = asyncio.create_task(one.orch.fetch(QUOTE, "T1"))
     await until(lambda: one.provider.calls[-1:] == [("quote", "T1")], "the trial call")
 
@@ -419,13 +416,7 @@ async def test_a_fleet_on_a_redis_cluster_shares_single_flight_and_breakers(
     options = f"prefix={prefix}&socket_timeout=0.5&connect_timeout=0.5"
     url = f"redis+cluster://127.0.0.1:{cluster[0].port}?{options}"
     one, two = await engines(url), await engines(url)
-    gate = asyncio.Event()
-
-    async def slow(_request):
-        await gate.wait()
-        return Quote("AAPL", 101.0)
-
-    one.provider.answer("AAPL", slow)
+    gate = hold(one, "AAPL", Quote("AAPL", 101.0))
     first = asyncio.create_task(one.orch.fetch(QUOTE, "AAPL"))
     await until(lambda: one.provider.calls, "the first engine to call its provider")
     second = asyncio.create_task(two.orch.fetch(QUOTE, "AAPL"))
