@@ -468,3 +468,119 @@ async def test_garbage_on_the_fleet_channel_is_ignored(engines, raw, prefix):
     assert two.fleet.listening and two.fleet.attached()
     one.orch.reset_breaker(PROVIDER)  # a close from a real engine still goes through
     await until(lambda: two.breaker() is BreakerState.CLOSED, "the close to reach two")
+
+
+async def test_the_process_holding_the_trial_runs_every_trial_it_needs(engines):
+    """With two successes to close, the engine that took the trial lease runs the second
+    trial too (the lease is its own), and its close reaches the other engine."""
+    breaker = {"failure_threshold": 2, "success_threshold": 2}
+    one, two = await engines(breaker=breaker), await engines(breaker=breaker)
+    await open_everywhere(one, two)
+    for engine in (one, two):
+        await advance(engine, 31)
+    first = await one.orch.fetch(QUOTE, "TRIAL-1", skip_cache=True)
+    assert first.source == PROVIDER
+    assert one.breaker() is BreakerState.HALF_OPEN
+    second = await one.orch.fetch(QUOTE, "TRIAL-2", skip_cache=True)
+    assert second.source == PROVIDER
+    assert one.breaker() is BreakerState.CLOSED
+    await until(lambda: two.breaker() is BreakerState.CLOSED, "the close to reach two")
+    assert [key for _, key in one.provider.calls[-2:]] == ["TRIAL-1", "TRIAL-2"]
+
+
+async def test_a_trial_without_a_verdict_gives_the_fleets_trial_back(engines):
+    """A half-open trial answered 'not found' says nothing of the provider's health: the
+    lease is released, so the other engine's trial runs at once instead of being skipped."""
+    one, two = await engines(), await engines()
+    await open_everywhere(one, two)
+    for engine in (one, two):
+        await advance(engine, 31)
+    one.provider.fail("GONE", ErrorCategory.NOT_FOUND)
+    with pytest.raises(AllProvidersFailed) as missing:
+        await one.orch.fetch(QUOTE, "GONE")
+    assert missing.value.errors[0].category is ErrorCategory.NOT_FOUND
+    await until(lambda: one.fleet.pending == 0, "the lease to be released")
+
+    assert (await two.orch.fetch(QUOTE, "T2")).source == PROVIDER
+    assert ("quote", "T2") in two.provider.calls
+    await until(lambda: one.breaker() is BreakerState.CLOSED, "the close to reach one")
+
+
+async def test_renewing_the_limit_and_the_budget_together_is_one_round_trip(engines, monkeypatch):
+    """A small limit and a small budget both renew on every call: the two renewals are sent
+    together, so the call waits for one round trip, not two (nor four)."""
+    from redis.asyncio.connection import AbstractConnection
+
+    one = await engines(
+        rate_limits=["50/minute"],  # one permit a lease
+        cost_per_call=0.01,
+        budget={"limit": 1.0, "period": "day"},  # one call's cost a lease
+    )
+    one.fleet.single_flight = False
+    await one.orch.fetch(QUOTE, "WARM")
+    trace: list[str] = []
+    send, read = AbstractConnection.send_packed_command, AbstractConnection.read_response
+
+    async def traced_send(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        trace.append("send")
+        return await send(self, *args, **kwargs)
+
+    async def traced_read(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        outcome = await read(self, *args, **kwargs)
+        trace.append("read")
+        return outcome
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", traced_send)
+    monkeypatch.setattr(AbstractConnection, "read_response", traced_read)
+    for key in ("K1", "K2"):
+        trace.clear()
+        assert (await one.orch.fetch(QUOTE, key)).source == PROVIDER
+        assert trace == ["send", "send", "read", "read"], trace
+
+
+async def test_shared_limits_on_a_paused_redis_wait_once_then_go_local(engines, redis_servers):
+    """Redis frozen mid-load: the first call waits out the fleet timeout once and detaches the
+    fleet; the calls after it use the local limit and budget without touching Redis."""
+    server = redis_servers()
+    one = await engines(
+        f"{server.url}?prefix=limits",
+        rate_limits=["50/minute"],
+        cost_per_call=0.01,
+        budget={"limit": 1.0, "period": "day"},
+    )
+    one.fleet.single_flight = False
+    assert (await one.orch.fetch(QUOTE, "WARM")).source == PROVIDER
+    slot = one.orch._slots[PROVIDER]
+    server.pause()
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        fetch = asyncio.create_task(one.orch.fetch(QUOTE, "DURING"))
+        while not fetch.done() and loop.time() - started < 3:
+            await one.clock.advance(0.05)
+            await asyncio.sleep(0.01)
+        assert (await fetch).source == PROVIDER
+        assert not one.fleet.attached()
+        states = [e.detail["state"] for e in one.events.of(EventKind.FLEET)]
+        assert "detached" in states
+        for i in range(3):
+            after = asyncio.create_task(one.orch.fetch(QUOTE, f"AFTER{i}"))
+            await asyncio.sleep(0.05)  # no clock movement: only a call that waits on Redis hangs
+            assert after.done()
+            assert after.result().source == PROVIDER
+        assert slot.limiter.fallbacks == slot.budget.fallbacks == 4
+    finally:
+        server.resume()
+
+
+async def test_limits_a_tls_cluster_fleet_cannot_hold_are_a_config_error():
+    """``limits`` names no TLS cluster storage: a provider's limits would silently stay per
+    process, so starting says so (and names the way out)."""
+    from polysource.errors import ConfigError
+
+    engine = Engine("rediss+cluster://127.0.0.1:1?prefix=x", rate_limits=["5/minute"])
+    with pytest.raises(ConfigError, match="rate_limit_storage") as error:
+        await engine.orch.start()
+    assert error.value.path == "fleet.url"
+    assert PROVIDER in str(error.value)
+    await engine.orch.close()

@@ -184,9 +184,10 @@ class FleetConfig:
     Args:
         url: The fleet backend's URL (``redis://...``; a scheme a plugin claims). Unset: every
             process keeps breakers, single-flight and invalidation to itself.
-        timeout: Seconds any one fleet operation may take.
+        timeout: Seconds any one fleet operation may take (also each operation on a
+            ``rate_limit_storage`` of its own).
         cooldown: Seconds the fleet stays detached after a failure (requests run
-            process-local meanwhile).
+            process-local meanwhile; the same for a ``rate_limit_storage`` of its own).
         breakers: Share breaker state (failure counts, open/close, one half-open trial).
         single_flight: Let one process call the providers for identical concurrent misses.
         lease: Seconds a single-flight lease lasts at most.

@@ -27,7 +27,7 @@ from polysource.engine.attempt import ProviderSlot
 from polysource.engine.composite import fetch_composite
 from polysource.engine.execute import execute
 from polysource.engine.fetch import FetchEngine
-from polysource.engine.fleet import Fleet, FleetBackend, FleetContext
+from polysource.engine.fleet import Fleet, FleetBackend, FleetContext, Guard
 from polysource.engine.route import Router
 from polysource.engine.selection import SelectionPolicy
 from polysource.engine.singleflight import TaskSet
@@ -207,7 +207,22 @@ class Orchestrator:
         infos: dict[str, ProviderInfo] = {}
         regions: dict[str, Mapping[str, int]] = {}
         fleet_backend = self._fleet_backend(registry)
-        shared_limits = self._shared_limits = self._shared_limit_storage(fleet_backend)
+        shared_limits = self._shared_limits = self._shared_limit_storage(
+            fleet_backend, self._limited(registry)
+        )
+        # A storage of its own is bounded and detached by a guard of its own; the fleet's
+        # storage by the fleet itself (set when the fleet starts).
+        limits_guard = (
+            Guard(
+                "rate_limits",
+                self.clock,
+                emitter,
+                timeout=self.config.fleet.timeout,
+                cooldown=self.config.fleet.cooldown,
+            )
+            if shared_limits is not None and self.config.rate_limit_storage
+            else None
+        )
         slots: dict[str, ProviderSlot] = {}
         for name, entry in registry.providers.items():
             provider_config = self.config.provider(name)
@@ -224,7 +239,7 @@ class Orchestrator:
                 emitter,
                 self._rng,
                 shared_limits,
-                self.config.cache.tier_timeout,
+                limits_guard,
             )
             infos[name] = entry.info
             regions[name] = provider_config.regions or entry.info.regions
@@ -262,16 +277,37 @@ class Orchestrator:
             if inspect.isawaitable(outcome):
                 await outcome
 
-    def _shared_limit_storage(self, fleet: FleetBackend | None) -> Any:
-        """The ``limits`` storage shared by the fleet: ``rate_limit_storage``, else the fleet's."""
+    def _limited(self, registry: Registry) -> list[str]:
+        """The enabled providers with a rate limit or a cost budget."""
+        return [
+            name
+            for name, entry in registry.providers.items()
+            if (config := self.config.provider(name)).enabled
+            and (config.budget or (config.rate_limits or entry.info.rate_limits))
+        ]
+
+    def _shared_limit_storage(self, fleet: FleetBackend | None, limited: list[str]) -> Any:
+        """The ``limits`` storage shared by the fleet: ``rate_limit_storage``, else the fleet's.
+
+        Raises:
+            ConfigError: The fleet is to share rate limits and budgets that ``limited``
+                providers have, but its servers cannot hold them.
+        """
         storage = self.config.rate_limit_storage
         prefix = self.config.rate_limit_prefix
         if storage is None and fleet is not None and self.config.fleet.rate_limits:
             storage, prefix = fleet.rate_limit_storage() or (None, prefix)
             if storage is None:
+                if limited:
+                    raise ConfigError(
+                        f"the fleet's servers cannot hold the rate limits and budgets of "
+                        f"{', '.join(sorted(limited))}; set rate_limit_storage, or "
+                        "fleet.rate_limits = false to keep them per process",
+                        path="fleet.url",
+                    )
                 return None
             try:
-                return shared_storage(storage, prefix)
+                return shared_storage(storage, prefix, self.config.fleet.timeout)
             except Exception as exc:  # noqa: BLE001 - the URI holds the password: not shown
                 raise ConfigError(
                     f"the fleet's servers cannot hold rate limits ({type(exc).__name__}); "
@@ -281,7 +317,7 @@ class Orchestrator:
         if not storage:
             return None
         try:
-            return shared_storage(storage, prefix)
+            return shared_storage(storage, prefix, self.config.fleet.timeout)
         except Exception as exc:  # noqa: BLE001 - limits raises several kinds for a bad URI
             raise ConfigError(str(exc), path="rate_limit_storage") from None
 
@@ -304,6 +340,9 @@ class Orchestrator:
         )
         self._fleet.on_invalidate = self._engine.drop_invalidated
         self._fleet.start(slots)
+        if self._shared_limits is not None and not self.config.rate_limit_storage:
+            for slot in slots.values():
+                slot.shared_guard = self._fleet  # the limits live on the fleet's servers
 
     def _fleet_backend(self, registry: Registry) -> FleetBackend | None:
         """The fleet backend for ``[fleet] url``, from the plugin claiming its scheme."""

@@ -6,9 +6,9 @@ a Redis Cluster, from the same URLs as the cache tier (``redis://``, ``rediss://
 
 - messages go through one channel, ``{prefix}:fleet`` (``PUBLISH``; on a cluster a message
   reaches every node's subscribers);
-- a counter is one script (``INCR`` then ``PEXPIRE``), a lease one script (``SET NX PX``, else
-  the holder's ``PTTL``), a release one script (delete if still held, then ``PUBLISH``): one
-  round trip each;
+- a counter is one script (``INCR`` then ``PEXPIRE``), a lease one script (``SET NX PX``; held
+  already by the same token, it is granted again; else the holder's ``PTTL``), a release one
+  script (delete if still held, then ``PUBLISH``): one round trip each;
 - keys are ``{prefix}:fleet:{name}``.
 
 The listener holds its own connection. It reads with a short timeout and pings the server when
@@ -37,6 +37,9 @@ __all__ = ["RedisFleet"]
 
 _CLAIM: Final = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    return 0
+end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
     return 0
 end
 local left = redis.call('PTTL', KEYS[1])
@@ -180,7 +183,8 @@ class RedisFleet:
         return max(0, int(left)) / 1000
 
     async def claim(self, name: str, token: str, ttl: float) -> float:
-        """Take the lease ``name`` for ``ttl`` seconds: 0, or the seconds its holder has left."""
+        """Take the lease ``name`` for ``ttl`` seconds: 0 (taken, or held by ``token``
+        already), or the seconds its holder has left."""
         left = await self._claim(keys=[self._key_prefix + name], args=[token, _ms(ttl)])
         return int(left) / 1000
 

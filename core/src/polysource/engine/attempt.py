@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from polysource.clock import Clock
 from polysource.config import ProviderConfig
+from polysource.engine.fleet import FAILED
 from polysource.engine.health import HealthTracker
 from polysource.engine.telemetry import Emitter
 from polysource.errors import ErrorCategory, ProviderError
@@ -26,7 +27,7 @@ from polysource.resilience.ratelimit import RateLimiter
 from polysource.resilience.retry import RetryBudget, backoff
 
 if TYPE_CHECKING:
-    from polysource.engine.fleet import Fleet
+    from polysource.engine.fleet import Fleet, Guard
 
 __all__ = ["BREAKER_CATEGORIES", "ProviderSlot", "attempt"]
 
@@ -55,7 +56,7 @@ class ProviderSlot:
         emitter: Emitter,
         rng: random.Random,
         shared_limits: Any = None,
-        shared_timeout: float = 0.25,
+        shared_guard: Guard | None = None,
     ) -> None:
         self.name = info.name
         self.provider = provider
@@ -69,7 +70,8 @@ class ProviderSlot:
         self.breaker = Breaker(self.name, config.breaker, clock, self._breaker_changed)
         limits = config.rate_limits if config.rate_limits is not None else info.rate_limits
         self.limiter = RateLimiter(self.name, limits, shared=shared_limits) if limits else None
-        self.shared_timeout = shared_timeout
+        self.shared_guard = shared_guard
+        """Bounds and detaches the shared limits storage (the fleet, when it is the fleet's)."""
         self.budget = (
             CostBudget(
                 config.budget.limit, config.budget.period, clock, self.name, shared=shared_limits
@@ -152,36 +154,44 @@ async def _gate_shared(slot: ProviderSlot, target: str) -> ProviderError | None:
     """The fleet-wide rate limit and cost budget (after the local gate passed).
 
     Permits and cost are leased from the shared storage in blocks, so most calls make no round
-    trip; while the storage is unreachable the local limit and budget stand in.
+    trip, and the renewals one call needs run together: one round trip at most. While the
+    storage is detached (it failed or timed out within the last cool-down) the local limit and
+    budget stand in, without waiting on it.
     """
     limiter = slot.limiter
     budget = slot.budget
-    if limiter is not None and limiter.is_shared:
-        try:
-            async with slot.clock.timeout(slot.shared_timeout):
-                allowed = await limiter.acquire_shared()
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - the shared storage failing must not fail the call
+    shared_limit = limiter is not None and limiter.is_shared
+    shared_budget = budget is not None and budget.is_shared
+    guard = slot.shared_guard
+    now = slot.clock.time()
+    local = guard is None or not guard.attached()
+    if not local:
+        renewals = limiter.shared_renewals(now) if shared_limit else []  # type: ignore[union-attr]
+        renewal = budget.shared_renewal(slot.cost, now) if shared_budget else None  # type: ignore[union-attr]
+        if renewal is not None:
+            renewals.append(renewal)
+        if renewals:
+            assert guard is not None
+            work = renewals[0] if len(renewals) == 1 else asyncio.gather(*renewals)
+            local = await guard.run(work) is FAILED
+    if shared_limit:
+        assert limiter is not None
+        if local:
             limiter.fallbacks += 1
-            allowed = limiter.acquire()
-        if not allowed:
+        if not (limiter.acquire() if local else limiter.take_shared(now)):
             slot.breaker.release()
             if budget is not None and not budget.is_shared:
                 budget.refund(slot.cost)
-            return slot._skip(ErrorCategory.RATE_LIMIT, "fleet rate limit reached", target)
-    if budget is not None and budget.is_shared:
-        try:
-            async with slot.clock.timeout(slot.shared_timeout):
-                allowed = await budget.try_spend_shared(slot.cost)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - the shared storage failing must not fail the call
+            scope = "local" if local else "fleet"
+            return slot._skip(ErrorCategory.RATE_LIMIT, f"{scope} rate limit reached", target)
+    if shared_budget:
+        assert budget is not None
+        if local:
             budget.fallbacks += 1
-            allowed = budget.try_spend(slot.cost)
-        if not allowed:
+        if not (budget.try_spend(slot.cost) if local else budget.spend_shared(slot.cost, now)):
             slot.breaker.release()
-            return slot._skip(ErrorCategory.BUDGET_EXHAUSTED, "fleet cost budget spent", target)
+            scope = "local" if local else "fleet"
+            return slot._skip(ErrorCategory.BUDGET_EXHAUSTED, f"{scope} cost budget spent", target)
     return None
 
 
@@ -245,13 +255,18 @@ async def attempt(  # noqa: PLR0915 - one loop: gate, call, classify, retry
         skipped = slot.gate(target)
         if skipped is None and slot.shared_gate:
             skipped = await _gate_shared(slot, target)
+        trial = False  # whether this call holds the fleet's half-open trial
         if skipped is None and slot.fleet is not None and not slot.breaker.is_closed:
             skipped = await _claim_trial(slot, slot.fleet, target)
+            trial = skipped is None
         if skipped is not None:
             raise skipped
         now = clock.monotonic()
         remaining = deadline - now
         if remaining <= 0:
+            slot.breaker.release()
+            if trial:
+                slot.fleet.release_trial(slot)  # type: ignore[union-attr]
             raise ProviderError(
                 "request deadline passed",
                 provider=slot.name,
@@ -275,6 +290,8 @@ async def attempt(  # noqa: PLR0915 - one loop: gate, call, classify, retry
                 value = await call()
         except asyncio.CancelledError:
             slot.breaker.release()
+            if trial:
+                slot.fleet.release_trial(slot)  # type: ignore[union-attr]
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is classified below
             error = _classify(exc, slot, per_try)
@@ -309,6 +326,8 @@ async def attempt(  # noqa: PLR0915 - one loop: gate, call, classify, retry
                 await slot.fleet.count_failure(slot)
         else:
             slot.breaker.release()
+            if trial:
+                slot.fleet.release_trial(slot)  # type: ignore[union-attr]
         if emitter.wants[EventKind.FAILURE]:
             emitter.emit(
                 EventKind.FAILURE,

@@ -45,7 +45,7 @@ from polysource.models import BreakerState
 if TYPE_CHECKING:
     from polysource.engine.attempt import ProviderSlot
 
-__all__ = ["FAILED", "Fleet", "FleetBackend", "FleetContext"]
+__all__ = ["FAILED", "Fleet", "FleetBackend", "FleetContext", "Guard"]
 
 T = TypeVar("T")
 
@@ -110,9 +110,10 @@ class FleetBackend(Protocol):
         ...
 
     async def claim(self, name: str, token: str, ttl: float) -> float:
-        """Take the lease ``name`` for ``ttl`` seconds if nobody holds it.
+        """Take the lease ``name`` for ``ttl`` seconds if nobody else holds it.
 
-        Returns 0 when taken, else the seconds the holder's lease has left.
+        Returns 0 when taken (or held by ``token`` already), else the seconds the holder's
+        lease has left.
         """
         ...
 
@@ -135,7 +136,65 @@ def _message(kind: str, origin: str, fields: dict[str, Any], payload: bytes = b"
     return orjson.dumps({"o": origin, "t": kind, **fields}) + b"\n" + payload
 
 
-class Fleet:
+class Guard:
+    """Bounds the operations on one shared service and detaches it when one fails.
+
+    Every operation runs within ``timeout``; a failure detaches the service for ``cooldown``
+    seconds (the callers go process-local meanwhile, and a ``fleet`` event says so), and the
+    first success afterwards re-attaches it. The fleet is one; a ``limits`` storage named by
+    ``rate_limit_storage`` apart from the fleet is another.
+
+    Args:
+        name: The service's name in events.
+        clock: For timeouts and cool-downs.
+        emitter: For ``fleet`` events.
+        timeout: Seconds any one operation may take.
+        cooldown: Seconds the service stays detached after a failure.
+    """
+
+    def __init__(
+        self, name: str, clock: Clock, emitter: Emitter, *, timeout: float, cooldown: float
+    ) -> None:
+        self.name = name
+        self.clock = clock
+        self.emitter = emitter
+        self.timeout = timeout
+        self.cooldown = cooldown
+        self.detached_until = 0.0
+        self.failures = 0
+
+    def attached(self) -> bool:
+        """Whether requests use the service now (else they run process-local)."""
+        return self.clock.monotonic() >= self.detached_until
+
+    def _lost(self, exc: BaseException) -> None:
+        self.failures += 1
+        was_attached = self.attached()
+        self.detached_until = self.clock.monotonic() + self.cooldown
+        if was_attached and self.emitter.wants[EventKind.FLEET]:
+            self.emitter.emit(
+                EventKind.FLEET,
+                detail={"fleet": self.name, "state": "detached", "error": type(exc).__name__},
+            )
+
+    async def run(self, operation: Awaitable[T]) -> T | _Failed:
+        """Run an operation within the timeout; on failure detach and return FAILED."""
+        try:
+            async with self.clock.timeout(self.timeout):
+                outcome = await operation
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a shared service failing never fails a request
+            self._lost(exc)
+            return FAILED
+        if self.detached_until:
+            self.detached_until = 0.0
+            if self.emitter.wants[EventKind.FLEET]:
+                self.emitter.emit(EventKind.FLEET, detail={"fleet": self.name, "state": "attached"})
+        return outcome
+
+
+class Fleet(Guard):
     """The engine's side of fleet coordination (see the module docstring).
 
     Args:
@@ -166,27 +225,21 @@ class Fleet:
         breakers: bool = True,
         single_flight: bool = True,
     ) -> None:
+        super().__init__(backend.name, clock, emitter, timeout=timeout, cooldown=cooldown)
         self.backend = backend
-        self.name = backend.name
-        self.clock = clock
-        self.emitter = emitter
         self.tasks = tasks
-        self.timeout = timeout
-        self.cooldown = cooldown
         self.lease = lease
         self.failure_window = failure_window
         self.share_breakers = breakers
         self.single_flight = single_flight
         self.origin = uuid.uuid4().hex[:16]
         """This process's id in messages and lease tokens."""
-        self.detached_until = 0.0
         self.listening = False
         self.slots: dict[str, ProviderSlot] = {}
         self.on_invalidate: Callable[[dict[str, Any]], None] | None = None
         self._waiters: dict[str, list[asyncio.Future[bytes | None]]] = {}
         self._remote: str | None = None
         self._listener: asyncio.Task[None] | None = None
-        self.failures = 0
         self.pending = 0
         """Background operations (publishes, releases, deletes) not finished yet."""
         self.waiting = 0
@@ -227,10 +280,6 @@ class Fleet:
             "wait_timeouts": self.wait_timeouts,
         }
 
-    def attached(self) -> bool:
-        """Whether requests use the fleet now (else they run process-local)."""
-        return self.clock.monotonic() >= self.detached_until
-
     async def _listen(self) -> None:
         while True:
             try:
@@ -262,32 +311,6 @@ class Fleet:
                     slot.breaker.trip(left)
                 finally:
                     self._remote = None
-
-    def _lost(self, exc: BaseException) -> None:
-        self.failures += 1
-        was_attached = self.attached()
-        self.detached_until = self.clock.monotonic() + self.cooldown
-        if was_attached and self.emitter.wants[EventKind.FLEET]:
-            self.emitter.emit(
-                EventKind.FLEET,
-                detail={"fleet": self.name, "state": "detached", "error": type(exc).__name__},
-            )
-
-    async def run(self, operation: Awaitable[T]) -> T | _Failed:
-        """Run a backend operation within the timeout; on failure detach and return FAILED."""
-        try:
-            async with self.clock.timeout(self.timeout):
-                outcome = await operation
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the fleet failing must never fail a request
-            self._lost(exc)
-            return FAILED
-        if self.detached_until:
-            self.detached_until = 0.0
-            if self.emitter.wants[EventKind.FLEET]:
-                self.emitter.emit(EventKind.FLEET, detail={"fleet": self.name, "state": "attached"})
-        return outcome
 
     def _background(self, operation: Awaitable[Any]) -> None:
         self.pending += 1
@@ -380,6 +403,12 @@ class Fleet:
             )
         )
         return isinstance(left, _Failed) or left <= 0
+
+    def release_trial(self, slot: ProviderSlot) -> None:
+        """A half-open trial this process took ended without a verdict (not found, skipped,
+        cancelled): give the fleet's trial back so that some process can run one."""
+        if self.share_breakers and self.attached():
+            self._background(self.backend.release(f"breaker:{slot.name}:trial", self.origin, None))
 
     # -- single-flight --------------------------------------------------------------------
 

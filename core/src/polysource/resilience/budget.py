@@ -3,16 +3,17 @@
 Costs are fractional (0.01 per call). The local budget keeps its own account on the injected
 clock. A budget shared by the fleet lives in the ``limits`` storage that fleet-wide rate limits
 use (Redis): there, cost is counted in millionths (``limits`` counts whole numbers) in a fixed
-window of the period, and leased in blocks of a hundredth of the budget, so most calls spend
-from the process's lease without a round trip. A lease's unspent part is lost when its window
-ends, never carried over, so the fleet never spends more than the budget.
+window of the period aligned on the epoch, and leased in blocks of a hundredth of the budget
+(one ``incr`` each, :func:`~polysource.resilience.ratelimit.lease_window`), so most calls
+spend from the process's lease without a round trip. A lease's unspent part is lost when its
+window ends, never carried over, so the fleet never spends more than the budget.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from typing import Final
+from collections.abc import Coroutine
+from typing import Any, Final
 
 from limits import (
     RateLimitItem,
@@ -23,9 +24,9 @@ from limits import (
     RateLimitItemPerSecond,
 )
 from limits.aio.storage import Storage as AsyncStorage
-from limits.aio.strategies import FixedWindowRateLimiter as AsyncFixedWindowRateLimiter
 
 from polysource.clock import Clock
+from polysource.resilience.ratelimit import lease_window
 
 __all__ = ["PERIODS", "SHARED_SCALE", "CostBudget"]
 
@@ -98,7 +99,7 @@ class CostBudget:
         self.total_spent = 0.0
         self.fallbacks = 0
         self.is_shared = shared is not None
-        self._shared = AsyncFixedWindowRateLimiter(shared) if shared is not None else None
+        self._shared = shared
         self._item = _ITEMS[period](max(1, round(limit * SHARED_SCALE)))
         self._block = max(1, self._item.amount // 100)
         self._leased = 0
@@ -119,29 +120,31 @@ class CostBudget:
         self.total_spent += cost
         return True
 
-    async def try_spend_shared(self, cost: float) -> bool:
-        """Spend ``cost`` from the fleet's budget (from this process's lease where it can).
-
-        Raises:
-            Exception: Whatever the storage raises; the caller falls back to :meth:`try_spend`.
-        """
-        assert self._shared is not None
+    def shared_renewal(self, cost: float, now: float) -> Coroutine[Any, Any, None] | None:
+        """The lease renewal :meth:`spend_shared` needs for ``cost`` (one round trip), or
+        ``None`` when this process's lease covers it."""
         units = math.ceil(cost * SHARED_SCALE)
-        now = time.time()
         if now >= self._until:
             self._leased = 0
-        if self._leased < units:
-            identifier = f"{self.name}:budget"
-            stats = await self._shared.get_window_stats(self._item, identifier)
-            take = min(max(self._block, units - self._leased), stats.remaining)
-            if self._leased + take < units or not await self._shared.hit(
-                self._item, identifier, cost=take
-            ):
-                return False
-            self._leased += take
-            self._until = (
-                stats.reset_time if stats.remaining < self._item.amount else (now + self.seconds)
-            )
+        if self._leased >= units:
+            return None
+        return self._renew(max(self._block, units - self._leased), now)
+
+    async def _renew(self, units: int, now: float) -> None:
+        assert self._shared is not None
+        granted, until = await lease_window(
+            self._shared, self._item, f"{self.name}:budget", units, now
+        )
+        if granted:
+            self._leased += granted
+            self._until = until
+
+    def spend_shared(self, cost: float, now: float) -> bool:
+        """Spend ``cost`` from this process's lease of the fleet's budget; ``False`` if the
+        lease cannot cover it (renew first with :meth:`shared_renewal`)."""
+        units = math.ceil(cost * SHARED_SCALE)
+        if now >= self._until or self._leased < units:
+            return False
         self._leased -= units
         self._roll()
         self.spent += cost

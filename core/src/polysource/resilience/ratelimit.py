@@ -11,20 +11,44 @@ or the window ends (leftovers are dropped, never carried over, so the limit is n
 The block is a hundredth of the limit, at most 1,000; a small limit (``50/hour``) leases one
 permit at a time. ``limits`` reads the system clock for its windows; tests exercise exhaustion,
 not window expiry.
+
+A shared lease is one round trip: ``storage.incr`` of a counter for the current window, whose
+windows are aligned on the epoch (``floor(now / period)``), so the process knows when the window
+ends without asking. The count that ``incr`` returns says how many of the block fit under the
+limit (the tail of a window is handed out too); the counter may pass the limit, which only
+tells every later renewal in that window that nothing is left.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import Storage as AsyncStorage
-from limits.aio.strategies import FixedWindowRateLimiter as AsyncFixedWindowRateLimiter
 from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-__all__ = ["RateLimiter", "close_shared_storage", "shared_storage"]
+__all__ = ["RateLimiter", "close_shared_storage", "lease_window", "shared_storage"]
+
+
+async def lease_window(
+    storage: AsyncStorage, item: RateLimitItem, name: str, amount: int, now: float
+) -> tuple[int, float]:
+    """Take up to ``amount`` units of ``item``'s current window from a shared storage.
+
+    One round trip (``incr``). Windows are aligned on the epoch, so the window's end is known.
+
+    Returns:
+        The units granted (0 when the window is spent) and the time the window ends.
+    """
+    seconds = item.get_expiry()
+    window = math.floor(now / seconds)
+    count = await storage.incr(item.key_for(name, "w", str(window)), seconds + 1, amount)
+    granted = min(amount, item.amount - (count - amount))
+    return max(0, granted), (window + 1) * seconds
 
 
 async def close_shared_storage(storage: AsyncStorage) -> None:
@@ -42,14 +66,18 @@ async def close_shared_storage(storage: AsyncStorage) -> None:
             await outcome
 
 
-def shared_storage(uri: str, prefix: str) -> AsyncStorage:
+def shared_storage(uri: str, prefix: str, timeout: float | None = None) -> AsyncStorage:
     """An async ``limits`` storage for fleet-wide limits, e.g. ``async+redis://host:6379/0``.
 
-    Redis URIs use redis-py (``implementation="redispy"``); keys start with ``prefix``.
+    Redis URIs use redis-py (``implementation="redispy"``) with socket timeouts of ``timeout``
+    seconds, if given (redis-py has none by default: a hung server would hold a call until the
+    engine's own bound); keys start with ``prefix``.
     """
-    options: dict[str, str] = {"key_prefix": prefix}
+    options: dict[str, Any] = {"key_prefix": prefix}
     if uri.startswith(("async+redis://", "async+rediss://", "async+redis+cluster://")):
         options["implementation"] = "redispy"
+        if timeout is not None:
+            options["socket_timeout"] = options["socket_connect_timeout"] = timeout
     storage = storage_from_string(uri, **options)
     if not isinstance(storage, AsyncStorage):
         raise TypeError(f"{uri!r} is not an async storage (write async+redis://...)")
@@ -74,8 +102,8 @@ class RateLimiter:
         limits: Limits in ``limits`` notation.
         storage: Where counts live (in-process memory by default).
         shared: An async ``limits`` storage shared by the fleet (Redis); when given, permits
-            are leased from it with :meth:`acquire_shared`, and :meth:`acquire` is the local
-            fallback used while it is unreachable.
+            are leased from it (:meth:`shared_renewals`, :meth:`take_shared`), and
+            :meth:`acquire` is the local fallback used while it is unreachable.
     """
 
     def __init__(
@@ -92,39 +120,34 @@ class RateLimiter:
         self._strategy = FixedWindowRateLimiter(storage or MemoryStorage())
         self._leases = tuple(_Lease(item) for item in self.items)
         self.is_shared = shared is not None
-        self._shared = AsyncFixedWindowRateLimiter(shared) if shared is not None else None
+        self._shared = shared
         self._shared_leases = tuple(_Lease(item) for item in self.items)
         self.fallbacks = 0
 
-    async def acquire_shared(self) -> bool:
-        """Take one permit of every limit from the fleet's storage (leased in blocks).
+    def shared_renewals(self, now: float) -> list[Coroutine[Any, Any, None]]:
+        """The lease renewals the next :meth:`take_shared` needs (one round trip each; run
+        them together). Empty when every lease has permits left in its window."""
+        return [
+            self._renew_shared(lease, now)
+            for lease in self._shared_leases
+            if lease.permits <= 0 or now >= lease.until
+        ]
 
-        Raises:
-            Exception: Whatever the storage raises; the caller falls back to :meth:`acquire`.
-        """
-        assert self._shared is not None
-        now = time.time()
+    def take_shared(self, now: float) -> bool:
+        """Take one permit of every limit from the fleet's leases; ``False`` if a limit is
+        spent (renew first with :meth:`shared_renewals`)."""
         for lease in self._shared_leases:
-            if (lease.permits <= 0 or now >= lease.until) and not await self._renew_shared(lease):
+            if lease.permits <= 0 or now >= lease.until:
                 return False
         for lease in self._shared_leases:
             lease.permits -= 1
         return True
 
-    async def _renew_shared(self, lease: _Lease) -> bool:
+    async def _renew_shared(self, lease: _Lease, now: float) -> None:
         assert self._shared is not None
-        if lease.block == 1:  # one permit: one round trip, no window lookup
-            lease.until = float("inf")
-            lease.permits = 1 if await self._shared.hit(lease.item, self.name) else 0
-            return lease.permits > 0
-        stats = await self._shared.get_window_stats(lease.item, self.name)
-        block = min(lease.block, stats.remaining) if stats.remaining > 0 else 1
-        if not await self._shared.hit(lease.item, self.name, cost=block):
-            lease.permits = 0
-            return False
-        lease.permits = block
-        lease.until = stats.reset_time
-        return True
+        lease.permits, lease.until = await lease_window(
+            self._shared, lease.item, self.name, lease.block, now
+        )
 
     def acquire(self) -> bool:
         """Take one permit from every limit; ``False`` if any limit is exhausted."""
