@@ -302,3 +302,61 @@ async def test_fetch_many_asks_each_lower_tier_only_for_what_the_upper_ones_lack
     }
     assert l2.calls == [("get_many", 4)] and l3.calls[0] == ("get_many", 3)
     assert fake.call_count() == 1 and orch.stats().hits_by_tier == {"l2": 1, "l3": 2}
+
+
+async def test_an_invalidation_a_detached_tier_missed_runs_before_it_is_read_again(
+    make_orchestrator, clock, fakes
+):
+    """L2 is away when a key is invalidated: the deletion is kept, and when L2 is back it runs
+    before L2 is read, so the invalidated value never comes back from it."""
+    fake = FakeProvider("a", clock=clock)
+    orch = await _tiered(
+        make_orchestrator, fakes, fake, tiers=("fake://l2",), cache={"tier_cooldown": 5.0}
+    )
+    fake.answer("AAPL", Quote("AAPL", 1.0))
+    await orch.fetch(QUOTE, "AAPL")
+    await clock.settle()
+    l2 = fakes.backends["l2"]
+    key = shared_key(QUOTE, "AAPL", "global", None)
+    assert key in l2.data
+    l2.failing = True
+    await orch.invalidate(QUOTE, ["AAPL"])
+    await orch.invalidate(QUOTE, pattern="MS*")
+    l2.failing = False
+    assert key in l2.data  # the deletion did not reach it
+    await clock.advance(5.0)
+    fake.answer("AAPL", Quote("AAPL", 2.0))
+    again = await orch.fetch(QUOTE, "AAPL")
+    assert again.data.price == 2.0 and not again.cached
+    assert l2.count("delete") == 2  # tried (it failed and detached L2), then run on return
+    assert l2.count("delete_pattern") == 1  # kept while detached, run on return
+
+
+async def test_many_missed_invalidations_widen_to_the_whole_dataset(
+    make_orchestrator, clock, fakes
+):
+    """Past the bound, the kept deletions of a detached tier become one per dataset."""
+    from polysource.engine.tiers import MAX_PENDING
+
+    orch = await _tiered(
+        make_orchestrator, fakes, FakeProvider("a", clock=clock), tiers=("fake://l2",)
+    )
+    l2 = fakes.backends["l2"]
+    l2.failing = True
+    for i in range(MAX_PENDING + 1):
+        await orch.invalidate(QUOTE, [f"K{i}"])
+    assert orch._engine.tiers.tiers[0].pending == [(True, "{quote:*")]
+
+
+async def test_a_pattern_with_a_character_class_is_refused_before_any_tier(
+    make_orchestrator, clock, fakes
+):
+    """Every tier matches *, ? and escapes alike; a [...] class would not be: it is refused."""
+    from polysource.errors import InvalidRequest
+
+    orch = await _tiered(make_orchestrator, fakes, FakeProvider("a", clock=clock))
+    with pytest.raises(InvalidRequest, match="character class"):
+        await orch.invalidate(QUOTE, pattern="A[AB]*")
+    assert fakes.backends["l2"].count("delete_pattern") == 0
+    await orch.invalidate(QUOTE, pattern="A\\[*")  # an escaped bracket is a literal
+    assert fakes.backends["l2"].count("delete_pattern") == 1

@@ -584,3 +584,42 @@ async def test_limits_a_tls_cluster_fleet_cannot_hold_are_a_config_error():
     assert error.value.path == "fleet.url"
     assert PROVIDER in str(error.value)
     await engine.orch.close()
+
+
+async def test_an_invalidation_made_while_detached_is_published_when_the_fleet_is_back(engines):
+    """An engine whose fleet is detached keeps its invalidation and publishes it once a fleet
+    operation succeeds again, so the other engine's memory drops the key after all."""
+    one, two = await engines(), await engines()
+    await two.orch.fetch(QUOTE, "AAPL")
+    memory = two.orch._engine.memory
+    one.fleet._lost(ConnectionError("simulated"))  # only one's fleet is away
+    await one.orch.invalidate(QUOTE, ["AAPL"])
+    await asyncio.sleep(0.05)
+    assert memory.peek(("quote", "AAPL", "global", None)) is not None  # nothing was sent
+
+    await advance(one, 5.0)  # the cool-down ends; the next fleet operation re-attaches
+    await one.orch.fetch(QUOTE, "OTHER")
+    await until(
+        lambda: memory.peek(("quote", "AAPL", "global", None)) is None,
+        "the kept invalidation to reach two",
+    )
+
+
+async def test_an_engine_whose_listener_was_lost_drops_its_memory_when_it_subscribes_again(
+    engines, redis_servers
+):
+    """Messages sent while an engine was not listening never arrive: when it subscribes
+    again it drops its memory tier rather than serve entries the fleet invalidated."""
+    server = redis_servers()
+    url = f"{server.url}?prefix=rejoin"
+    one = await engines(url)
+    await one.orch.fetch(QUOTE, "AAPL")
+    memory = one.orch._engine.memory
+    assert memory.peek(("quote", "AAPL", "global", None)) is not None
+    server.stop()
+    await until(lambda: not one.fleet.listening, "the listener to notice", seconds=10)
+    assert memory.peek(("quote", "AAPL", "global", None)) is not None
+    server.start()
+    await advance(one, 6.0)  # the listener's reconnect delay
+    await subscribed(one)
+    assert memory.peek(("quote", "AAPL", "global", None)) is None

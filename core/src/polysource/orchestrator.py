@@ -339,6 +339,9 @@ class Orchestrator:
             single_flight=config.single_flight,
         )
         self._fleet.on_invalidate = self._engine.drop_invalidated
+        memory = self._engine.memory
+        if memory is not None:
+            self._fleet.on_rejoin = memory.clear  # type: ignore[assignment] # its count is unused
         self._fleet.start(slots)
         if self._shared_limits is not None and not self.config.rate_limit_storage:
             for slot in slots.values():
@@ -1185,6 +1188,11 @@ class Orchestrator:
             raise InvalidRequest("give keys or a pattern, not both")
         if pattern is not None and (not isinstance(pattern, str) or not pattern):
             raise InvalidRequest(f"pattern must be a non-empty glob string, got {pattern!r}")
+        if pattern is not None and _has_class(pattern):
+            raise InvalidRequest(
+                f"pattern {pattern!r} has a character class ([...]); patterns take * (any run), "
+                "? (one character) and \\ (the next character literally), the same in every tier"
+            )
         tiers = self._engine.tiers
         fields: dict[str, Any] = {"d": ds.name}
         owner = tenant if ds.private else None
@@ -1196,17 +1204,18 @@ class Orchestrator:
                 fields["k"] = [ds.normalize_key(k) for k in keys]
             else:
                 fields["p"] = pattern
+        # Shared tiers first: were memory dropped first, a request in between (here or in
+        # another process) could fill it again from a shared tier not yet invalidated.
+        if tiers:
+            if keys is None and pattern is None:
+                await tiers.delete_pattern(f"{{{ds.name}:*")
+            elif pattern is not None:
+                await tiers.delete_pattern(shared_key(ds, pattern, fields["r"], owner))
+            else:
+                await tiers.delete([shared_key(ds, k, fields["r"], owner) for k in fields["k"]])
         self._engine.drop_invalidated(fields)
         if self._fleet is not None:
             self._fleet.invalidate(fields)
-        if not tiers:
-            return
-        if keys is None and pattern is None:
-            await tiers.delete_pattern(f"{{{ds.name}:*")
-        elif pattern is not None:
-            await tiers.delete_pattern(shared_key(ds, pattern, fields["r"], owner))
-        else:
-            await tiers.delete([shared_key(ds, k, fields["r"], owner) for k in fields["k"]])
 
     def reattach_tiers(self) -> None:
         """Use detached cache tiers again now instead of after their cool-down."""
@@ -1221,3 +1230,16 @@ class Orchestrator:
         assert self._engine is not None
         memory = self._engine.memory
         return memory.clear(dataset) if memory is not None else 0
+
+
+def _has_class(pattern: str) -> bool:
+    """Whether a glob has a character class (an unescaped ``[``)."""
+    escaped = False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            return True
+    return False

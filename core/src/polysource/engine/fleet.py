@@ -14,7 +14,9 @@ expiry and short leases. On top of it, :class:`Fleet` gives the engine:
   and its own deadline) for the holder's answer, which is published with the record; if the
   holder fails, or the wait ends, it calls the providers itself.
 - **Invalidation.** ``Orchestrator.invalidate`` publishes what it dropped, and every process
-  drops the same entries from its memory tier.
+  drops the same entries from its memory tier. An invalidation made while the fleet is
+  detached is published when it is back; a process whose listener was lost drops its whole
+  memory tier when it subscribes again (what it missed is unknown).
 
 Every backend operation is bounded by ``timeout``. When one fails the fleet is *detached* for
 ``cooldown`` seconds: breakers, rate limits and single-flight are then process-local, an event
@@ -45,7 +47,7 @@ from polysource.models import BreakerState
 if TYPE_CHECKING:
     from polysource.engine.attempt import ProviderSlot
 
-__all__ = ["FAILED", "Fleet", "FleetBackend", "FleetContext", "Guard"]
+__all__ = ["FAILED", "MAX_UNSENT", "Fleet", "FleetBackend", "FleetContext", "Guard"]
 
 T = TypeVar("T")
 
@@ -58,6 +60,9 @@ class _Failed:
 
 
 FAILED: Final = _Failed()
+
+MAX_UNSENT: Final = 256
+"""Invalidations kept while the fleet is detached before they are widened to whole datasets."""
 
 _BREAKER: Final = "b"
 _DONE: Final = "d"
@@ -191,7 +196,11 @@ class Guard:
             self.detached_until = 0.0
             if self.emitter.wants[EventKind.FLEET]:
                 self.emitter.emit(EventKind.FLEET, detail={"fleet": self.name, "state": "attached"})
+            self._reattached()
         return outcome
+
+    def _reattached(self) -> None:
+        """Called when the service answers again after a failure."""
 
 
 class Fleet(Guard):
@@ -237,6 +246,12 @@ class Fleet(Guard):
         self.listening = False
         self.slots: dict[str, ProviderSlot] = {}
         self.on_invalidate: Callable[[dict[str, Any]], None] | None = None
+        self.on_rejoin: Callable[[], None] | None = None
+        """Called when the listener subscribes again after it was lost: the messages sent
+        meanwhile (invalidations) never arrived, so the engine drops its memory tier."""
+        self._unsent: list[dict[str, Any]] = []
+        """Invalidations made while detached, published when the fleet is back."""
+        self._subscribed = False
         self._waiters: dict[str, list[asyncio.Future[bytes | None]]] = {}
         self._remote: str | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -293,6 +308,9 @@ class Fleet(Guard):
 
     def _ready(self) -> None:
         self.listening = True
+        if self._subscribed and self.on_rejoin is not None:
+            self.on_rejoin()
+        self._subscribed = True
         if self.emitter.wants[EventKind.FLEET]:
             self.emitter.emit(EventKind.FLEET, detail={"fleet": self.name, "state": "listening"})
         if self.share_breakers and self.slots:
@@ -472,5 +490,20 @@ class Fleet(Guard):
     # -- invalidation ---------------------------------------------------------------------
 
     def invalidate(self, fields: dict[str, Any]) -> None:
-        """Tell every other process to drop memory-tier entries (see ``on_invalidate``)."""
+        """Tell every other process to drop memory-tier entries (see ``on_invalidate``).
+
+        While the fleet is detached the message is kept (past ``MAX_UNSENT``, widened to whole
+        datasets) and published when the fleet is back.
+        """
+        if not self.attached():
+            self._unsent.append(fields)
+            if len(self._unsent) > MAX_UNSENT:
+                names = sorted({str(kept["d"]) for kept in self._unsent})
+                self._unsent = [{"d": name} for name in names]
+            return
         self.publish(_INVALIDATE, fields)
+
+    def _reattached(self) -> None:
+        unsent, self._unsent = self._unsent, []
+        for fields in unsent:
+            self.publish(_INVALIDATE, fields)

@@ -7,6 +7,10 @@ its first success). No request that a provider could answer fails because of a t
 
 Writes go out in the background (at most ``max_writes`` at a time; beyond that they are
 dropped and counted), so they never delay an answer.
+
+A deletion (an invalidation) that a tier misses because it is detached, or fails, is kept and
+run before the tier is read again, so an invalidated value never comes back from a tier that
+was away. Past ``MAX_PENDING`` kept deletions, they are widened to whole datasets.
 """
 
 from __future__ import annotations
@@ -23,9 +27,17 @@ from polysource.engine.telemetry import Emitter
 from polysource.events import EventKind, redact_key
 from polysource.models import Dataset
 
-__all__ = ["Tier", "TierChain", "shared_key", "shared_prefix"]
+__all__ = ["MAX_PENDING", "Tier", "TierChain", "shared_key", "shared_prefix"]
 
 T = TypeVar("T")
+
+MAX_PENDING = 256
+"""Deletions kept for a detached tier before they are widened to whole datasets."""
+
+
+def _dataset_pattern(key_or_pattern: str) -> str:
+    """The pattern of every shared key of the dataset ``key_or_pattern`` belongs to."""
+    return "{" + key_or_pattern[1:].split(":", 1)[0] + ":*"
 
 
 def shared_key(ds: Dataset[Any], key: str, region: str, tenant: str | None) -> str:
@@ -51,7 +63,17 @@ class Tier:
     ``self_timed`` says that its reads end within the tier timeout by themselves.
     """
 
-    __slots__ = ("backend", "detached_until", "failures", "hits", "name", "read_one", "self_timed")
+    __slots__ = (
+        "backend",
+        "detached_until",
+        "failures",
+        "hits",
+        "name",
+        "pending",
+        "read_one",
+        "replaying",
+        "self_timed",
+    )
 
     def __init__(self, backend: CacheBackend) -> None:
         self.backend = backend
@@ -59,6 +81,10 @@ class Tier:
         self.detached_until = 0.0
         self.failures = 0
         self.hits = 0
+        self.pending: list[tuple[bool, Any]] = []
+        """Deletions the tier missed while detached, ``(is_pattern, keys or pattern)``: run
+        before the tier is read again."""
+        self.replaying = False
         get = getattr(backend, "get", None)
         self.read_one: Callable[[str], Awaitable[bytes | None]] = (
             get if get is not None else self._first
@@ -166,6 +192,8 @@ class TierChain:
         for tier in self.tiers:
             if self.clock.monotonic() < tier.detached_until:
                 continue
+            if tier.pending and not await self._replay(tier):
+                continue
             if tier.self_timed:  # _read inlined: this is every L2 hit's path
                 try:
                     data = await tier.read_one(key)
@@ -199,6 +227,8 @@ class TierChain:
         asked = keys
         for tier in self.tiers:
             if not remaining or not self.attached(tier):
+                continue
+            if tier.pending and not await self._replay(tier):
                 continue
             answer = await self._read(tier, tier.backend.get_many(asked))
             if answer is None:
@@ -247,18 +277,61 @@ class TierChain:
             await self._guard(tier, tier.backend.set(key, record, ttl))
 
     async def delete(self, keys: Sequence[str]) -> None:
-        """Remove keys from every attached tier."""
+        """Remove keys from every tier (a detached one: when it is back)."""
         for tier in self.tiers:
-            if self.attached(tier):
-                await self._guard(tier, tier.backend.delete(keys))
+            await self._delete(tier, False, list(keys))
 
     async def delete_pattern(self, pattern: str) -> int:
-        """Remove keys matching ``pattern`` from every attached tier; returns how many."""
+        """Remove keys matching ``pattern`` from every tier (a detached one: when it is back);
+        returns how many the attached tiers removed."""
         total = 0
         for tier in self.tiers:
-            if self.attached(tier):
-                total += await self._guard(tier, tier.backend.delete_pattern(pattern)) or 0
+            total += await self._delete(tier, True, pattern)
         return total
+
+    def _deletion(self, tier: Tier, is_pattern: bool, what: Any) -> Awaitable[Any]:
+        return tier.backend.delete_pattern(what) if is_pattern else tier.backend.delete(what)
+
+    async def _delete(self, tier: Tier, is_pattern: bool, what: Any) -> int:
+        if tier.pending and self.attached(tier):
+            await self._replay(tier)
+        if not self.attached(tier) or tier.pending:
+            self._keep(tier, is_pattern, what)
+            return 0
+        outcome = await self._guard(tier, self._deletion(tier, is_pattern, what))
+        if not self.attached(tier):  # it failed: run it when the tier is back
+            self._keep(tier, is_pattern, what)
+            return 0
+        return int(outcome or 0)
+
+    def _keep(self, tier: Tier, is_pattern: bool, what: Any) -> None:
+        """Keep a deletion the tier missed; past the bound, widen all to whole datasets."""
+        tier.pending.append((is_pattern, what))
+        if len(tier.pending) > MAX_PENDING:
+            datasets = {
+                _dataset_pattern(item)
+                for pattern_kept, kept in tier.pending
+                for item in ((kept,) if pattern_kept else kept)
+            }
+            tier.pending = [(True, pattern) for pattern in sorted(datasets)]
+
+    async def _replay(self, tier: Tier) -> bool:
+        """Run the deletions ``tier`` missed; ``False`` if it failed again or another request
+        is running them now (either way: do not read it yet)."""
+        if tier.replaying:
+            return False
+        tier.replaying = True
+        try:
+            while tier.pending:
+                deletion = tier.pending[0]
+                await self._guard(tier, self._deletion(tier, *deletion))
+                if not self.attached(tier):
+                    return False
+                if tier.pending and tier.pending[0] is deletion:  # not widened meanwhile
+                    tier.pending.pop(0)
+        finally:
+            tier.replaying = False
+        return True
 
     async def close(self) -> None:
         """Close every backend."""
