@@ -424,6 +424,8 @@ async def test_a_fleet_on_a_redis_cluster_shares_single_flight_and_breakers(
     gate.set()
     assert (await first).data.price == (await second).data.price == 101.0
     assert two.provider.calls == []
+    batch = await two.orch.fetch_many(QUOTE, ["X1", "X2", "X3"])  # leases of one slot: one script
+    assert batch.summary.successful == 3 and two.fleet.leads == 3
 
     await open_everywhere(one, two)
     one.orch.reset_breaker(PROVIDER)
@@ -623,3 +625,52 @@ async def test_an_engine_whose_listener_was_lost_drops_its_memory_when_it_subscr
     await advance(one, 6.0)  # the listener's reconnect delay
     await subscribed(one)
     assert memory.peek(("quote", "AAPL", "global", None)) is None
+
+
+async def test_fetch_many_joins_the_fleet_for_keys_another_engine_is_fetching(engines, wire):
+    """A key another engine is fetching is waited for, not fetched again; the batch leases
+    its other keys in one round trip, and a single fetch elsewhere joins one of those."""
+    one, two = await engines(), await engines()
+    gate = hold(one, "AAPL", Quote("AAPL", 101.0))
+    first = asyncio.create_task(one.orch.fetch(QUOTE, "AAPL"))
+    await until(lambda: one.provider.calls, "one to call its provider for AAPL")
+    held = hold(two, "MSFT", Quote("MSFT", 7.0))
+    wire.clear()
+    batch = asyncio.create_task(two.orch.fetch_many(QUOTE, ["AAPL", "MSFT", "GOOG"]))
+    await until(lambda: two.fleet.waiting, "two to wait on one's lease of AAPL")
+    assert len(wire.writes_with(b"EVALSHA")) == 1  # the batch's leases: one script
+    single = asyncio.create_task(one.orch.fetch(QUOTE, "MSFT"))
+    await until(lambda: one.fleet.waiting, "one to wait on two's lease of MSFT")
+
+    gate.set()
+    await until(lambda: not two.fleet.waiting, "AAPL's answer to reach two")
+    held.set()
+    result = await batch
+    assert result.results["AAPL"].data.price == 101.0
+    assert result.results["AAPL"].deduplicated
+    assert result.results["MSFT"].data.price == 7.0
+    assert (await single).data.price == 7.0
+    assert (await first).data.price == 101.0
+    assert ("quote", "AAPL") not in two.provider.calls
+    assert ("quote", "MSFT") not in one.provider.calls
+    assert one.fleet.joins == 1 and two.fleet.joins == 1
+
+
+async def test_overlapping_batches_in_two_engines_fetch_each_key_once(engines):
+    """Two engines fetch overlapping batches at once: each key has one provider call in the
+    fleet, and neither batch waits on the other beyond the other's own calls."""
+    one, two = await engines(), await engines()
+    gates = [hold(one, key, Quote(key, 1.0)) for key in ("A", "B")]
+    gates += [hold(two, key, Quote(key, 2.0)) for key in ("B", "C")]
+    first = asyncio.create_task(one.orch.fetch_many(QUOTE, ["A", "B"]))
+    await until(lambda: len(one.provider.calls) == 2, "one to call for A and B")
+    second = asyncio.create_task(two.orch.fetch_many(QUOTE, ["B", "C"]))
+    await until(lambda: two.provider.calls and two.fleet.waiting, "two to call C and wait on B")
+    for gate in gates:
+        gate.set()
+    ones, twos = await first, await second
+    assert ones.summary.successful == twos.summary.successful == 2
+    assert twos.results["B"].data.price == 1.0  # one's answer, not a call of two's own
+    calls = sorted(key for engine in (one, two) for _, key in engine.provider.calls)
+    assert calls == ["A", "B", "C"]
+    assert one.fleet.wait_timeouts == two.fleet.wait_timeouts == 0

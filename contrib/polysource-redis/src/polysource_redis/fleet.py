@@ -8,7 +8,8 @@ a Redis Cluster, from the same URLs as the cache tier (``redis://``, ``rediss://
   reaches every node's subscribers);
 - a counter is one script (``INCR`` then ``PEXPIRE``), a lease one script (``SET NX PX``; held
   already by the same token, it is granted again; else the holder's ``PTTL``), a release one
-  script (delete if still held, then ``PUBLISH``): one round trip each;
+  script (delete if still held, then ``PUBLISH``): one round trip each, and one for the
+  leases of a whole ``fetch_many`` batch;
 - keys are ``{prefix}:fleet:{name}``.
 
 The listener holds its own connection. It reads with a short timeout and pings the server when
@@ -59,6 +60,30 @@ end
 return 0
 """
 
+_CLAIM_MANY: Final = """
+local out = {}
+for i, key in ipairs(KEYS) do
+    if redis.call('SET', key, ARGV[1], 'NX', 'PX', ARGV[2]) then
+        out[i] = 0
+    else
+        local left = redis.call('PTTL', key)
+        if left < 1 then left = tonumber(ARGV[2]) end
+        out[i] = left
+    end
+end
+return out
+"""
+
+_RELEASE_MANY: Final = """
+for i, key in ipairs(KEYS) do
+    if redis.call('GET', key) == ARGV[1] then
+        redis.call('DEL', key)
+    end
+    redis.call('PUBLISH', ARGV[2], ARGV[i + 2])
+end
+return 0
+"""
+
 _INCR: Final = """
 local count = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
@@ -86,10 +111,12 @@ class RedisFleet:
     __slots__ = (
         "_channel",
         "_claim",
+        "_claim_many",
         "_client",
         "_incr",
         "_key_prefix",
         "_release",
+        "_release_many",
         "_settings",
         "heartbeat",
         "name",
@@ -109,6 +136,8 @@ class RedisFleet:
         )
         self._claim = self._client.register_script(_CLAIM)
         self._release = self._client.register_script(_RELEASE)
+        self._claim_many = self._client.register_script(_CLAIM_MANY)
+        self._release_many = self._client.register_script(_RELEASE_MANY)
         self._incr = self._client.register_script(_INCR)
 
     @classmethod
@@ -192,6 +221,23 @@ class RedisFleet:
         """Drop the lease if ``token`` holds it and publish ``message``, in one script."""
         await self._release(
             keys=[self._key_prefix + name], args=[token, message or b"", self._channel]
+        )
+
+    async def claim_many(self, names: list[str], token: str, ttl: float) -> list[float]:
+        """Take the leases ``names`` for ``ttl`` seconds where free, in one script: for each,
+        0 (taken) or the seconds its holder has left. The names of one batch share a hash
+        tag (their shared keys'), so on a cluster they live on one node."""
+        left = await self._claim_many(
+            keys=[self._key_prefix + name for name in names], args=[token, _ms(ttl)]
+        )
+        return [int(value) / 1000 for value in left]
+
+    async def release_many(self, names: list[str], token: str, messages: list[bytes]) -> None:
+        """Drop the leases ``names`` that ``token`` holds and publish one message for each,
+        in one script."""
+        await self._release_many(
+            keys=[self._key_prefix + name for name in names],
+            args=[token, self._channel, *messages],
         )
 
     def rate_limit_storage(self) -> tuple[str, str] | None:

@@ -577,10 +577,16 @@ class FetchEngine:
         concurrency: int,
     ) -> int:
         order = self.select(ds.name, region, self.router.order(ds.name, region))
-        request = Request(ds, misses[0], region, tier, tenant, deadline=deadline)
-        values, errors, batches = await walk_many(
-            self.candidates(order), request, misses, deadline, self._try_direct, concurrency
-        )
+        fleet = self.fleet
+        if fleet is not None and store and fleet.single_flight:
+            values, errors, batches, misses = await self._fleet_many(
+                ds, misses, region, tier, tenant, order, started, deadline, answers, concurrency
+            )
+        else:
+            request = Request(ds, misses[0], region, tier, tenant, deadline=deadline)
+            values, errors, batches = await walk_many(
+                self.candidates(order), request, misses, deadline, self._try_direct, concurrency
+            )
         now = self.clock.monotonic()
         for nkey in misses:
             ckey: CacheKey = (ds.name, nkey, region, tenant if ds.private else None)
@@ -612,6 +618,100 @@ class FetchEngine:
                 self._store_not_found(ds, ckey, errors[nkey][0])
             failures[nkey] = failed
         return batches
+
+    async def _fleet_many(
+        self,
+        ds: Dataset[Any],
+        misses: list[str],
+        region: str,
+        tier: str,
+        tenant: str | None,
+        order: tuple[str, ...],
+        started: float,
+        deadline: float,
+        answers: dict[str, Result[Any]],
+        concurrency: int,
+    ) -> tuple[dict[str, tuple[Any, str, int]], dict[str, list[ProviderError]], int, list[str]]:
+        """Cross-process single-flight for a batch: the misses are leased in one round trip;
+        the leased ones are fetched while the answers of the keys other processes hold are
+        awaited, and held keys that get no answer are fetched afterwards.
+
+        Returns the provider walk's values, errors and batch count, and the keys it served
+        (the others are in ``answers``, answered by the fleet).
+        """
+        assert self.fleet is not None
+        owner = tenant if ds.private else None
+        prefix = shared_prefix(ds, region, owner)
+        cut = len(prefix)
+        lease = await self.fleet.lead_many([prefix + nkey for nkey in misses])
+        candidates = self.candidates(order)
+        request = Request(ds, misses[0], region, tier, tenant, deadline=deadline)
+        own = [skey[cut:] for skey in (*lease.leased, *lease.unleased)]
+        fleet = self.fleet
+
+        async def walk_own() -> tuple[dict[str, Any], dict[str, list[ProviderError]], int]:
+            found: tuple[dict[str, Any], dict[str, list[ProviderError]], int] = ({}, {}, 0)
+            try:
+                if own:
+                    found = await walk_many(
+                        candidates, request, own, deadline, self._try_direct, concurrency
+                    )
+                return found
+            finally:  # publish at once: other processes may be waiting for these keys
+                if lease.token is not None:
+                    fleet.finish_many(lease.token, self._fleet_records(lease.leased, cut, found[0]))
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                walk = group.create_task(walk_own())
+                held = await lease.answers(deadline)
+            values, errors, batches = walk.result()
+        finally:
+            lease.close()
+        late = []
+        for skey in lease.held:
+            nkey = skey[cut:]
+            data = held.get(skey)
+            joined = (
+                self._from_fleet(ds, (ds.name, nkey, region, owner), data)
+                if data is not None
+                else None
+            )
+            if joined is None:
+                late.append(nkey)
+                continue
+            answers[nkey] = Result(
+                joined.value,
+                joined.source,
+                duration=self.clock.monotonic() - started,
+                deduplicated=True,
+                fetched_at=joined.fetched_at,
+                clock=self.clock,
+            )
+        if late:  # their holders failed or were too slow: ask the providers
+            more, more_errors, more_batches = await walk_many(
+                candidates, request, late, deadline, self._try_direct, concurrency
+            )
+            values.update(more)
+            errors.update(more_errors)
+            batches += more_batches
+        return values, errors, batches, [*own, *late]
+
+    def _fleet_records(
+        self, leased: list[str], cut: int, values: dict[str, tuple[Any, str, int]]
+    ) -> dict[str, bytes | None]:
+        """The answers to publish for the leased shared keys (``None`` where a key failed);
+        ``cut`` is the length of the keys' shared prefix."""
+        now = self.clock.monotonic()
+        records: dict[str, bytes | None] = {}
+        for skey in leased:
+            found = values.get(skey[cut:])
+            records[skey] = (
+                self._record(Loaded(found[0], found[1], (), 0, (), now))
+                if found is not None
+                else None
+            )
+        return records
 
     async def _shared_lookup(
         self,

@@ -47,7 +47,7 @@ from polysource.models import BreakerState
 if TYPE_CHECKING:
     from polysource.engine.attempt import ProviderSlot
 
-__all__ = ["FAILED", "MAX_UNSENT", "Fleet", "FleetBackend", "FleetContext", "Guard"]
+__all__ = ["FAILED", "MAX_UNSENT", "BatchLease", "Fleet", "FleetBackend", "FleetContext", "Guard"]
 
 T = TypeVar("T")
 
@@ -125,6 +125,15 @@ class FleetBackend(Protocol):
     async def release(self, name: str, token: str, message: bytes | None) -> None:
         """Drop the lease ``name`` if ``token`` still holds it and publish ``message`` (if
         any), in one round trip."""
+        ...
+
+    async def claim_many(self, names: list[str], token: str, ttl: float) -> list[float]:
+        """:meth:`claim` for each of ``names`` in one round trip (a ``fetch_many`` batch)."""
+        ...
+
+    async def release_many(self, names: list[str], token: str, messages: list[bytes]) -> None:
+        """:meth:`release` for each of ``names``, publishing ``messages[i]`` for each, in one
+        round trip."""
         ...
 
     def rate_limit_storage(self) -> tuple[str, str] | None:
@@ -475,6 +484,48 @@ class Fleet(Guard):
             if not waiting:
                 del self._waiters[key]
 
+    async def lead_many(self, keys: list[str]) -> BatchLease:
+        """:meth:`lead_or_wait` for the keys of a ``fetch_many`` batch: lease the free ones in
+        one round trip. The caller fetches the leased keys while it waits for the others'
+        holders (:meth:`BatchLease.answers`), then calls :meth:`finish_many` and
+        :meth:`BatchLease.close`."""
+        lease = BatchLease(self, keys)
+        if not self.single_flight or not self.attached() or not keys:
+            lease.unleased = list(keys)
+            return lease
+        loop = asyncio.get_running_loop()
+        for key in keys:
+            future: asyncio.Future[bytes | None] = loop.create_future()
+            lease.futures[key] = future
+            self._waiters.setdefault(key, []).append(future)
+        lease.token = f"{self.origin}:{uuid.uuid4().hex[:8]}"
+        lefts = await self.run(
+            self.backend.claim_many([f"flight:{k}" for k in keys], lease.token, self.lease)
+        )
+        if isinstance(lefts, _Failed):
+            lease.token = None
+            lease.unleased = list(keys)
+            return lease
+        for key, left in zip(keys, lefts, strict=True):
+            if left <= 0:
+                lease.leased.append(key)
+            else:
+                lease.held[key] = left
+        self.leads += len(lease.leased)
+        return lease
+
+    def finish_many(self, token: str, records: dict[str, bytes | None]) -> None:
+        """Release the leases on ``records``' keys and publish each answer (``None``: the
+        call for that key failed), in one round trip."""
+        if not records or not self.attached():
+            return
+        keys = list(records)
+        messages = [
+            _message(_DONE, self.origin, {"k": key, "ok": int(record is not None)}, record or b"")
+            for key, record in records.items()
+        ]
+        self._background(self.backend.release_many([f"flight:{k}" for k in keys], token, messages))
+
     def finish(self, key: str, token: str, record: bytes | None) -> None:
         """Release the lease on ``key`` and publish the answer (``None``: the call failed)."""
         fields = {"k": key, "ok": int(record is not None)}
@@ -507,3 +558,59 @@ class Fleet(Guard):
         unsent, self._unsent = self._unsent, []
         for fields in unsent:
             self.publish(_INVALIDATE, fields)
+
+
+class BatchLease:
+    """The fleet's single-flight leases of one ``fetch_many`` batch (see :meth:`Fleet.lead_many`).
+
+    Attributes:
+        token: The lease token, when any key was leased.
+        leased: Keys this process fetches under the lease.
+        held: Keys other processes hold, with the seconds their leases have left.
+        unleased: Keys fetched without a lease (the fleet is away).
+    """
+
+    def __init__(self, fleet: Fleet, keys: list[str]) -> None:
+        self.fleet = fleet
+        self.token: str | None = None
+        self.leased: list[str] = []
+        self.held: dict[str, float] = {}
+        self.unleased: list[str] = []
+        self.futures: dict[str, asyncio.Future[bytes | None]] = {}
+
+    async def answers(self, deadline: float) -> dict[str, bytes]:
+        """The holders' encoded records of the held keys that arrive in time (at most the
+        leases' time left, and half of the time to ``deadline``)."""
+        fleet = self.fleet
+        if not self.held:
+            return {}
+        wait = min(*self.held.values(), (deadline - fleet.clock.monotonic()) / 2)
+        pending = [self.futures[key] for key in self.held]
+        if fleet.listening and wait > 0:
+            fleet.waiting += 1
+            try:
+                with contextlib.suppress(TimeoutError):
+                    async with fleet.clock.timeout(wait):
+                        await asyncio.wait(pending)
+            finally:
+                fleet.waiting -= 1
+        found: dict[str, bytes] = {}
+        for key in self.held:
+            future = self.futures[key]
+            if not future.done():
+                fleet.wait_timeouts += 1
+            elif (record := future.result()) is not None:
+                found[key] = record
+        fleet.joins += len(found)
+        return found
+
+    def close(self) -> None:
+        """Stop listening for the held keys' answers."""
+        waiters = self.fleet._waiters
+        for key, future in self.futures.items():
+            waiting = waiters.get(key)
+            if waiting is not None and future in waiting:
+                waiting.remove(future)
+                if not waiting:
+                    del waiters[key]
+        self.futures.clear()
