@@ -384,6 +384,18 @@ async def test_a_fleet_lost_mid_load_costs_one_bounded_wait(engines, redis_serve
             server.resume()
     assert "detached" in [e.detail["state"] for e in one.events.of(EventKind.FLEET)]
 
+    if outage == "stop":
+        server.start()
+    leads = one.fleet.leads
+    await advance(one, 6)  # the cool-down ends: the listener reconnects, commands go through
+    await subscribed(one)
+    assert (await one.orch.fetch(QUOTE, "BACK")).source == PROVIDER
+    assert one.fleet.attached() and one.fleet.leads == leads + 1  # leased in Redis again
+    assert [e.detail["state"] for e in one.events.of(EventKind.FLEET)][-1] in {
+        "attached",
+        "listening",
+    }
+
 
 def test_the_fleet_names_a_limits_storage_for_its_servers():
     plain = RedisFleet(parse_url("redis://h:7000/2"))
