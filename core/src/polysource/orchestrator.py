@@ -27,7 +27,8 @@ from polysource.engine.attempt import ProviderSlot
 from polysource.engine.composite import fetch_composite
 from polysource.engine.execute import execute
 from polysource.engine.fetch import FetchEngine
-from polysource.engine.fleet import Fleet, FleetBackend, FleetContext, Guard
+from polysource.engine.fleet import Fleet, FleetBackend, FleetContext
+from polysource.engine.guard import Guard
 from polysource.engine.route import Router
 from polysource.engine.selection import SelectionPolicy
 from polysource.engine.singleflight import TaskSet

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from polysource.clock import Clock
 from polysource.config import ProviderConfig
-from polysource.engine.fleet import FAILED
+from polysource.engine.guard import FAILED
 from polysource.engine.health import HealthTracker
 from polysource.engine.telemetry import Emitter
 from polysource.errors import ErrorCategory, ProviderError
@@ -27,7 +27,8 @@ from polysource.resilience.ratelimit import RateLimiter
 from polysource.resilience.retry import RetryBudget, backoff
 
 if TYPE_CHECKING:
-    from polysource.engine.fleet import Fleet, Guard
+    from polysource.engine.fleet import Fleet
+    from polysource.engine.guard import Guard
 
 __all__ = ["BREAKER_CATEGORIES", "ProviderSlot", "attempt"]
 

@@ -39,6 +39,7 @@ import orjson
 from attrs import frozen
 
 from polysource.clock import Clock
+from polysource.engine.guard import Guard, _Failed
 from polysource.engine.singleflight import TaskSet
 from polysource.engine.telemetry import Emitter
 from polysource.events import EventKind
@@ -47,19 +48,10 @@ from polysource.models import BreakerState
 if TYPE_CHECKING:
     from polysource.engine.attempt import ProviderSlot
 
-__all__ = ["FAILED", "MAX_UNSENT", "BatchLease", "Fleet", "FleetBackend", "FleetContext", "Guard"]
+__all__ = ["MAX_UNSENT", "BatchLease", "Fleet", "FleetBackend", "FleetContext"]
 
 T = TypeVar("T")
 
-
-class _Failed:
-    """The outcome of a fleet operation that failed or timed out."""
-
-    def __repr__(self) -> str:
-        return "FAILED"
-
-
-FAILED: Final = _Failed()
 
 MAX_UNSENT: Final = 256
 """Invalidations kept while the fleet is detached before they are widened to whole datasets."""
@@ -148,68 +140,6 @@ class FleetBackend(Protocol):
 
 def _message(kind: str, origin: str, fields: dict[str, Any], payload: bytes = b"") -> bytes:
     return orjson.dumps({"o": origin, "t": kind, **fields}) + b"\n" + payload
-
-
-class Guard:
-    """Bounds the operations on one shared service and detaches it when one fails.
-
-    Every operation runs within ``timeout``; a failure detaches the service for ``cooldown``
-    seconds (the callers go process-local meanwhile, and a ``fleet`` event says so), and the
-    first success afterwards re-attaches it. The fleet is one; a ``limits`` storage named by
-    ``rate_limit_storage`` apart from the fleet is another.
-
-    Args:
-        name: The service's name in events.
-        clock: For timeouts and cool-downs.
-        emitter: For ``fleet`` events.
-        timeout: Seconds any one operation may take.
-        cooldown: Seconds the service stays detached after a failure.
-    """
-
-    def __init__(
-        self, name: str, clock: Clock, emitter: Emitter, *, timeout: float, cooldown: float
-    ) -> None:
-        self.name = name
-        self.clock = clock
-        self.emitter = emitter
-        self.timeout = timeout
-        self.cooldown = cooldown
-        self.detached_until = 0.0
-        self.failures = 0
-
-    def attached(self) -> bool:
-        """Whether requests use the service now (else they run process-local)."""
-        return self.clock.monotonic() >= self.detached_until
-
-    def _lost(self, exc: BaseException) -> None:
-        self.failures += 1
-        was_attached = self.attached()
-        self.detached_until = self.clock.monotonic() + self.cooldown
-        if was_attached and self.emitter.wants[EventKind.FLEET]:
-            self.emitter.emit(
-                EventKind.FLEET,
-                detail={"fleet": self.name, "state": "detached", "error": type(exc).__name__},
-            )
-
-    async def run(self, operation: Awaitable[T]) -> T | _Failed:
-        """Run an operation within the timeout; on failure detach and return FAILED."""
-        try:
-            async with self.clock.timeout(self.timeout):
-                outcome = await operation
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a shared service failing never fails a request
-            self._lost(exc)
-            return FAILED
-        if self.detached_until:
-            self.detached_until = 0.0
-            if self.emitter.wants[EventKind.FLEET]:
-                self.emitter.emit(EventKind.FLEET, detail={"fleet": self.name, "state": "attached"})
-            self._reattached()
-        return outcome
-
-    def _reattached(self) -> None:
-        """Called when the service answers again after a failure."""
 
 
 class Fleet(Guard):

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from polysource.cache.tiers import CacheBackend, Record, decode_many, decode_record, encode_record
 from polysource.clock import Clock
+from polysource.engine.guard import Guard, _Failed
 from polysource.engine.singleflight import TaskSet
 from polysource.engine.telemetry import Emitter
 from polysource.events import EventKind, redact_key
@@ -56,30 +57,21 @@ def shared_prefix(ds: Dataset[Any], region: str, tenant: str | None) -> str:
     return f"{{{ds.name}:{region}}}:{owner}:"
 
 
-class Tier:
-    """One shared tier and whether it is attached.
+class Tier(Guard):
+    """One shared tier: a :class:`~polysource.engine.guard.Guard` (``tier`` events) around a
+    cache backend.
 
     ``read_one`` is the backend's single-key ``get`` (else a ``get_many`` of one);
     ``self_timed`` says that its reads end within the tier timeout by themselves.
     """
 
-    __slots__ = (
-        "backend",
-        "detached_until",
-        "failures",
-        "hits",
-        "name",
-        "pending",
-        "read_one",
-        "replaying",
-        "self_timed",
-    )
-
-    def __init__(self, backend: CacheBackend) -> None:
+    def __init__(
+        self, backend: CacheBackend, clock: Clock, emitter: Emitter, timeout: float, cooldown: float
+    ) -> None:
+        super().__init__(
+            backend.name, clock, emitter, timeout=timeout, cooldown=cooldown, event=EventKind.TIER
+        )
         self.backend = backend
-        self.name = backend.name
-        self.detached_until = 0.0
-        self.failures = 0
         self.hits = 0
         self.pending: list[tuple[bool, Any]] = []
         """Deletions the tier missed while detached, ``(is_pattern, keys or pattern)``: run
@@ -93,6 +85,15 @@ class Tier:
 
     async def _first(self, key: str) -> bytes | None:
         return (await self.backend.get_many([key]))[0]
+
+    def read(self, operation: Awaitable[T]) -> Awaitable[T | _Failed]:
+        """A read: :meth:`run`, without a timeout of ours for a self-timed backend.
+
+        A self-timed backend (Redis: socket and pool timeouts at the tier timeout, no retry
+        after a timeout) already ends every read within the bound, and the timeout of ours
+        around it was a tenth of an L2 hit's overhead.
+        """
+        return self.run(operation, timed=not self.self_timed)
 
 
 class TierChain:
@@ -123,7 +124,7 @@ class TierChain:
     ) -> None:
         if not backends:
             raise ValueError("a tier chain needs at least one tier")
-        self.tiers = [Tier(backend) for backend in backends]
+        self.tiers = [Tier(backend, clock, emitter, timeout, cooldown) for backend in backends]
         self.clock = clock
         self.emitter = emitter
         self.tasks = tasks
@@ -140,51 +141,7 @@ class TierChain:
 
     def attached(self, tier: Tier) -> bool:
         """Whether requests use the tier now."""
-        return self.clock.monotonic() >= tier.detached_until
-
-    async def _guard(self, tier: Tier, operation: Awaitable[T], *, timed: bool = True) -> T | None:
-        """Run ``operation`` (within the timeout, if ``timed``); on failure detach the tier and
-        return None."""
-        try:
-            if timed:
-                async with self.clock.timeout(self.timeout):
-                    outcome = await operation
-            else:
-                outcome = await operation
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a tier's failure must never fail a request
-            self._failed(tier, exc)
-            return None
-        if tier.failures and tier.detached_until:
-            self._recovered(tier)
-        return outcome
-
-    def _read(self, tier: Tier, operation: Awaitable[T]) -> Awaitable[T | None]:
-        """A read: :meth:`_guard`, without a timeout of ours for a self-timed backend.
-
-        A self-timed backend (Redis: socket and pool timeouts at the tier timeout, no retry
-        after a timeout) already ends every read within the bound, and the timeout of ours
-        around it was a tenth of an L2 hit's overhead.
-        """
-        return self._guard(tier, operation, timed=not tier.self_timed)
-
-    def _failed(self, tier: Tier, exc: Exception) -> None:
-        """Detach ``tier`` for the cool-down; say so if it was attached."""
-        tier.failures += 1
-        was_attached = self.attached(tier)
-        tier.detached_until = self.clock.monotonic() + self.cooldown
-        if was_attached and self.emitter.wants[EventKind.TIER]:
-            self.emitter.emit(
-                EventKind.TIER,
-                detail={"tier": tier.name, "state": "detached", "error": type(exc).__name__},
-            )
-
-    def _recovered(self, tier: Tier) -> None:
-        """``tier`` answered after a failure: it is attached again."""
-        tier.detached_until = 0.0
-        if self.emitter.wants[EventKind.TIER]:
-            self.emitter.emit(EventKind.TIER, detail={"tier": tier.name, "state": "attached"})
+        return tier.attached()
 
     async def get(self, key: str, schema: type[Any]) -> tuple[Record, str, list[Tier]] | None:
         """The first tier's record for ``key``, its tier's name, and the tiers above that missed."""
@@ -200,13 +157,14 @@ class TierChain:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - a tier's failure must never fail a request
-                    self._failed(tier, exc)
+                    tier._lost(exc)
                     data = None
                 else:
-                    if tier.failures and tier.detached_until:
-                        self._recovered(tier)
+                    if tier.detached_until:
+                        tier._recovered()
             else:
-                data = await self._guard(tier, tier.read_one(key))
+                outcome = await tier.run(tier.read_one(key))
+                data = None if isinstance(outcome, _Failed) else outcome
             record = decode_record(data, schema) if data is not None else None
             if record is not None:
                 tier.hits += 1
@@ -230,8 +188,8 @@ class TierChain:
                 continue
             if tier.pending and not await self._replay(tier):
                 continue
-            answer = await self._read(tier, tier.backend.get_many(asked))
-            if answer is None:
+            answer = await tier.read(tier.backend.get_many(asked))
+            if isinstance(answer, _Failed):
                 continue
             still: list[int] = []
             name = tier.name
@@ -274,7 +232,7 @@ class TierChain:
 
     async def _write(self, targets: Sequence[Tier], key: str, record: bytes, ttl: float) -> None:
         for tier in targets:
-            await self._guard(tier, tier.backend.set(key, record, ttl))
+            await tier.run(tier.backend.set(key, record, ttl))
 
     async def delete(self, keys: Sequence[str]) -> None:
         """Remove keys from every tier (a detached one: when it is back)."""
@@ -298,8 +256,8 @@ class TierChain:
         if not self.attached(tier) or tier.pending:
             self._keep(tier, is_pattern, what)
             return 0
-        outcome = await self._guard(tier, self._deletion(tier, is_pattern, what))
-        if not self.attached(tier):  # it failed: run it when the tier is back
+        outcome = await tier.run(self._deletion(tier, is_pattern, what))
+        if isinstance(outcome, _Failed):  # run it when the tier is back
             self._keep(tier, is_pattern, what)
             return 0
         return int(outcome or 0)
@@ -324,8 +282,7 @@ class TierChain:
         try:
             while tier.pending:
                 deletion = tier.pending[0]
-                await self._guard(tier, self._deletion(tier, *deletion))
-                if not self.attached(tier):
+                if isinstance(await tier.run(self._deletion(tier, *deletion)), _Failed):
                     return False
                 if tier.pending and tier.pending[0] is deletion:  # not widened meanwhile
                     tier.pending.pop(0)
