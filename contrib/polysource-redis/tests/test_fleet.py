@@ -405,6 +405,11 @@ def test_the_fleet_names_a_limits_storage_for_its_servers():
     assert secret.rate_limit_storage() == ("async+rediss://user:p%40ss@h:6379/0", "ps:limits")
     assert cluster.rate_limit_storage() == ("async+redis+cluster://a:1,b:2", "ps:limits")
     assert RedisFleet(parse_url("rediss+cluster://a:1")).rate_limit_storage() is None
+    own_ca = RedisFleet(parse_url("rediss://h/0?ssl_ca_certs=/etc/my%20ca.pem"))
+    assert own_ca.rate_limit_storage() == (
+        "async+rediss://h:6379/0?ssl_ca_certs=/etc/my%20ca.pem",
+        "ps:limits",
+    )
     assert "p@ss" not in repr(secret) and "p%40ss" not in repr(secret)
 
 

@@ -241,9 +241,9 @@ class RedisFleet:
         )
 
     def rate_limit_storage(self) -> tuple[str, str] | None:
-        """A ``limits`` URI for the same servers and the key prefix ``{prefix}:limits``
-        (``None`` for a cluster over TLS, which ``limits`` does not name; set
-        ``rate_limit_storage`` for it)."""
+        """A ``limits`` URI for the same servers (the same CA file over TLS) and the key
+        prefix ``{prefix}:limits`` (``None`` for a cluster over TLS, which ``limits`` does not
+        name; set ``rate_limit_storage`` for it)."""
         settings = self._settings
         if settings.cluster and settings.tls:
             return None
@@ -257,7 +257,12 @@ class RedisFleet:
         if settings.cluster:
             return f"async+redis+cluster://{credentials}{hosts}", prefix
         scheme = "async+rediss" if settings.tls else "async+redis"
-        return f"{scheme}://{credentials}{hosts}/{settings.db}", prefix
+        query = (
+            f"?ssl_ca_certs={quote(settings.ssl_ca_certs, safe='/')}"
+            if settings.tls and settings.ssl_ca_certs
+            else ""
+        )
+        return f"{scheme}://{credentials}{hosts}/{settings.db}{query}", prefix
 
     async def close(self) -> None:
         """Close every connection."""
