@@ -3,10 +3,17 @@
 A local aiohttp server returns a quote; the anchor is ``session.get`` + ``json()`` on the same
 session and server; polysource runs ``orch.fetch(QUOTE, key, skip_cache=True)`` through a
 provider that makes the same request and maps it into a ``Quote``. Both share one event loop.
+
+Three floors are reported beside it, each the bare request with one thing every design with
+the required behaviour pays: the provider's own mapping into a ``Quote`` (the provider alone),
+a per-try timeout (``clock.timeout`` around the request), and running the request in a task of
+its own that the caller awaits (what keeps a cancelled caller from cancelling the call that
+joined requests share).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
@@ -14,6 +21,7 @@ from _harness import figure, measure
 from aiohttp import web
 
 from polysource import BaseProvider, Orchestrator, ProviderInfo, Request, load_config
+from polysource.clock import SystemClock
 from polysource.datasets import QUOTE, Quote
 from polysource.emulation import serve
 
@@ -53,8 +61,30 @@ async def run(quick: bool) -> list[dict[str, Any]]:
         async def polysource() -> Any:
             return await orch.fetch(QUOTE, "AAPL", skip_cache=True)
 
+        assert orch._engine is not None
+        provider = orch._engine.slots["local"].provider
+        request = Request(QUOTE, "AAPL", "global", "free", None, deadline=float("inf"))
+        clock = SystemClock()
+        loop = asyncio.get_running_loop()
+
+        async def mapped() -> Any:
+            return await provider.fetch(request)
+
+        async def timed() -> Any:
+            async with clock.timeout(5.0):
+                return await bare()
+
+        async def tasked() -> Any:
+            return await loop.create_task(bare())
+
         result = await measure(
-            {"bare": bare, "polysource": polysource},
+            {
+                "bare": bare,
+                "polysource": polysource,
+                "mapped": mapped,
+                "timed": timed,
+                "tasked": tasked,
+            },
             repeats=3 if quick else 5,
             rounds=4 if quick else 12,
             ops=50,
@@ -71,6 +101,16 @@ async def run(quick: bool) -> list[dict[str, Any]]:
             anchor_name="bare aiohttp GET + json() to the same local server",
             p99_ns=p["p99_ns"],
             anchor_p99_ns=b["p99_ns"],
+        ),
+        *(
+            figure(
+                f"provider_call_floor_{name}",
+                result[name]["p50_ns"],
+                b["p50_ns"],
+                None,
+                anchor_name="bare aiohttp GET + json() to the same local server",
+            )
+            for name in ("mapped", "timed", "tasked")
         ),
     ]
 
