@@ -19,6 +19,7 @@ import polysource_redis
 from polysource import AllProvidersFailed, Orchestrator, load_config
 from polysource.connections import Connection
 from polysource.datasets import ACCOUNTS, QUOTE, Account, Accounts, Quote
+from polysource.engine.tiers import shared_key
 from polysource.errors import ErrorCategory
 from polysource.events import EventKind
 from polysource.models import BreakerState
@@ -84,7 +85,7 @@ async def subscribed(engine: Engine) -> None:
     raise AssertionError("the listener did not subscribe")
 
 
-def config(url: str, **provider: Any) -> Any:
+def config(url: str, tiers: list[str] | None = None, **provider: Any) -> Any:
     settings = {"retry": {"attempts": 1}, "breaker": {"failure_threshold": 2}, **provider}
     return load_config(
         environ={},
@@ -92,6 +93,7 @@ def config(url: str, **provider: Any) -> Any:
             "telemetry": {"log": False},
             "fleet": {"url": url, "cooldown": 5.0},
             "providers": {PROVIDER: settings},
+            "cache": {"tiers": tiers or ["memory://"]},
         },
     )
 
@@ -99,12 +101,12 @@ def config(url: str, **provider: Any) -> Any:
 class Engine:
     """One orchestrator of the fleet, with its provider, clock and events."""
 
-    def __init__(self, url: str, **provider: Any) -> None:
+    def __init__(self, url: str, tiers: list[str] | None = None, **provider: Any) -> None:
         self.clock = FakeClock()
         self.provider = FakeProvider(PROVIDER, datasets=("quote", "accounts"), clock=self.clock)
         self.events = EventRecorder()
         self.orch = Orchestrator(
-            config(url, **provider),
+            config(url, tiers, **provider),
             plugins=[self.provider, polysource_redis, self.events],
             clock=self.clock,
             entry_points=False,
@@ -142,8 +144,14 @@ async def engines(fleet_url: str) -> AsyncIterator[Callable[..., Engine]]:
     """A factory of started engines on the fleet; all are closed at teardown."""
     started: list[Engine] = []
 
-    async def make(url: str | None = None, *, listening: bool = True, **provider: Any) -> Engine:
-        engine = Engine(url or fleet_url, **provider)
+    async def make(
+        url: str | None = None,
+        *,
+        listening: bool = True,
+        tiers: list[str] | None = None,
+        **provider: Any,
+    ) -> Engine:
+        engine = Engine(url or fleet_url, tiers, **provider)
         await engine.orch.start()
         started.append(engine)
         if listening:
@@ -691,3 +699,37 @@ async def test_overlapping_batches_in_two_engines_fetch_each_key_once(engines):
     calls = sorted(key for engine in (one, two) for _, key in engine.provider.calls)
     assert calls == ["A", "B", "C"]
     assert one.fleet.wait_timeouts == two.fleet.wait_timeouts == 0
+
+
+async def test_a_waiter_whose_answer_message_is_lost_reads_the_holders_cache_write(
+    engines, shared_url, prefix, raw
+):
+    """The holder's answer message never reaches the waiting engine: when its wait ends, it
+    reads the shared tier the holder wrote before asking its own provider, and is answered."""
+    tiers = ["memory://", f"{shared_url}?prefix={prefix}-cache"]
+    one, two = await engines(tiers=tiers), await engines(tiers=tiers)
+    two.fleet._done = lambda key, record: None  # the DONE message is lost on the way to two
+    gate = hold(one, "AAPL", Quote("AAPL", 42.0))
+    first = asyncio.create_task(one.orch.fetch(QUOTE, "AAPL"))
+    await until(lambda: one.provider.calls, "one to call its provider")
+    second = asyncio.create_task(two.orch.fetch(QUOTE, "AAPL"))
+    await until(lambda: two.fleet.waiting, "two to wait on one's lease")
+    gate.set()
+    assert (await first).data.price == 42.0
+    written = f"{prefix}-cache:{shared_key(QUOTE, 'AAPL', 'global', None)}"
+
+    async def in_redis() -> bool:
+        return bool(await raw.exists(written))
+
+    for _ in range(300):  # bounded wait for one's background write
+        if await in_redis():
+            break
+        await asyncio.sleep(0.01)
+    assert await in_redis()
+    while not second.done():  # two's wait ends on its fake clock
+        await advance(two, 1.0)
+        await asyncio.sleep(0.005)
+    answer = await second
+    assert answer.data.price == 42.0 and answer.source == PROVIDER
+    assert two.provider.calls == []
+    assert two.fleet.wait_timeouts == 1

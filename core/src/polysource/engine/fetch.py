@@ -23,7 +23,7 @@ from polysource.clock import Clock
 from polysource.connections import ConnectionStore, MemoryConnectionStore
 from polysource.engine.attempt import ProviderSlot, attempt
 from polysource.engine.batch import Coalescer, walk_many
-from polysource.engine.fleet import Fleet
+from polysource.engine.fleet import WAITED, Fleet
 from polysource.engine.route import Router
 from polysource.engine.selection import Candidate, PriorityPolicy, SelectionPolicy
 from polysource.engine.singleflight import Flight, SingleFlight, TaskSet
@@ -673,7 +673,7 @@ class FetchEngine:
             nkey = skey[cut:]
             data = held.get(skey)
             joined = (
-                self._from_fleet(ds, (ds.name, nkey, region, owner), data)
+                self._from_fleet(ds, (ds.name, nkey, region, owner), decode_record(data, ds.schema))
                 if data is not None
                 else None
             )
@@ -984,15 +984,22 @@ class FetchEngine:
         if fleet is not None and store and fleet.single_flight:
             skey = shared_key(ds, key, region, ckey[3])
             held = await fleet.lead_or_wait(skey, deadline)
+            joined: Loaded | None = None
             if isinstance(held, bytes):
-                joined = self._from_fleet(ds, ckey, held)
-                if joined is not None:
-                    flight = self.flights.get(ckey)
-                    if flight is not None:
-                        flight.context.loaded = joined
-                    return joined
-            elif held is not None:
+                joined = self._from_fleet(ds, ckey, decode_record(held, ds.schema))
+            elif held is WAITED and self.tiers:
+                # No answer came: the holder may still have written its answer to a shared
+                # tier (its message lost, or it finished as the wait ended).
+                found = await self.tiers.get(skey, ds.schema)
+                if found is not None and self._is_fresh(ds, found[0], tier):
+                    joined = self._from_fleet(ds, ckey, found[0])
+            elif isinstance(held, str):
                 lease = held
+            if joined is not None:
+                flight = self.flights.get(ckey)
+                if flight is not None:
+                    flight.context.loaded = joined
+                return joined
         loaded: Loaded | None = None
         try:
             if hedge_delay is not None and len(order) > 1:
@@ -1027,9 +1034,14 @@ class FetchEngine:
         except Exception:  # noqa: BLE001 - publishing the answer must never fail the request
             return None
 
-    def _from_fleet(self, ds: Dataset[Any], ckey: CacheKey, data: bytes) -> Loaded | None:
+    def _is_fresh(self, ds: Dataset[Any], record: Record, tier: str) -> bool:
+        """Whether a shared tier's record is fresh for ``tier`` now."""
+        wall = self.clock.time()
+        age = wall - record.fetched_at if wall > record.fetched_at else 0.0
+        return age < self.policies[ds.name].ttl[tier]
+
+    def _from_fleet(self, ds: Dataset[Any], ckey: CacheKey, record: Record | None) -> Loaded | None:
         """The answer another process of the fleet fetched, kept in memory as if read from L2."""
-        record = decode_record(data, ds.schema)
         if record is None:
             return None
         self.fleet_joins += 1

@@ -11,8 +11,9 @@ expiry and short leases. On top of it, :class:`Fleet` gives the engine:
   breaker half-opens, the trial call goes to the one process that takes the trial lease.
 - **Single-flight.** Before calling providers for a cache miss, a process takes a lease on the
   request's shared key. A process that finds it taken waits (at most the lease's remaining time
-  and its own deadline) for the holder's answer, which is published with the record; if the
-  holder fails, or the wait ends, it calls the providers itself.
+  and its own deadline) for the holder's answer, which is published with the record; if no
+  answer arrives (the holder failed, the message was lost, the wait ended), it reads the
+  shared tiers once (the holder's cache write) and then calls the providers itself.
 - **Invalidation.** ``Orchestrator.invalidate`` publishes what it dropped, and every process
   drops the same entries from its memory tier. An invalidation made while the fleet is
   detached is published when it is back; a process whose listener was lost drops its whole
@@ -48,10 +49,19 @@ from polysource.models import BreakerState
 if TYPE_CHECKING:
     from polysource.engine.attempt import ProviderSlot
 
-__all__ = ["MAX_UNSENT", "BatchLease", "Fleet", "FleetBackend", "FleetContext"]
+__all__ = ["MAX_UNSENT", "WAITED", "BatchLease", "Fleet", "FleetBackend", "FleetContext"]
 
 T = TypeVar("T")
 
+
+class _Waited:
+    """What :meth:`Fleet.lead_or_wait` returns when it waited and no answer came."""
+
+    def __repr__(self) -> str:
+        return "WAITED"
+
+
+WAITED: Final = _Waited()
 
 MAX_UNSENT: Final = 256
 """Invalidations kept while the fleet is detached before they are widened to whole datasets."""
@@ -369,13 +379,14 @@ class Fleet(Guard):
 
     # -- single-flight --------------------------------------------------------------------
 
-    async def lead_or_wait(self, key: str, deadline: float) -> str | bytes | None:
+    async def lead_or_wait(self, key: str, deadline: float) -> str | bytes | _Waited | None:
         """Take the lease on ``key`` or wait for the holder's answer.
 
         Returns:
             A lease token (this process calls the providers, then :meth:`finish`), the
-            holder's encoded record, or ``None`` (call the providers without a lease: the
-            fleet is unreachable, the holder failed, or the wait ended).
+            holder's encoded record, :data:`WAITED` (the wait ended, or the holder failed,
+            with no answer: the holder's cache write may still be there), or ``None`` (call
+            the providers without a lease: the fleet is unreachable or no one listens).
         """
         if not self.single_flight or not self.attached():
             return None
@@ -403,11 +414,12 @@ class Fleet(Guard):
                     record = await future
             except TimeoutError:
                 self.wait_timeouts += 1
-                return None
+                return WAITED
             finally:
                 self.waiting -= 1
-            if record is not None:
-                self.joins += 1
+            if record is None:
+                return WAITED
+            self.joins += 1
             return record
         finally:
             waiting.remove(future)
