@@ -639,15 +639,15 @@ class FetchEngine:
         Returns the provider walk's values, errors and batch count, and the keys it served
         (the others are in ``answers``, answered by the fleet).
         """
-        assert self.fleet is not None
+        fleet = self.fleet
+        assert fleet is not None
         owner = tenant if ds.private else None
         prefix = shared_prefix(ds, region, owner)
         cut = len(prefix)
-        lease = await self.fleet.lead_many([prefix + nkey for nkey in misses])
+        lease = await fleet.lead_many([prefix + nkey for nkey in misses])
         candidates = self.candidates(order)
         request = Request(ds, misses[0], region, tier, tenant, deadline=deadline)
         own = [skey[cut:] for skey in (*lease.leased, *lease.unleased)]
-        fleet = self.fleet
 
         async def walk_own() -> tuple[dict[str, Any], dict[str, list[ProviderError]], int]:
             found: tuple[dict[str, Any], dict[str, list[ProviderError]], int] = ({}, {}, 0)
@@ -1036,9 +1036,10 @@ class FetchEngine:
 
     def _is_fresh(self, ds: Dataset[Any], record: Record, tier: str) -> bool:
         """Whether a shared tier's record is fresh for ``tier`` now."""
-        wall = self.clock.time()
-        age = wall - record.fetched_at if wall > record.fetched_at else 0.0
-        return age < self.policies[ds.name].ttl[tier]
+        now, wall, stamp = self.clock.monotonic(), self.clock.time(), record.fetched_at
+        fetched_at = now - (wall - stamp if wall > stamp else 0.0)
+        policy = self.policies[ds.name]
+        return classify(now, fetched_at, policy.ttl[tier], policy.stale, None) is Freshness.FRESH
 
     def _from_fleet(self, ds: Dataset[Any], ckey: CacheKey, record: Record | None) -> Loaded | None:
         """The answer another process of the fleet fetched, kept in memory as if read from L2."""
