@@ -457,6 +457,28 @@ async def test_a_fleet_on_a_redis_cluster_shares_single_flight_and_breakers(
     await until(lambda: two.breaker() is BreakerState.CLOSED, "the reset to reach two")
 
 
+async def test_rate_limits_and_budgets_hold_across_engines_on_a_redis_cluster(
+    engines, cluster, prefix
+):
+    """On a three-node cluster, the fleet's limits storage holds 3 a minute and a budget of
+    four calls a day across both engines."""
+    options = f"prefix={prefix}&socket_timeout=0.5&connect_timeout=0.5"
+    url = f"redis+cluster://127.0.0.1:{cluster[0].port}?{options}"
+    limited = {"rate_limits": ["3/minute"]}
+    budgeted = {"cost_per_call": 0.25, "budget": {"limit": 1.0, "period": "day"}}
+    for settings, allowed in ((limited, 3), (budgeted, 4)):
+        one, two = await engines(url, **settings), await engines(url, **settings)
+        one.fleet.single_flight = two.fleet.single_flight = False
+        made = 0
+        for i in range(4):
+            for engine in (one, two):
+                with contextlib.suppress(AllProvidersFailed):
+                    await engine.orch.fetch(QUOTE, f"{allowed}-{i}-{id(engine)}")
+                    made += 1
+        assert made == allowed
+        assert one.orch._slots[PROVIDER].shared_guard.attached()
+
+
 async def test_shared_rate_limit_and_budget_cost_well_under_a_round_trip_a_call(engines, wire):
     """Permits and cost are leased in blocks: 200 calls make a handful of round trips."""
     one = await engines(
