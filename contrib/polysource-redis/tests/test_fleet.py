@@ -73,6 +73,19 @@ async def advance(engine: Engine, seconds: float) -> None:
     await engine.clock.advance(seconds)
 
 
+async def fetch_on_a_hung_server(engine: Engine, key: str) -> Any:
+    """Fetch ``key`` while the fleet's server does not answer: a command waits for its socket
+    timeout (real time) at most; the engine's own bound is its fake clock's timer, advanced
+    here in small steps (bounded: 3 s)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    fetch = asyncio.create_task(engine.orch.fetch(QUOTE, key))
+    while not fetch.done() and loop.time() - started < 3:
+        await engine.clock.advance(0.05)
+        await asyncio.sleep(0.01)
+    return await fetch
+
+
 async def subscribed(engine: Engine) -> None:
     """Wait (bounded) until the engine's listener has subscribed; a listener that failed (a
     connection slower than the timeout on a busy machine) is retried at once."""
@@ -376,15 +389,7 @@ async def test_a_fleet_lost_mid_load_costs_one_bounded_wait(engines, redis_serve
     else:
         server.pause()
     try:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        fetch = asyncio.create_task(one.orch.fetch(QUOTE, "DURING"))
-        # The lease command waits for the socket timeout (0.25 s, real time) at most; the
-        # engine's own bound is its fake clock's timer, advanced here in small steps.
-        while not fetch.done() and loop.time() - started < 3:
-            await one.clock.advance(0.05)
-            await asyncio.sleep(0.01)
-        assert (await fetch).source == PROVIDER
+        assert (await fetch_on_a_hung_server(one, "DURING")).source == PROVIDER
         assert not one.fleet.attached()
         assert (await one.orch.fetch(QUOTE, "AFTER")).source == PROVIDER  # no wait: detached
     finally:
@@ -602,13 +607,7 @@ async def test_shared_limits_on_a_paused_redis_wait_once_then_go_local(engines, 
     slot = one.orch._slots[PROVIDER]
     server.pause()
     try:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        fetch = asyncio.create_task(one.orch.fetch(QUOTE, "DURING"))
-        while not fetch.done() and loop.time() - started < 3:
-            await one.clock.advance(0.05)
-            await asyncio.sleep(0.01)
-        assert (await fetch).source == PROVIDER
+        assert (await fetch_on_a_hung_server(one, "DURING")).source == PROVIDER
         assert not one.fleet.attached()
         states = [e.detail["state"] for e in one.events.of(EventKind.FLEET)]
         assert "detached" in states
