@@ -647,7 +647,7 @@ async def test_an_invalidation_made_while_detached_is_published_when_the_fleet_i
     one, two = await engines(), await engines()
     await two.orch.fetch(QUOTE, "AAPL")
     memory = two.orch._engine.memory
-    one.fleet._lost(ConnectionError("simulated"))  # only one's fleet is away
+    one.fleet.fail(ConnectionError("simulated"))  # only one's fleet is away
     await one.orch.invalidate(QUOTE, ["AAPL"])
     await asyncio.sleep(0.05)
     assert memory.peek(("quote", "AAPL", "global", None)) is not None  # nothing was sent

@@ -40,7 +40,7 @@ import orjson
 from attrs import frozen
 
 from polysource.clock import Clock
-from polysource.engine.guard import Guard, _Failed
+from polysource.engine.guard import Failed, Guard
 from polysource.engine.singleflight import TaskSet
 from polysource.engine.telemetry import Emitter
 from polysource.events import EventKind
@@ -251,7 +251,7 @@ class Fleet(Guard):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the listener must outlive any failure
-                self._lost(exc)
+                self.fail(exc)
             self.listening = False
             await self.clock.sleep(self.cooldown)
 
@@ -270,7 +270,7 @@ class Fleet(Guard):
         before it started, or while the fleet was detached), for the time they have left."""
         for slot in list(self.slots.values()):
             left = await self.run(self.backend.ttl(f"breaker:{slot.name}:open"))
-            if isinstance(left, _Failed):
+            if isinstance(left, Failed):
                 return
             if left > 0 and slot.breaker.is_closed:
                 self._remote = slot.name
@@ -352,7 +352,7 @@ class Fleet(Guard):
         count = await self.run(
             self.backend.incr(f"breaker:{slot.name}:failures", self.failure_window)
         )
-        if not isinstance(count, _Failed) and count >= breaker.config.failure_threshold:
+        if not isinstance(count, Failed) and count >= breaker.config.failure_threshold:
             breaker.trip()
 
     def clear_failures(self, slot: ProviderSlot) -> None:
@@ -369,7 +369,7 @@ class Fleet(Guard):
                 f"breaker:{slot.name}:trial", self.origin, slot.breaker.config.recovery_timeout
             )
         )
-        return isinstance(left, _Failed) or left <= 0
+        return isinstance(left, Failed) or left <= 0
 
     def release_trial(self, slot: ProviderSlot) -> None:
         """A half-open trial this process took ended without a verdict (not found, skipped,
@@ -396,7 +396,7 @@ class Fleet(Guard):
         try:
             token = f"{self.origin}:{uuid.uuid4().hex[:8]}"
             left = await self.run(self.backend.claim(f"flight:{key}", token, self.lease))
-            if isinstance(left, _Failed):
+            if isinstance(left, Failed):
                 return None
             if left <= 0:
                 self.leads += 1
@@ -444,7 +444,7 @@ class Fleet(Guard):
         lefts = await self.run(
             self.backend.claim_many([f"flight:{k}" for k in keys], lease.token, self.lease)
         )
-        if isinstance(lefts, _Failed):
+        if isinstance(lefts, Failed):
             lease.token = None
             lease.unleased = list(keys)
             return lease

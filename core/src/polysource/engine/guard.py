@@ -17,19 +17,20 @@ from polysource.clock import Clock
 from polysource.engine.telemetry import Emitter
 from polysource.events import EventKind
 
-__all__ = ["FAILED", "Guard"]
+__all__ = ["FAILED", "Failed", "Guard"]
 
 T = TypeVar("T")
 
 
-class _Failed:
-    """The outcome of a fleet operation that failed or timed out."""
+class Failed:
+    """The outcome of a guarded operation that failed or timed out (the one instance is
+    :data:`FAILED`)."""
 
     def __repr__(self) -> str:
         return "FAILED"
 
 
-FAILED: Final = _Failed()
+FAILED: Final = Failed()
 
 
 class Guard:
@@ -74,7 +75,9 @@ class Guard:
         """Whether requests use the service now (else they run process-local)."""
         return self.clock.monotonic() >= self.detached_until
 
-    def _lost(self, exc: BaseException) -> None:
+    def fail(self, exc: BaseException) -> None:
+        """An operation failed with ``exc``: detach for the cool-down (an event, if it was
+        attached)."""
         self.failures += 1
         was_attached = self.attached()
         self.detached_until = self.clock.monotonic() + self.cooldown
@@ -88,7 +91,7 @@ class Guard:
                 },
             )
 
-    async def run(self, operation: Awaitable[T], *, timed: bool = True) -> T | _Failed:
+    async def run(self, operation: Awaitable[T], *, timed: bool = True) -> T | Failed:
         """Run an operation (within the timeout, if ``timed``); on failure detach and return
         FAILED."""
         try:
@@ -100,13 +103,13 @@ class Guard:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a shared service failing never fails a request
-            self._lost(exc)
+            self.fail(exc)
             return FAILED
         if self.detached_until:
-            self._recovered()
+            self.recover()
         return outcome
 
-    def _recovered(self) -> None:
+    def recover(self) -> None:
         """The service answered after a failure: it is attached again."""
         self.detached_until = 0.0
         if self.emitter.wants[self.event]:

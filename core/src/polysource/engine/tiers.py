@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from polysource.cache.tiers import CacheBackend, Record, decode_many, decode_record, encode_record
 from polysource.clock import Clock
-from polysource.engine.guard import Guard, _Failed
+from polysource.engine.guard import Failed, Guard
 from polysource.engine.singleflight import TaskSet
 from polysource.engine.telemetry import Emitter
 from polysource.events import EventKind, redact_key
@@ -86,7 +86,7 @@ class Tier(Guard):
     async def _first(self, key: str) -> bytes | None:
         return (await self.backend.get_many([key]))[0]
 
-    def read(self, operation: Awaitable[T]) -> Awaitable[T | _Failed]:
+    def read(self, operation: Awaitable[T]) -> Awaitable[T | Failed]:
         """A read: :meth:`run`, without a timeout of ours for a self-timed backend.
 
         A self-timed backend (Redis: socket and pool timeouts at the tier timeout, no retry
@@ -157,14 +157,14 @@ class TierChain:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - a tier's failure must never fail a request
-                    tier._lost(exc)
+                    tier.fail(exc)
                     data = None
                 else:
                     if tier.detached_until:
-                        tier._recovered()
+                        tier.recover()
             else:
                 outcome = await tier.run(tier.read_one(key))
-                data = None if isinstance(outcome, _Failed) else outcome
+                data = None if isinstance(outcome, Failed) else outcome
             record = decode_record(data, schema) if data is not None else None
             if record is not None:
                 tier.hits += 1
@@ -189,7 +189,7 @@ class TierChain:
             if tier.pending and not await self._replay(tier):
                 continue
             answer = await tier.read(tier.backend.get_many(asked))
-            if isinstance(answer, _Failed):
+            if isinstance(answer, Failed):
                 continue
             still: list[int] = []
             name = tier.name
@@ -257,7 +257,7 @@ class TierChain:
             self._keep(tier, is_pattern, what)
             return 0
         outcome = await tier.run(self._deletion(tier, is_pattern, what))
-        if isinstance(outcome, _Failed):  # run it when the tier is back
+        if isinstance(outcome, Failed):  # run it when the tier is back
             self._keep(tier, is_pattern, what)
             return 0
         return int(outcome or 0)
@@ -282,7 +282,7 @@ class TierChain:
         try:
             while tier.pending:
                 deletion = tier.pending[0]
-                if isinstance(await tier.run(self._deletion(tier, *deletion)), _Failed):
+                if isinstance(await tier.run(self._deletion(tier, *deletion)), Failed):
                     return False
                 if tier.pending and tier.pending[0] is deletion:  # not widened meanwhile
                     tier.pending.pop(0)
