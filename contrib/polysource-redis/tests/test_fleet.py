@@ -86,6 +86,24 @@ async def fetch_on_a_hung_server(engine: Engine, key: str) -> Any:
     return await fetch
 
 
+async def calls_made(engines: tuple[Engine, ...], rounds: int, label: str) -> int:
+    """Fetch a new key in each engine, ``rounds`` times over; how many were answered (the rest
+    were refused by a limit or budget)."""
+    made = 0
+    for i in range(rounds):
+        for engine in engines:
+            with contextlib.suppress(AllProvidersFailed):
+                await engine.orch.fetch(QUOTE, f"{label}-{i}-{id(engine)}")
+                made += 1
+    return made
+
+
+def cluster_url(cluster: Any, prefix: str) -> str:
+    """The fleet URL of the test cluster, under ``prefix``."""
+    options = f"prefix={prefix}&socket_timeout=0.5&connect_timeout=0.5"
+    return f"redis+cluster://127.0.0.1:{cluster[0].port}?{options}"
+
+
 async def subscribed(engine: Engine) -> None:
     """Wait (bounded) until the engine's listener has subscribed; a listener that failed (a
     connection slower than the timeout on a busy machine) is retried at once."""
@@ -437,21 +455,14 @@ async def test_a_rate_limit_holds_across_engines_through_the_fleet_url(engines):
     """With only ``[fleet] url`` set, rate limits are shared through the same Redis."""
     one = await engines(rate_limits=["3/minute"])
     two = await engines(rate_limits=["3/minute"])
-    made = 0
-    for i in range(3):
-        for engine in (one, two):
-            with contextlib.suppress(AllProvidersFailed):
-                await engine.orch.fetch(QUOTE, f"R{i}-{id(engine)}")
-                made += 1
-    assert made == 3
+    assert await calls_made((one, two), 3, "R") == 3
 
 
 async def test_a_fleet_on_a_redis_cluster_shares_single_flight_and_breakers(
     engines, cluster, prefix
 ):
     """On a three-node cluster: the lease, the published answer and the open breaker."""
-    options = f"prefix={prefix}&socket_timeout=0.5&connect_timeout=0.5"
-    url = f"redis+cluster://127.0.0.1:{cluster[0].port}?{options}"
+    url = cluster_url(cluster, prefix)
     one, two = await engines(url), await engines(url)
     gate = hold(one, "AAPL", Quote("AAPL", 101.0))
     first = asyncio.create_task(one.orch.fetch(QUOTE, "AAPL"))
@@ -474,20 +485,13 @@ async def test_rate_limits_and_budgets_hold_across_engines_on_a_redis_cluster(
 ):
     """On a three-node cluster, the fleet's limits storage holds 3 a minute and a budget of
     four calls a day across both engines."""
-    options = f"prefix={prefix}&socket_timeout=0.5&connect_timeout=0.5"
-    url = f"redis+cluster://127.0.0.1:{cluster[0].port}?{options}"
+    url = cluster_url(cluster, prefix)
     limited = {"rate_limits": ["3/minute"]}
     budgeted = {"cost_per_call": 0.25, "budget": {"limit": 1.0, "period": "day"}}
     for settings, allowed in ((limited, 3), (budgeted, 4)):
         one, two = await engines(url, **settings), await engines(url, **settings)
         one.fleet.single_flight = two.fleet.single_flight = False
-        made = 0
-        for i in range(4):
-            for engine in (one, two):
-                with contextlib.suppress(AllProvidersFailed):
-                    await engine.orch.fetch(QUOTE, f"{allowed}-{i}-{id(engine)}")
-                    made += 1
-        assert made == allowed
+        assert await calls_made((one, two), 4, str(allowed)) == allowed
         assert one.orch._slots[PROVIDER].shared_guard.attached()
 
 

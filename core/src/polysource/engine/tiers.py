@@ -128,8 +128,6 @@ class TierChain:
         self.clock = clock
         self.emitter = emitter
         self.tasks = tasks
-        self.timeout = timeout
-        self.cooldown = cooldown
         self.max_writes = max_writes
         self.writing = 0
         self.dropped_writes = 0
@@ -138,10 +136,6 @@ class TierChain:
         """Use every tier again at once (an operator's control; normally a cool-down ends)."""
         for tier in self.tiers:
             tier.detached_until = 0.0
-
-    def attached(self, tier: Tier) -> bool:
-        """Whether requests use the tier now."""
-        return tier.attached()
 
     async def get(self, key: str, schema: type[Any]) -> tuple[Record, str, list[Tier]] | None:
         """The first tier's record for ``key``, its tier's name, and the tiers above that missed."""
@@ -184,7 +178,7 @@ class TierChain:
         remaining: Sequence[int] = range(len(keys))  # positions still missing
         asked = keys
         for tier in self.tiers:
-            if not remaining or not self.attached(tier):
+            if not remaining or not tier.attached():
                 continue
             if tier.pending and not await self._replay(tier):
                 continue
@@ -216,7 +210,7 @@ class TierChain:
         tiers: Sequence[Tier] | None = None,
     ) -> None:
         """Write a value to the tiers (all, or ``tiers``) in the background."""
-        targets = [t for t in (self.tiers if tiers is None else tiers) if self.attached(t)]
+        targets = [t for t in (self.tiers if tiers is None else tiers) if t.attached()]
         if not targets:
             return
         if self.writing >= self.max_writes:
@@ -251,9 +245,9 @@ class TierChain:
         return tier.backend.delete_pattern(what) if is_pattern else tier.backend.delete(what)
 
     async def _delete(self, tier: Tier, is_pattern: bool, what: Any) -> int:
-        if tier.pending and self.attached(tier):
+        if tier.pending and tier.attached():
             await self._replay(tier)
-        if not self.attached(tier) or tier.pending:
+        if not tier.attached() or tier.pending:
             self._keep(tier, is_pattern, what)
             return 0
         outcome = await tier.run(self._deletion(tier, is_pattern, what))
