@@ -695,7 +695,9 @@ async def test_fetch_many_joins_the_fleet_for_keys_another_engine_is_fetching(en
     wire.clear()
     batch = asyncio.create_task(two.orch.fetch_many(QUOTE, ["AAPL", "MSFT", "GOOG"]))
     await until(lambda: two.fleet.waiting, "two to wait on one's lease of AAPL")
-    assert len(wire.writes_with(b"EVALSHA")) == 1  # the batch's leases: one script
+    assert len(wire.writes_with(b"EVALSHA")) == 1, [
+        [c[:3] for c in w] for w in wire.writes_with(b"EVALSHA")
+    ]  # the batch's leases: one script
     single = asyncio.create_task(one.orch.fetch(QUOTE, "MSFT"))
     await until(lambda: one.fleet.waiting, "one to wait on two's lease of MSFT")
 

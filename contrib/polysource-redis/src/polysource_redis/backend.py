@@ -10,11 +10,16 @@ providers that can answer anyway, so every wait is the tier timeout (0.25 s by d
 server a command is retried at most once, at once, and only when its connection broke (a pooled
 connection left dead by a restart); a command that timed out is never retried. On a cluster,
 where redis-py would retry timeouts too, commands are not retried by default.
+
+On one server the backend sends its commands over redis-py connections of its own (see
+:class:`Connections`) rather than through the client's ``execute_command``, whose bookkeeping
+was a fifth of a local ``GET`` here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import inspect
 import logging
 import math
@@ -24,6 +29,7 @@ from typing import Any, Final, final
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis, SSLConnection
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.crc import key_slot
@@ -59,9 +65,10 @@ class RedisBackend:
     __slots__ = (
         "_client",
         "_cluster",
+        "_command",
+        "_connections",
         "_key_prefix",
         "_match_prefix",
-        "_redis",
         "_settings",
         "name",
     )
@@ -79,13 +86,24 @@ class RedisBackend:
         self._settings = settings
         self._key_prefix = settings.prefix + ":"
         self._match_prefix = _GLOB_SPECIAL.sub(r"\\\1", settings.prefix) + ":"
-        self._redis: Redis | None = None
         self._cluster: RedisCluster | None = None
+        self._connections: Connections | None = None
         self._client: Redis | RedisCluster
+        self._command: Callable[..., Awaitable[Any]]
+        """Sends one command and reads its reply: :meth:`Connections.command` on one server,
+        the cluster client's ``execute_command`` on a cluster."""
         if settings.cluster:
             self._client = self._cluster = cluster_client(settings)
+            self._command = self._cluster.execute_command
         else:
-            self._client = self._redis = standalone_client(settings)
+            self._client = standalone_client(settings)
+            self._connections = Connections(
+                self._client.connection_pool.make_connection,
+                limit=settings.max_connections,
+                wait=settings.socket_timeout,
+                retries=settings.retries,
+            )
+            self._command = self._connections.command
 
     @classmethod
     def from_url(cls, url: str, context: BackendContext) -> RedisBackend:
@@ -107,9 +125,9 @@ class RedisBackend:
     def get(self, key: str) -> Awaitable[bytes | None]:
         """The record for ``key`` (``None`` if absent), with one ``GET``.
 
-        Not a coroutine of its own: it hands back redis-py's, one frame less on every L2 hit.
+        Not a coroutine of its own: it hands back the command's, one frame less on every L2 hit.
         """
-        found: Awaitable[bytes | None] = self._client.execute_command("GET", self._key_prefix + key)
+        found: Awaitable[bytes | None] = self._command("GET", self._key_prefix + key)
         return found
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
@@ -119,7 +137,7 @@ class RedisBackend:
         prefix = self._key_prefix
         full = [prefix + key for key in keys]
         if self._cluster is None:
-            found: list[bytes | None] = await self._client.execute_command("MGET", *full)
+            found: list[bytes | None] = await self._command("MGET", *full)
             return found
         return await _cluster_mget(self._cluster, full)
 
@@ -128,9 +146,7 @@ class RedisBackend:
         milliseconds = math.ceil(ttl * 1000)
         if milliseconds <= 0:
             return
-        await self._client.execute_command(
-            "SET", self._key_prefix + key, record, "PX", milliseconds
-        )
+        await self._command("SET", self._key_prefix + key, record, "PX", milliseconds)
 
     async def delete(self, keys: Sequence[str]) -> None:
         """Remove ``keys`` with ``UNLINK`` (memory is reclaimed off Redis's main thread)."""
@@ -147,31 +163,36 @@ class RedisBackend:
         go on.
         """
         match = self._match_prefix + pattern
-        if self._redis is not None:
-            return await self._scan_unlink(self._redis, match)
-        assert self._cluster is not None
+        if self._cluster is None:
+            return await self._scan_unlink(self._command, match)
         nodes = self._cluster.get_primaries()
         if not nodes:  # not connected yet: the first command reads the cluster's layout
             await self._cluster.initialize()
             nodes = self._cluster.get_primaries()
         try:
             async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(self._scan_unlink(node, match)) for node in nodes]
+                tasks = [
+                    group.create_task(self._scan_unlink(node.execute_command, match))
+                    for node in nodes
+                ]
         except ExceptionGroup as failures:  # the engine reports the error's type: keep it
             raise failures.exceptions[0] from failures
         return sum(task.result() for task in tasks)
 
     async def close(self) -> None:
         """Close every connection."""
+        if self._connections is not None:
+            await self._connections.close()
         await self._client.aclose()
 
-    async def _scan_unlink(self, server: Redis | ClusterNode, match: str) -> int:
-        """``SCAN`` one server for ``match`` and unlink what it finds; returns how many."""
+    async def _scan_unlink(self, command: Callable[..., Awaitable[Any]], match: str) -> int:
+        """``SCAN`` one server (``command`` runs a command on it) for ``match`` and unlink what
+        it finds; returns how many."""
         settings = self._settings
         removed = 0
         cursor = 0
         for _ in range(settings.max_scan_steps):
-            cursor, found = await server.execute_command(
+            cursor, found = await command(
                 "SCAN", cursor, "MATCH", match, "COUNT", settings.scan_count
             )
             cursor = int(cursor)
@@ -190,10 +211,109 @@ class RedisBackend:
     async def _unlink(self, keys: Sequence[str | bytes]) -> int:
         """``UNLINK`` full keys (one command per hash slot on a cluster); returns how many."""
         if self._cluster is None:
-            count: int = await self._client.execute_command("UNLINK", *keys)
+            count: int = await self._command("UNLINK", *keys)
             return count
         counts = await _per_slot(self._cluster, "UNLINK", keys, _by_slot(keys))
         return sum(counts.values())
+
+
+@final
+class Connections:
+    """The connections one server's backend sends its commands over, reused last in, first out.
+
+    redis-py's ``Redis.execute_command`` takes a connection from the pool under a lock, checks
+    it for unread data, wraps the command in its retry helper and records observability
+    counters around it: measured here, a fifth of a local ``GET`` (a bare connection's
+    ``GET`` plus ``orjson.loads`` took 0.76x-0.79x the client's). Here each command is sent and
+    read by a redis-py connection (its protocol, parser, TLS, authentication and socket
+    timeouts) made by the client's own pool, so settings apply the same way; only the reuse is
+    this class's.
+
+    A connection always comes back in a clean state: a command either reads its whole reply,
+    or redis-py disconnects the connection (an error, a timeout or a cancellation mid-reply),
+    and the next command reconnects it. A reply is never read as another command's.
+
+    Args:
+        factory: Makes a new (unconnected) connection.
+        limit: Connections at most (``None``: no limit); beyond it a command waits, up to
+            ``wait`` seconds, for one to come back.
+        wait: Seconds a command may wait for a connection (``None``: no bound).
+        retries: 0 or 1: whether a command that found its connection broken (a server
+            restart leaves pooled connections dead) is sent once more at once, on a new one.
+            A timed-out command is never sent again.
+    """
+
+    __slots__ = ("_all", "_factory", "_idle", "_limit", "_retries", "_wait", "_waiters")
+
+    def __init__(
+        self,
+        factory: Callable[[], AbstractConnection],
+        *,
+        limit: int | None,
+        wait: float | None,
+        retries: int,
+    ) -> None:
+        self._factory = factory
+        self._limit = limit
+        self._wait = wait
+        self._retries = retries
+        self._idle: list[AbstractConnection] = []
+        self._all: list[AbstractConnection] = []
+        self._waiters: collections.deque[asyncio.Future[AbstractConnection]] = collections.deque()
+
+    @property
+    def count(self) -> int:
+        """Connections made so far (idle or in use)."""
+        return len(self._all)
+
+    async def command(self, *args: Any) -> Any:
+        """Send one command and return its reply (redis-py's ``ResponseError`` raises)."""
+        connection = self._idle.pop() if self._idle else await self._acquire()
+        try:
+            try:
+                await connection.send_packed_command(connection.pack_command(*args), False)
+                return await connection.read_response()
+            except RedisConnectionError:
+                if not self._retries:
+                    raise
+            await connection.disconnect()
+            await connection.send_packed_command(connection.pack_command(*args), False)
+            return await connection.read_response()
+        finally:
+            self._release(connection)
+
+    async def _acquire(self) -> AbstractConnection:
+        if self._limit is None or len(self._all) < self._limit:
+            connection = self._factory()
+            self._all.append(connection)
+            return connection
+        waiter: asyncio.Future[AbstractConnection] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(self._wait):
+                return await waiter
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():  # handed one as the wait ended
+                self._release(waiter.result())
+            else:
+                waiter.cancel()
+            if isinstance(exc, TimeoutError):
+                raise RedisConnectionError("No connection available.") from None
+            raise
+
+    def _release(self, connection: AbstractConnection) -> None:
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(connection)
+                return
+        self._idle.append(connection)
+
+    async def close(self) -> None:
+        """Disconnect every connection (a later command reconnects)."""
+        for connection in self._all:
+            await connection.disconnect()
 
 
 def _retry(settings: RedisSettings) -> Retry:
