@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio import Connection
 from _harness import figure, measure
 from cattrs import Converter
 
@@ -61,9 +62,14 @@ async def _run(quick: bool, prefix: str, url: str, client: Any, quote: Quote) ->
     bare_key = f"{prefix}:{shared_key(QUOTE, 'AAPL', 'global', None)}"
     full_keys = [f"{prefix}:{shared_key(QUOTE, k, 'global', None)}" for k in keys]
     default = Converter()
+    connection = Connection(host="localhost", port=6379)
 
     async def bare_get() -> Any:
         return orjson.loads(await client.get(bare_key))
+
+    async def connection_get() -> Any:  # the floor: one redis-py connection, no client
+        await connection.send_packed_command(connection.pack_command("GET", bare_key), False)
+        return orjson.loads(await connection.read_response())
 
     async def l2_hit() -> Any:
         return await l2_only.fetch(QUOTE, "AAPL")
@@ -78,8 +84,13 @@ async def _run(quick: bool, prefix: str, url: str, client: Any, quote: Quote) ->
     assert (await many()).summary.cached == 100
     rounds = 5 if quick else 15
     hits = await measure(
-        {"bare": bare_get, "polysource": l2_hit}, repeats=3, rounds=rounds, ops=50, warmup=100
+        {"bare": bare_get, "floor": connection_get, "polysource": l2_hit},
+        repeats=3,
+        rounds=rounds,
+        ops=50,
+        warmup=100,
     )
+    await connection.disconnect()
     batches = await measure(
         {"bare": bare_mget, "polysource": many}, repeats=3, rounds=rounds, ops=10, warmup=20
     )
@@ -120,6 +131,13 @@ async def _run(quick: bool, prefix: str, url: str, client: Any, quote: Quote) ->
             hits["bare"]["p50_ns"],
             1.10,
             anchor_name="redis.asyncio GET + orjson.loads",
+        ),
+        figure(
+            "l2_hit_p50_vs_connection_get",
+            hits["polysource"]["p50_ns"],
+            hits["floor"]["p50_ns"],
+            None,
+            anchor_name="GET + orjson.loads on one redis-py connection (no client)",
         ),
         figure(
             "l2_fetch_many_100_vs_mget",
