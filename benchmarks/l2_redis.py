@@ -10,9 +10,9 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-from redis.asyncio import Connection
 from _harness import figure, measure
 from cattrs import Converter
+from redis.asyncio import Connection
 
 import polysource_redis
 from polysource import Orchestrator, load_config

@@ -14,6 +14,7 @@ import pytest
 
 from polysource.config import load_config
 from polysource.datasets import QUOTE
+from polysource.errors import ConfigError
 from polysource.events import Event, EventKind, redact_key
 from polysource.orchestrator import Orchestrator
 from polysource.testing import FakeProvider
@@ -158,6 +159,64 @@ async def test_attempts_of_a_real_fetch_with_failover(
     assert rows[1]["duration"] == pytest.approx(0.25)
     assert rows[1]["target"] == "quote" and rows[1]["key_hash"] == redact_key("AAPL")
     assert rows[1]["attempt"] == 1
+
+
+async def test_the_audit_section_of_the_config_turns_the_log_on(
+    make_engine, clock, attempt_rows, database_url
+):
+    """``[audit] url`` alone: the installed SQL plugin builds the log, which sees attempts."""
+    import polysource_sql
+
+    provider = FakeProvider("a", clock=clock)
+    config = load_config(
+        environ={}, overrides={"audit": {"url": database_url, "retention_days": 7}}
+    )
+    orch = Orchestrator(
+        config, plugins=[provider, polysource_sql], clock=clock, entry_points=False, environ={}
+    )
+    async with orch:
+        audit = orch.audit
+        assert isinstance(audit, AuditLog)
+        assert audit.retention_days == 7 and audit.clock is clock
+        await clock.run(orch.fetch(QUOTE, "AAPL"))
+        await audit.flush()
+        stats = await audit.stats()
+        assert stats["a"].attempts == 1 and stats["a"].success_rate == 1.0
+    rows = await attempt_rows(make_engine())
+    assert [(r["provider"], r["outcome"]) for r in rows] == [("a", "success")]
+
+
+def test_an_audit_url_no_plugin_serves_is_a_config_error(clock) -> None:
+    import polysource_sql
+
+    config = load_config(environ={}, overrides={"audit": {"url": "mongodb://db/audit"}})
+    orch = Orchestrator(config, plugins=[polysource_sql], clock=clock, entry_points=False)
+    with pytest.raises(ConfigError, match=r"no installed plugin serves audit logs at mongodb://"):
+        orch.registry  # noqa: B018 - building it resolves the audit log
+
+
+def test_an_invalid_audit_url_is_a_config_error_without_its_password(clock) -> None:
+    import polysource_sql
+
+    url = "postgresql://app:hunter2@db/app?schema=not-an-identifier"
+    config = load_config(environ={}, overrides={"audit": {"url": url}})
+    orch = Orchestrator(config, plugins=[polysource_sql], clock=clock, entry_points=False)
+    with pytest.raises(ConfigError, match=r"audit log postgresql:// is invalid") as caught:
+        orch.registry  # noqa: B018
+    assert caught.value.path == "audit.url"
+    assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("audit", "message"),
+    [
+        ({"url": "not a url"}, "is not a URL"),
+        ({"url": "sqlite://", "retention_days": 0}, "must be > 0"),
+    ],
+)
+def test_bad_audit_settings_are_refused_when_the_config_loads(audit, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(environ={}, overrides={"audit": audit})
 
 
 async def test_failover_marks_only_the_next_providers_first_attempt(

@@ -207,6 +207,21 @@ class FleetConfig:
 
 
 @define
+class AuditConfig:
+    """The provider-attempt audit log (section ``[audit]``).
+
+    Args:
+        url: Where rows go (``sqlite:///path.db``, ``postgresql://...``; a scheme a plugin
+            serves through the ``audit_log`` hook, ``polysource[sql]`` for these). Unset: no
+            audit log.
+        retention_days: Rows older than this many days are deleted (``None``: kept).
+    """
+
+    url: str | None = None
+    retention_days: float | None = 30.0
+
+
+@define
 class TelemetryConfig:
     """Built-in telemetry sinks."""
 
@@ -244,6 +259,7 @@ class Config:
     datasets: dict[str, DatasetConfig] = field(factory=dict)
     cache: CacheConfig = field(factory=CacheConfig)
     fleet: FleetConfig = field(factory=FleetConfig)
+    audit: AuditConfig = field(factory=AuditConfig)
     telemetry: TelemetryConfig = field(factory=TelemetryConfig)
     plugins: PluginsConfig = field(factory=PluginsConfig)
 
@@ -347,6 +363,14 @@ def _check(config: Config) -> None:
     for name in ("timeout", "cooldown", "lease", "failure_window"):
         if getattr(fleet, name) <= 0:
             raise ConfigError(f"must be > 0, got {getattr(fleet, name)}", path=f"fleet.{name}")
+    audit = config.audit
+    if audit.url is not None and "://" not in audit.url:
+        raise ConfigError("is not a URL (write scheme://...)", path="audit.url")
+    if audit.retention_days is not None and audit.retention_days <= 0:
+        raise ConfigError(
+            f"must be > 0 (leave it out to keep rows), got {audit.retention_days}",
+            path="audit.retention_days",
+        )
 
 
 def _check_rate_limit(limit: str, path: str) -> None:

@@ -17,7 +17,7 @@ Phases:
 1. Registration: ``register_datasets``, ``register_operations``, ``register_providers``,
    ``register_cache_backends``, ``register_fleet_backends``, ``register_merge_strategies``,
    ``register_selection_policies``, ``register_emulators``.
-2. Routing: ``failover_order``, ``connection_store``.
+2. Routing and state: ``failover_order``, ``connection_store``, ``audit_log``.
 3. Lifecycle: ``startup``, ``shutdown``.
 4. Telemetry: ``on_event``.
 """
@@ -173,7 +173,7 @@ def register_emulators(register: EmulatorRegistrar) -> None:
     """
 
 
-# -- 2. Routing --------------------------------------------------------------------------------
+# -- 2. Routing and state ----------------------------------------------------------------------
 
 
 @hookspec(firstresult=True)
@@ -207,6 +207,28 @@ def connection_store(orchestrator: Orchestrator) -> ConnectionStore | None:
 
     Returns:
         A :class:`~polysource.connections.ConnectionStore`, or ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def audit_log(url: str, retention_days: float | None) -> object | None:
+    """Build the provider-attempt audit log that ``[audit] url`` names.
+
+    Called once, before the other hooks are collected, when ``[audit] url`` is set; the first
+    plugin to answer wins (``firstresult``). The answer is registered as one more plugin, so
+    its ``on_event``, ``startup`` and ``shutdown`` hooks run like any other's, and it is
+    ``orchestrator.audit``. ``polysource[sql]`` serves ``sqlite://`` and ``postgresql://``.
+
+    Args:
+        url: The ``[audit] url``.
+        retention_days: Days rows are kept (``None``: forever).
+
+    Returns:
+        The audit log (a plugin object), or ``None`` when this plugin does not serve the URL's
+        scheme.
+
+    Raises:
+        ValueError: The plugin serves the scheme but the URL is not valid.
     """
 
 

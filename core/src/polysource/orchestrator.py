@@ -132,6 +132,10 @@ class Orchestrator:
         self._now = self.clock.monotonic
         self._shared_limits: Any = None
         self._fleet: Fleet | None = None
+        self.audit: Any = None
+        """The provider-attempt audit log that ``[audit] url`` names (``None`` without one),
+        built by the plugin serving its scheme (``polysource[sql]``: its ``stats()`` gives
+        success rate and latency per provider)."""
         self._datasets: Mapping[str, Dataset[Any]] = {}
         """The registered datasets while started (empty otherwise), for the common call."""
         self._fast_hits = 0
@@ -163,8 +167,32 @@ class Orchestrator:
         """What the plugins registered (after :meth:`start`)."""
         if self._registry is None:
             self._pm = self._plugin_manager()
+            self.audit = self._audit_log(self._pm)
             self._registry = self._pm.resolve()
         return self._registry
+
+    def _audit_log(self, pm: PluginManager) -> Any:
+        """The audit log for ``[audit] url``, registered as a plugin (before the hooks are
+        collected, so its ``on_event``, ``startup`` and ``shutdown`` are among them)."""
+        audit_config = self.config.audit
+        url = audit_config.url
+        if url is None:
+            return None
+        scheme = url.split("://", 1)[0]
+        try:
+            audit = pm.pm.hook.audit_log(url=url, retention_days=audit_config.retention_days)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(
+                f"audit log {scheme}:// is invalid: {exc}", path="audit.url"
+            ) from None
+        if audit is None:
+            raise ConfigError(
+                f"no installed plugin serves audit logs at {scheme}:// "
+                "(polysource[sql] serves sqlite:// and postgresql://)",
+                path="audit.url",
+            )
+        pm.register(audit, "audit")
+        return audit
 
     def _plugin_manager(self) -> PluginManager:
         plugins_config = self.config.plugins

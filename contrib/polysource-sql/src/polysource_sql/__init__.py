@@ -2,8 +2,9 @@
 
 The entry point ``sql`` in the ``polysource`` group names this module. Its one hook claims the
 ``sqlite://`` and ``postgresql://`` URL schemes for :class:`~polysource_sql.cache.SqlBackend`,
-so listing such a URL in ``[cache] tiers`` adds the tier. The audit log is opt-in: an
-application passes :func:`audit_plugin` in ``Orchestrator(plugins=[...])``.
+so listing such a URL in ``[cache] tiers`` adds the tier. The audit log is opt-in: set
+``[audit] url`` (the ``audit_log`` hook builds it), or pass :func:`audit_plugin` in
+``Orchestrator(plugins=[...])``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "Migration",
     "ProviderStats",
     "SqlBackend",
+    "audit_log",
     "audit_plugin",
     "create_backend",
     "migrate",
@@ -37,6 +39,14 @@ __all__ = [
 def register_cache_backends(register: CacheBackendRegistrar) -> None:
     """Claim ``sqlite://`` and ``postgresql://`` for :class:`SqlBackend`."""
     register(("sqlite", "postgresql"), create_backend)
+
+
+@hookimpl
+def audit_log(url: str, retention_days: float | None) -> AuditLog | None:
+    """The audit log for ``[audit] url`` when its scheme is ``sqlite`` or ``postgresql``."""
+    if url.split("://", 1)[0] not in ("sqlite", "postgresql"):
+        return None
+    return AuditLog(url, retention_days=retention_days)
 
 
 def create_backend(url: str, context: BackendContext) -> SqlBackend:
