@@ -116,15 +116,23 @@ async def subscribed(engine: Engine) -> None:
     raise AssertionError("the listener did not subscribe")
 
 
-def config(url: str, tiers: list[str] | None = None, **provider: Any) -> Any:
+def config(
+    url: str,
+    tiers: list[str] | None = None,
+    more: dict[str, Any] | None = None,
+    **provider: Any,
+) -> Any:
+    """The engines' config; ``more`` adds top-level settings (``fleet`` ones merged)."""
     settings = {"retry": {"attempts": 1}, "breaker": {"failure_threshold": 2}, **provider}
+    more = dict(more or {})
     return load_config(
         environ={},
         overrides={
             "telemetry": {"log": False},
-            "fleet": {"url": url, "cooldown": 5.0},
+            "fleet": {"url": url, "cooldown": 5.0, **more.pop("fleet", {})},
             "providers": {PROVIDER: settings},
             "cache": {"tiers": tiers or ["memory://"]},
+            **more,
         },
     )
 
@@ -132,12 +140,18 @@ def config(url: str, tiers: list[str] | None = None, **provider: Any) -> Any:
 class Engine:
     """One orchestrator of the fleet, with its provider, clock and events."""
 
-    def __init__(self, url: str, tiers: list[str] | None = None, **provider: Any) -> None:
+    def __init__(
+        self,
+        url: str,
+        tiers: list[str] | None = None,
+        more: dict[str, Any] | None = None,
+        **provider: Any,
+    ) -> None:
         self.clock = FakeClock()
         self.provider = FakeProvider(PROVIDER, datasets=("quote", "accounts"), clock=self.clock)
         self.events = EventRecorder()
         self.orch = Orchestrator(
-            config(url, tiers, **provider),
+            config(url, tiers, more, **provider),
             plugins=[self.provider, polysource_redis, self.events],
             clock=self.clock,
             entry_points=False,
@@ -180,9 +194,10 @@ async def engines(fleet_url: str) -> AsyncIterator[Callable[..., Engine]]:
         *,
         listening: bool = True,
         tiers: list[str] | None = None,
+        more: dict[str, Any] | None = None,
         **provider: Any,
     ) -> Engine:
-        engine = Engine(url or fleet_url, tiers, **provider)
+        engine = Engine(url or fleet_url, tiers, more, **provider)
         await engine.orch.start()
         started.append(engine)
         if listening:
@@ -250,6 +265,90 @@ async def test_a_lease_nobody_answers_is_waited_for_a_bounded_time(engines, flee
     assert result.data.price == 150.0
     assert two.fleet.wait_timeouts == 1
     assert len(two.provider.calls) == 1
+
+
+LONG_CALLS = {"deadline": 30.0, "fleet": {"lease": 2.0}}
+"""Calls may run 30 s, past the 2 s lease: the holder renews it."""
+
+
+async def test_a_call_longer_than_the_lease_keeps_it_and_the_other_engine_still_waits(
+    engines, raw, prefix
+):
+    """The holder renews its lease every half lease while the call runs, so another engine
+    arriving after the first lease would have ended still waits for the answer."""
+    one, two = await engines(more=LONG_CALLS), await engines(more=LONG_CALLS)
+    name = f"{prefix}:fleet:flight:{shared_key(QUOTE, 'AAPL', 'global', None)}"
+    gate = hold(one, "AAPL", Quote("AAPL", 101.0))
+    first = asyncio.create_task(one.orch.fetch(QUOTE, "AAPL"))
+    await until(lambda: one.provider.calls, "one to call its provider")
+    assert 0 < await raw.pttl(name) <= 2000
+    await raw.pexpire(name, 100)  # as if most of the lease had gone by
+    await advance(one, 1.0)  # half a lease: the renewal
+    await until(lambda: one.fleet.renewals == 1, "one to renew its lease")
+    assert await raw.pttl(name) > 1000
+    second = asyncio.create_task(two.orch.fetch(QUOTE, "AAPL"))
+    await until(lambda: two.fleet.waiting, "two to wait on the renewed lease")
+    gate.set()
+    assert (await first).data.price == (await second).data.price == 101.0
+    assert (len(one.provider.calls), len(two.provider.calls)) == (1, 0)
+    await until(lambda: one.fleet.pending == 0, "the lease to be released")
+    assert not one.fleet._renewals and await raw.exists(name) == 0
+    assert one.orch.stats().fleet["lease_renewals"] == 1
+    await advance(one, 1.0)
+    assert one.fleet.renewals == 1  # the renewal ended with the call
+
+
+async def test_a_batch_longer_than_the_lease_renews_its_keys_in_one_round_trip(
+    engines, raw, prefix, wire
+):
+    one = await engines(more=LONG_CALLS)
+    names = [f"{prefix}:fleet:flight:{shared_key(QUOTE, k, 'global', None)}" for k in "XY"]
+    gates = [hold(one, key, Quote(key, 1.0)) for key in "XY"]
+    batch = asyncio.create_task(one.orch.fetch_many(QUOTE, ["X", "Y"]))
+    await until(lambda: one.provider.calls, "one to call its provider")
+    for name in names:
+        await raw.pexpire(name, 100)
+    wire.clear()
+    await advance(one, 1.0)
+    await until(lambda: one.fleet.renewals == 1, "one to renew its leases")
+    assert len(wire.writes_with(b"EVALSHA")) == 1
+    assert all([await raw.pttl(name) > 1000 for name in names])
+    for gate in gates:
+        gate.set()
+    assert (await batch).summary.successful == 2
+    await until(lambda: one.fleet.pending == 0, "the leases to be released")
+    assert not one.fleet._renewals
+
+
+async def test_a_lease_lost_while_the_call_runs_is_not_taken_back(engines, raw, prefix):
+    """A renewal only extends a lease its holder still has: one that expired (and another
+    process took) stays the other's."""
+    one = await engines(more=LONG_CALLS)
+    name = f"{prefix}:fleet:flight:{shared_key(QUOTE, 'AAPL', 'global', None)}"
+    gate = hold(one, "AAPL", Quote("AAPL", 101.0))
+    first = asyncio.create_task(one.orch.fetch(QUOTE, "AAPL"))
+    await until(lambda: one.provider.calls, "one to call its provider")
+    await raw.set(name, "another-process", px=60_000)
+    await advance(one, 1.0)
+    await until(lambda: one.fleet.renewals == 1, "one to try its renewal")
+    assert await raw.get(name) == b"another-process"
+    await advance(one, 1.0)
+    assert one.fleet.renewals == 1  # nothing left to renew
+    gate.set()
+    await first
+    await until(lambda: one.fleet.pending == 0, "the release")
+    assert await raw.get(name) == b"another-process"  # released only if still ours
+
+
+async def test_a_call_within_the_lease_does_not_renew_it(engines):
+    """With the default 10 s deadline and 10 s lease, a call cannot outlast its lease."""
+    one = await engines()
+    gate = hold(one, "AAPL", Quote("AAPL", 101.0))
+    first = asyncio.create_task(one.orch.fetch(QUOTE, "AAPL"))
+    await until(lambda: one.provider.calls, "one to call its provider")
+    assert not one.fleet._renewals
+    gate.set()
+    await first
 
 
 async def test_failures_seen_by_two_engines_open_the_breaker_in_both(engines):

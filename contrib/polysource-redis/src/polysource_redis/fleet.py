@@ -74,6 +74,19 @@ end
 return out
 """
 
+_RENEW_MANY: Final = """
+local out = {}
+for i, key in ipairs(KEYS) do
+    if redis.call('GET', key) == ARGV[1] then
+        redis.call('PEXPIRE', key, ARGV[2])
+        out[i] = 1
+    else
+        out[i] = 0
+    end
+end
+return out
+"""
+
 _RELEASE_MANY: Final = """
 for i, key in ipairs(KEYS) do
     if redis.call('GET', key) == ARGV[1] then
@@ -117,6 +130,7 @@ class RedisFleet:
         "_key_prefix",
         "_release",
         "_release_many",
+        "_renew_many",
         "_settings",
         "heartbeat",
         "name",
@@ -138,6 +152,7 @@ class RedisFleet:
         self._release = self._client.register_script(_RELEASE)
         self._claim_many = self._client.register_script(_CLAIM_MANY)
         self._release_many = self._client.register_script(_RELEASE_MANY)
+        self._renew_many = self._client.register_script(_RENEW_MANY)
         self._incr = self._client.register_script(_INCR)
 
     @classmethod
@@ -231,6 +246,14 @@ class RedisFleet:
             keys=[self._key_prefix + name for name in names], args=[token, _ms(ttl)]
         )
         return [int(value) / 1000 for value in left]
+
+    async def renew_many(self, names: list[str], token: str, ttl: float) -> list[bool]:
+        """Extend to ``ttl`` seconds the leases ``names`` that ``token`` still holds, in one
+        script; for each, whether it did (an expired or lost lease is not taken again)."""
+        renewed = await self._renew_many(
+            keys=[self._key_prefix + name for name in names], args=[token, _ms(ttl)]
+        )
+        return [bool(int(value)) for value in renewed]
 
     async def release_many(self, names: list[str], token: str, messages: list[bytes]) -> None:
         """Drop the leases ``names`` that ``token`` holds and publish one message for each,

@@ -644,7 +644,7 @@ class FetchEngine:
         owner = tenant if ds.private else None
         prefix = shared_prefix(ds, region, owner)
         cut = len(prefix)
-        lease = await fleet.lead_many([prefix + nkey for nkey in misses])
+        lease = await fleet.lead_many([prefix + nkey for nkey in misses], deadline)
         candidates = self.candidates(order)
         request = Request(ds, misses[0], region, tier, tenant, deadline=deadline)
         own = [skey[cut:] for skey in (*lease.leased, *lease.unleased)]

@@ -138,6 +138,12 @@ class FleetBackend(Protocol):
         round trip."""
         ...
 
+    async def renew_many(self, names: list[str], token: str, ttl: float) -> list[bool]:
+        """Extend to ``ttl`` seconds each lease of ``names`` that ``token`` still holds, in one
+        round trip; for each, whether it did. A lease that expired or another process took
+        is left alone."""
+        ...
+
     def rate_limit_storage(self) -> tuple[str, str] | None:
         """A ``limits`` async storage URI reaching the same servers and a key prefix for it
         (for fleet-wide rate limits and cost budgets), or ``None``."""
@@ -163,7 +169,8 @@ class Fleet(Guard):
         timeout: Seconds any one backend operation may take.
         cooldown: Seconds the fleet stays detached after a failure.
         lease: Seconds a single-flight lease lasts at most (a holder that dies blocks the
-            others no longer than this).
+            others no longer than this). A call that may run longer (its deadline is further
+            away) renews its lease every half lease until it ends.
         failure_window: Seconds a fleet-wide failure count lives after its last increment.
         breakers: Share breaker state.
         single_flight: Share single-flight leases.
@@ -204,12 +211,15 @@ class Fleet(Guard):
         self._waiters: dict[str, list[asyncio.Future[bytes | None]]] = {}
         self._remote: str | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._renewals: dict[str, asyncio.Task[None]] = {}
+        """Lease token to the task renewing its leases (calls that may outlast a lease)."""
         self.pending = 0
         """Background operations (publishes, releases, deletes) not finished yet."""
         self.waiting = 0
         """Requests waiting now for another process's answer."""
         self.leads = 0
         self.joins = 0
+        self.renewals = 0
         self.wait_timeouts = 0
         self.remote_changes = 0
         self.invalidations = 0
@@ -240,6 +250,7 @@ class Fleet(Guard):
             "invalidations": self.invalidations,
             "joins": self.joins,
             "leads": self.leads,
+            "lease_renewals": self.renewals,
             "remote_breaker_changes": self.remote_changes,
             "wait_timeouts": self.wait_timeouts,
         }
@@ -400,6 +411,7 @@ class Fleet(Guard):
                 return None
             if left <= 0:
                 self.leads += 1
+                self._keep([f"flight:{key}"], token, deadline)
                 return token
             # Wait for the holder at most until its lease ends, and never more than half of
             # the time left: the other half is for calling the providers ourselves.
@@ -426,7 +438,7 @@ class Fleet(Guard):
             if not waiting:
                 del self._waiters[key]
 
-    async def lead_many(self, keys: list[str]) -> BatchLease:
+    async def lead_many(self, keys: list[str], deadline: float) -> BatchLease:
         """:meth:`lead_or_wait` for the keys of a ``fetch_many`` batch: lease the free ones in
         one round trip. The caller fetches the leased keys while it waits for the others'
         holders (:meth:`BatchLease.answers`), then calls :meth:`finish_many` and
@@ -440,9 +452,9 @@ class Fleet(Guard):
             future: asyncio.Future[bytes | None] = loop.create_future()
             lease.futures[key] = future
             self._waiters.setdefault(key, []).append(future)
-        lease.token = f"{self.origin}:{uuid.uuid4().hex[:8]}"
+        token = lease.token = f"{self.origin}:{uuid.uuid4().hex[:8]}"
         lefts = await self.run(
-            self.backend.claim_many([f"flight:{k}" for k in keys], lease.token, self.lease)
+            self.backend.claim_many([f"flight:{k}" for k in keys], token, self.lease)
         )
         if isinstance(lefts, Failed):
             lease.token = None
@@ -454,11 +466,38 @@ class Fleet(Guard):
             else:
                 lease.held[key] = left
         self.leads += len(lease.leased)
+        if lease.leased:
+            self._keep([f"flight:{k}" for k in lease.leased], token, deadline)
         return lease
+
+    def _keep(self, names: list[str], token: str, deadline: float) -> None:
+        """Renew the leases ``names`` while their call runs, if it may outlast them."""
+        if deadline - self.clock.monotonic() > self.lease:
+            self._renewals[token] = self.tasks.spawn(self._renew(names, token, deadline))
+
+    async def _renew(self, names: list[str], token: str, deadline: float) -> None:
+        """Every half lease until ``deadline``, extend the leases ``token`` still holds."""
+        while names:
+            await self.clock.sleep(self.lease / 2)
+            if self.clock.monotonic() >= deadline:
+                return
+            if not self.attached():
+                continue
+            renewed = await self.run(self.backend.renew_many(names, token, self.lease))
+            if isinstance(renewed, Failed):
+                continue
+            self.renewals += 1
+            names = [name for name, kept in zip(names, renewed, strict=True) if kept]
+
+    def _stop_renewing(self, token: str) -> None:
+        task = self._renewals.pop(token, None)
+        if task is not None:
+            task.cancel()
 
     def finish_many(self, token: str, records: dict[str, bytes | None]) -> None:
         """Release the leases on ``records``' keys and publish each answer (``None``: the
         call for that key failed), in one round trip."""
+        self._stop_renewing(token)
         if not records or not self.attached():
             return
         keys = list(records)
@@ -470,6 +509,7 @@ class Fleet(Guard):
 
     def finish(self, key: str, token: str, record: bytes | None) -> None:
         """Release the lease on ``key`` and publish the answer (``None``: the call failed)."""
+        self._stop_renewing(token)
         fields = {"k": key, "ok": int(record is not None)}
         message = _message(_DONE, self.origin, fields, record or b"")
         if self.attached():
@@ -547,7 +587,9 @@ class BatchLease:
         return found
 
     def close(self) -> None:
-        """Stop listening for the held keys' answers."""
+        """Stop listening for the held keys' answers (and renewing the leased keys')."""
+        if self.token is not None:
+            self.fleet._stop_renewing(self.token)
         waiters = self.fleet._waiters
         for key, future in self.futures.items():
             waiting = waiters.get(key)
