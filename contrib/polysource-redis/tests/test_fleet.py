@@ -340,6 +340,45 @@ async def test_a_lease_lost_while_the_call_runs_is_not_taken_back(engines, raw, 
     assert await raw.get(name) == b"another-process"  # released only if still ours
 
 
+async def test_the_scripts_are_loaded_when_the_listener_subscribes(engines, redis_servers, wire):
+    """A new (or restarted) server knows none of the fleet's scripts: they are loaded as the
+    listener subscribes, so the first lease is one round trip, not a NOSCRIPT and a retry."""
+    import redis.asyncio
+
+    server = redis_servers()
+    one = await engines(f"{server.url}?prefix=scripts")
+    backend = one.fleet.backend
+    shas = [
+        script.sha
+        for script in (backend._claim, backend._claim_many, backend._renew_many, backend._incr)
+    ]
+    raw = redis.asyncio.Redis.from_url(server.url)
+    try:
+        assert await raw.script_exists(*shas) == [True] * len(shas)
+        wire.clear()
+        await one.orch.fetch(QUOTE, "AAPL")
+        await until(lambda: one.fleet.pending == 0, "the lease to be released")
+        assert len(wire.commands(b"EVALSHA")) == 2  # the lease and its release
+        assert not wire.commands(b"SCRIPT")
+        await one.orch.fetch(QUOTE, "MSFT")  # in the memory tier
+        memory = one.orch._engine.memory
+        server.restart()  # forgets them; redis-py subscribes again by itself
+        for _ in range(1000):
+            with contextlib.suppress(redis.exceptions.ConnectionError):
+                if await raw.script_exists(*shas) == [True] * len(shas):
+                    break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the scripts were not loaded again")
+        # The reconnection counts as a rejoin: invalidations published meanwhile were lost.
+        await until(
+            lambda: memory.peek(("quote", "MSFT", "global", None)) is None,
+            "the memory tier to be dropped",
+        )
+    finally:
+        await raw.aclose()
+
+
 async def test_a_call_within_the_lease_does_not_renew_it(engines):
     """With the default 10 s deadline and 10 s lease, a call cannot outlast its lease."""
     one = await engines()

@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ResponseError
 
 from polysource.engine.fleet import FleetContext
 from polysource_redis.backend import cluster_client, standalone_client
@@ -183,6 +184,7 @@ class RedisFleet:
                     break
                 if time.monotonic() > confirmed:
                     raise ConnectionError(f"no confirmation of SUBSCRIBE {self._channel}")
+            await self._load_scripts()
             ready()
             heard = time.monotonic()
             pinged = False
@@ -192,8 +194,14 @@ class RedisFleet:
                 if message is not None:
                     heard = now
                     pinged = False
-                    if message.get("type") == "message":
+                    kind = message.get("type")
+                    if kind == "message":
                         deliver(message["data"])
+                    elif kind == "subscribe":
+                        # redis-py reconnected and subscribed again by itself (a restart):
+                        # what was published meanwhile is lost, as after a failure.
+                        await self._load_scripts()
+                        ready()
                     continue
                 if now - heard > 3 * self.heartbeat:
                     raise ConnectionError(f"no answer on {self._channel} for {now - heard:.1f}s")
@@ -206,6 +214,22 @@ class RedisFleet:
     async def publish(self, message: bytes) -> None:
         """``PUBLISH`` to the fleet's channel."""
         await self._client.execute_command("PUBLISH", self._channel, message)
+
+    async def _load_scripts(self) -> None:
+        """Load the scripts into the server's cache (each time the listener subscribes: a
+        restarted server has forgotten them), so no lease or count pays a ``NOSCRIPT`` answer
+        and a second round trip. A server that refuses ``SCRIPT LOAD`` still gets each script
+        on its first use."""
+        for script in (
+            self._claim,
+            self._release,
+            self._claim_many,
+            self._release_many,
+            self._renew_many,
+            self._incr,
+        ):
+            with contextlib.suppress(ResponseError):
+                await self._client.script_load(script.script)
 
     async def incr(self, name: str, ttl: float) -> int:
         """Count one more on ``name`` (expiring ``ttl`` seconds from now); the new count."""
