@@ -38,7 +38,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from polysource.cache.tiers import BackendContext
 from polysource_redis.settings import RedisSettings, parse_url
 
-__all__ = ["RedisBackend", "cluster_client", "standalone_client"]
+__all__ = ["Connections", "RedisBackend", "cluster_client", "standalone_client"]
 
 logger: Final = logging.getLogger("polysource_redis")
 
