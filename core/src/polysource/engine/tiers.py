@@ -145,21 +145,10 @@ class TierChain:
                 continue
             if tier.pending and not await self._replay(tier):
                 continue
-            if tier.self_timed:  # _read inlined: this is every L2 hit's path
-                try:
-                    data = await tier.read_one(key)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - a tier's failure must never fail a request
-                    tier.fail(exc)
-                    data = None
-                else:
-                    if tier.detached_until:
-                        tier.recover()
-            else:
-                outcome = await tier.run(tier.read_one(key))
-                data = None if isinstance(outcome, Failed) else outcome
-            record = decode_record(data, schema) if data is not None else None
+            data = await tier.read(tier.read_one(key))
+            record = (
+                None if data is None or isinstance(data, Failed) else decode_record(data, schema)
+            )
             if record is not None:
                 tier.hits += 1
                 return record, tier.name, missed
