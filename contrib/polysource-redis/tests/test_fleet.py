@@ -66,6 +66,19 @@ def hold(engine: Engine, key: str, answer: Any) -> asyncio.Event:
     return gate
 
 
+async def one_calls_two_waits(
+    one: Engine, two: Engine, key: str, answer: Any
+) -> tuple[asyncio.Event, asyncio.Task[Any], asyncio.Task[Any]]:
+    """``one`` fetches ``key`` (its provider holds ``answer`` until the returned event is set)
+    and ``two``, fetching it next, waits on one's lease; returns the event and both fetches."""
+    gate = hold(one, key, answer)
+    first = asyncio.create_task(one.orch.fetch(QUOTE, key))
+    await until(lambda: one.provider.calls, f"one to call its provider for {key}")
+    second = asyncio.create_task(two.orch.fetch(QUOTE, key))
+    await until(lambda: two.fleet.waiting, f"two to wait on one's lease of {key}")
+    return gate, first, second
+
+
 async def advance(engine: Engine, seconds: float) -> None:
     """Move the engine's fake clock once its fleet has no operation in flight: moving it past
     the timeout of a command Redis is still answering would fail that command."""
@@ -212,12 +225,8 @@ async def engines(fleet_url: str) -> AsyncIterator[Callable[..., Engine]]:
 async def test_identical_misses_in_two_engines_make_one_provider_call(engines):
     """The first engine takes the lease and calls; the second waits and gets its answer."""
     one, two = await engines(), await engines()
-    gate = hold(one, "AAPL", Quote("AAPL", 101.0))
     two.provider.answer("AAPL", Quote("AAPL", 999.0))
-    first = asyncio.create_task(one.orch.fetch(QUOTE, "AAPL"))
-    await until(lambda: one.provider.calls, "the first engine to call its provider")
-    second = asyncio.create_task(two.orch.fetch(QUOTE, "AAPL"))
-    await until(lambda: two.fleet.waiting, "the second engine to wait on the lease")
+    gate, first, second = await one_calls_two_waits(one, two, "AAPL", Quote("AAPL", 101.0))
     gate.set()
     a, b = await first, await second
 
@@ -233,12 +242,8 @@ async def test_identical_misses_in_two_engines_make_one_provider_call(engines):
 
 async def test_when_the_lease_holder_fails_the_waiter_calls_its_own_provider(engines):
     one, two = await engines(), await engines()
-    gate = hold(one, "MSFT", ValueError("garbage"))
     two.provider.answer("MSFT", Quote("MSFT", 300.0))
-    first = asyncio.create_task(one.orch.fetch(QUOTE, "MSFT"))
-    await until(lambda: one.provider.calls, "the first call")
-    second = asyncio.create_task(two.orch.fetch(QUOTE, "MSFT"))
-    await until(lambda: two.fleet.waiting, "the second engine to wait")
+    gate, first, second = await one_calls_two_waits(one, two, "MSFT", ValueError("garbage"))
     gate.set()
 
     with pytest.raises(AllProvidersFailed):
@@ -602,11 +607,7 @@ async def test_a_fleet_on_a_redis_cluster_shares_single_flight_and_breakers(
     """On a three-node cluster: the lease, the published answer and the open breaker."""
     url = cluster_url(cluster, prefix)
     one, two = await engines(url), await engines(url)
-    gate = hold(one, "AAPL", Quote("AAPL", 101.0))
-    first = asyncio.create_task(one.orch.fetch(QUOTE, "AAPL"))
-    await until(lambda: one.provider.calls, "the first engine to call its provider")
-    second = asyncio.create_task(two.orch.fetch(QUOTE, "AAPL"))
-    await until(lambda: two.fleet.waiting, "the second engine to wait on the lease")
+    gate, first, second = await one_calls_two_waits(one, two, "AAPL", Quote("AAPL", 101.0))
     gate.set()
     assert (await first).data.price == (await second).data.price == 101.0
     assert two.provider.calls == []
@@ -881,11 +882,7 @@ async def test_a_waiter_whose_answer_message_is_lost_reads_the_holders_cache_wri
     tiers = ["memory://", f"{shared_url}?prefix={prefix}-cache"]
     one, two = await engines(tiers=tiers), await engines(tiers=tiers)
     two.fleet._done = lambda key, record: None  # the DONE message is lost on the way to two
-    gate = hold(one, "AAPL", Quote("AAPL", 42.0))
-    first = asyncio.create_task(one.orch.fetch(QUOTE, "AAPL"))
-    await until(lambda: one.provider.calls, "one to call its provider")
-    second = asyncio.create_task(two.orch.fetch(QUOTE, "AAPL"))
-    await until(lambda: two.fleet.waiting, "two to wait on one's lease")
+    gate, first, second = await one_calls_two_waits(one, two, "AAPL", Quote("AAPL", 42.0))
     gate.set()
     assert (await first).data.price == 42.0
     written = f"{prefix}-cache:{shared_key(QUOTE, 'AAPL', 'global', None)}"

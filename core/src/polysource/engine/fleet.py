@@ -405,7 +405,7 @@ class Fleet(Guard):
         waiting = self._waiters.setdefault(key, [])
         waiting.append(future)
         try:
-            token = f"{self.origin}:{uuid.uuid4().hex[:8]}"
+            token = self._token()
             left = await self.run(self.backend.claim(f"flight:{key}", token, self.lease))
             if isinstance(left, Failed):
                 return None
@@ -452,7 +452,7 @@ class Fleet(Guard):
             future: asyncio.Future[bytes | None] = loop.create_future()
             lease.futures[key] = future
             self._waiters.setdefault(key, []).append(future)
-        token = lease.token = f"{self.origin}:{uuid.uuid4().hex[:8]}"
+        token = lease.token = self._token()
         lefts = await self.run(
             self.backend.claim_many([f"flight:{k}" for k in keys], token, self.lease)
         )
@@ -500,20 +500,26 @@ class Fleet(Guard):
         self._stop_renewing(token)
         if not records or not self.attached():
             return
-        keys = list(records)
-        messages = [
-            _message(_DONE, self.origin, {"k": key, "ok": int(record is not None)}, record or b"")
-            for key, record in records.items()
-        ]
-        self._background(self.backend.release_many([f"flight:{k}" for k in keys], token, messages))
+        names = [f"flight:{key}" for key in records]
+        messages = [self._answer(key, record) for key, record in records.items()]
+        self._background(self.backend.release_many(names, token, messages))
 
     def finish(self, key: str, token: str, record: bytes | None) -> None:
         """Release the lease on ``key`` and publish the answer (``None``: the call failed)."""
         self._stop_renewing(token)
-        fields = {"k": key, "ok": int(record is not None)}
-        message = _message(_DONE, self.origin, fields, record or b"")
         if self.attached():
+            message = self._answer(key, record)
             self._background(self.backend.release(f"flight:{key}", token, message))
+
+    def _token(self) -> str:
+        """A new lease token: this process's id and a random part."""
+        return f"{self.origin}:{uuid.uuid4().hex[:8]}"
+
+    def _answer(self, key: str, record: bytes | None) -> bytes:
+        """The message publishing the answer for ``key`` (``None``: the call failed)."""
+        return _message(
+            _DONE, self.origin, {"k": key, "ok": int(record is not None)}, record or b""
+        )
 
     def _done(self, key: str, record: bytes | None) -> None:
         for future in self._waiters.get(key, ()):
