@@ -729,11 +729,7 @@ class FetchEngine:
             return None, None
         record, tier_name, missed = found
         policy = self.policies[ds.name]
-        clock = self.clock
-        now = clock.monotonic()
-        stamp = record.fetched_at  # wall time; a writer's clock ahead of ours gives age 0
-        wall = clock.time()
-        fetched_at = now - (wall - stamp if wall > stamp else 0.0)
+        now, fetched_at = self._fetched_at(record)
         ttl = policy.ttl[tier]
         if max_age is None and now - fetched_at < ttl:  # classify's common case, inline
             state = Freshness.FRESH
@@ -772,9 +768,7 @@ class FetchEngine:
         to serve the record stale.
         """
         if fetched_at is None:
-            stamp = record.fetched_at
-            now, wall = self.clock.monotonic(), self.clock.time()
-            fetched_at = now - (wall - stamp if wall > stamp else 0.0)
+            fetched_at = self._fetched_at(record)[1]
         loaded = Loaded(record.value, record.source, (), 0, (), fetched_at)
         entry = self._entry(ckey, loaded, self.policies[ds.name], record.size)
         entry.stored_at = fetched_at
@@ -1034,10 +1028,19 @@ class FetchEngine:
         except Exception:  # noqa: BLE001 - publishing the answer must never fail the request
             return None
 
+    def _fetched_at(self, record: Record) -> tuple[float, float]:
+        """Now and a shared tier's record's fetch time, both on the monotonic clock.
+
+        Records carry wall time (processes share no monotonic clock); a writer's clock ahead
+        of ours gives age 0.
+        """
+        now = self.clock.monotonic()
+        wall, stamp = self.clock.time(), record.fetched_at
+        return now, now - (wall - stamp if wall > stamp else 0.0)
+
     def _is_fresh(self, ds: Dataset[Any], record: Record, tier: str) -> bool:
         """Whether a shared tier's record is fresh for ``tier`` now."""
-        now, wall, stamp = self.clock.monotonic(), self.clock.time(), record.fetched_at
-        fetched_at = now - (wall - stamp if wall > stamp else 0.0)
+        now, fetched_at = self._fetched_at(record)
         policy = self.policies[ds.name]
         return classify(now, fetched_at, policy.ttl[tier], policy.stale, None) is Freshness.FRESH
 
