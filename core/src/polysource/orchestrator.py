@@ -181,7 +181,7 @@ class Orchestrator:
         scheme = url.split("://", 1)[0]
         try:
             audit = pm.pm.hook.audit_log(url=url, retention_days=audit_config.retention_days)
-        except (ValueError, TypeError) as exc:
+        except ValueError as exc:
             raise ConfigError(
                 f"audit log {scheme}:// is invalid: {exc}", path="audit.url"
             ) from None

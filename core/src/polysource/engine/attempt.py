@@ -222,6 +222,16 @@ def _classify(exc: BaseException, slot: ProviderSlot, per_try: float) -> Provide
     )
 
 
+def _no_verdict(slot: ProviderSlot, trial: bool) -> None:
+    """The call ended with no verdict on the provider (deadline, cancellation, an error that
+    says nothing of its health): give back the breaker's half-open permit, and the fleet's
+    trial if this call held it."""
+    slot.breaker.release()
+    if trial:
+        assert slot.fleet is not None
+        slot.fleet.release_trial(slot)
+
+
 async def attempt(  # noqa: PLR0915 - one loop: gate, call, classify, retry
     slot: ProviderSlot,
     call: Callable[[], Awaitable[T]],
@@ -265,9 +275,7 @@ async def attempt(  # noqa: PLR0915 - one loop: gate, call, classify, retry
         now = clock.monotonic()
         remaining = deadline - now
         if remaining <= 0:
-            slot.breaker.release()
-            if trial:
-                slot.fleet.release_trial(slot)  # type: ignore[union-attr]
+            _no_verdict(slot, trial)
             raise ProviderError(
                 "request deadline passed",
                 provider=slot.name,
@@ -290,9 +298,7 @@ async def attempt(  # noqa: PLR0915 - one loop: gate, call, classify, retry
             async with clock.timeout(per_try):
                 value = await call()
         except asyncio.CancelledError:
-            slot.breaker.release()
-            if trial:
-                slot.fleet.release_trial(slot)  # type: ignore[union-attr]
+            _no_verdict(slot, trial)
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is classified below
             error = _classify(exc, slot, per_try)
@@ -326,9 +332,7 @@ async def attempt(  # noqa: PLR0915 - one loop: gate, call, classify, retry
             if slot.fleet is not None:
                 await slot.fleet.count_failure(slot)
         else:
-            slot.breaker.release()
-            if trial:
-                slot.fleet.release_trial(slot)  # type: ignore[union-attr]
+            _no_verdict(slot, trial)
         if emitter.wants[EventKind.FAILURE]:
             emitter.emit(
                 EventKind.FAILURE,
