@@ -141,3 +141,23 @@ async def test_hedged_walk_reports_skipped_providers(make_orchestrator, clock):
     result = await clock.run(orch.fetch(QUOTE, "K", region="US", hedge=0.1))
     assert result.source == "b"
     assert [(e.provider, e.category) for e in result.errors] == [("a", "provider_down")]
+
+
+async def test_fetch_many_reports_skipped_providers_for_each_key(make_orchestrator, clock):
+    """fetch_many reports a provider passed by (disabled, out of rotation) in each key's
+    errors, and fails every key with them when no provider is left."""
+    a, b = _pair(clock)
+    orch = await make_orchestrator(a, b)
+    orch.disable("a")
+    batch = await orch.fetch_many(QUOTE, ["K1", "K2"], region="US")
+    for key in ("K1", "K2"):
+        result = batch.results[key]
+        assert result.source == "b"
+        assert [(e.provider, e.message) for e in result.errors] == [
+            ("a", "disabled by the operator")
+        ]
+    orch.disable("b")
+    batch = await orch.fetch_many(QUOTE, ["K3"], region="US")
+    failure = batch.errors["K3"]
+    assert isinstance(failure, AllProvidersFailed)
+    assert [e.provider for e in failure.errors] == ["a", "b"]

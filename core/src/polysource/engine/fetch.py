@@ -576,19 +576,23 @@ class FetchEngine:
         failures: dict[str, PolysourceError],
         concurrency: int,
     ) -> int:
-        order = self.select(ds.name, region, self.router.order(ds.name, region))
+        order = self.select(ds.name, region, self.router.route(ds.name, region))
+        skipped: list[ProviderError] = []
+        slots = self._asked(order, ds.name, skipped)
         fleet = self.fleet
         if fleet is not None and store and fleet.single_flight:
             values, errors, batches, misses = await self._fleet_many(
-                ds, misses, region, tier, tenant, order, started, deadline, answers, concurrency
+                ds, misses, region, tier, tenant, slots, started, deadline, answers, concurrency
             )
         else:
             request = Request(ds, misses[0], region, tier, tenant, deadline=deadline)
             values, errors, batches = await walk_many(
-                self.candidates(order), request, misses, deadline, self._try_direct, concurrency
+                slots, request, misses, deadline, self._try_direct, concurrency
             )
         now = self.clock.monotonic()
         for nkey in misses:
+            if skipped:
+                errors[nkey][:0] = skipped
             ckey: CacheKey = (ds.name, nkey, region, tenant if ds.private else None)
             if nkey in values:
                 value, source, calls = values[nkey]
@@ -626,7 +630,7 @@ class FetchEngine:
         region: str,
         tier: str,
         tenant: str | None,
-        order: tuple[str, ...],
+        candidates: list[ProviderSlot],
         started: float,
         deadline: float,
         answers: dict[str, Result[Any]],
@@ -645,7 +649,6 @@ class FetchEngine:
         prefix = shared_prefix(ds, region, owner)
         cut = len(prefix)
         lease = await fleet.lead_many([prefix + nkey for nkey in misses], deadline)
-        candidates = self.candidates(order)
         request = Request(ds, misses[0], region, tier, tenant, deadline=deadline)
         own = [skey[cut:] for skey in (*lease.leased, *lease.unleased)]
 
@@ -1109,6 +1112,20 @@ class FetchEngine:
             for slot in slots
         )
         return slots, anyway
+
+    def _asked(
+        self, order: tuple[str, ...], target: str, skipped: list[ProviderError]
+    ) -> list[ProviderSlot]:
+        """The slots of ``order`` a batch walk asks; those it passes by reported in ``skipped``."""
+        slots, anyway = self._walkable(order)
+        asked = []
+        for slot in slots:
+            passed = self._passed_by(slot, target, anyway)
+            if passed is None:
+                asked.append(slot)
+            else:
+                skipped.append(passed)
+        return asked
 
     def _passed_by(self, slot: ProviderSlot, target: str, anyway: bool) -> ProviderError | None:
         """Why the walk skips ``slot`` without asking it (disabled by the operator, out of
