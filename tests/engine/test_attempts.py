@@ -167,3 +167,42 @@ async def test_unsupported_key_fails_over_instead_of_stopping(make_orchestrator,
     result = await orch.fetch(QUOTE, "FX:EURUSD", region="US")
     assert result.source == "b"
     assert result.errors[0].unsupported
+
+
+async def test_retry_that_would_starve_the_backup_fails_over_at_once(make_orchestrator, clock):
+    """A primary hanging to its timeout is not retried when the retry would leave the backup no
+    full try: the backup answers within the deadline, whatever the jitter draws."""
+    for seed in range(20):
+        a = FakeProvider("a", regions={"US": 1}, clock=clock, latency=10)
+        b = FakeProvider("b", regions={"US": 2}, clock=clock, latency=0.05)
+        orch = await make_orchestrator(
+            a, b, providers={"a": {"timeout": 0.2}, "b": {"timeout": 0.2}}
+        )
+        orch._rng.seed(seed)
+        start = clock.monotonic()
+        result = await clock.run(orch.fetch(QUOTE, "AAPL", region="US", deadline=0.45))
+        assert (result.source, a.call_count(), b.call_count()) == ("b", 1, 1), seed
+        assert [e.category for e in result.errors] == ["timeout"]
+        assert clock.monotonic() - start == pytest.approx(0.25)
+
+
+async def test_retry_runs_when_it_leaves_the_backup_a_full_try(make_orchestrator, clock):
+    """With room for the retry's whole timeout and the backup's, the primary is retried."""
+    a = FakeProvider("a", regions={"US": 1}, clock=clock, latency=10)
+    b = FakeProvider("b", regions={"US": 2}, clock=clock, latency=0.05)
+    orch = await make_orchestrator(a, b, providers={"a": {"timeout": 0.2}, "b": {"timeout": 0.2}})
+    result = await clock.run(orch.fetch(QUOTE, "AAPL", region="US", deadline=0.7))
+    assert (result.source, a.call_count(), b.call_count()) == ("b", 2, 1)
+    assert [e.category for e in result.errors] == ["timeout"]
+
+
+async def test_backoff_delay_counts_against_the_time_left_for_the_backup(make_orchestrator, clock):
+    """A Retry-After that, with the retry's timeout, would eat the backup's try fails over now."""
+    a = FakeProvider("a", regions={"US": 1}, clock=clock, latency=10)
+    a.fail("AAPL", "provider_down", retry_after=0.1, latency=0)
+    b = FakeProvider("b", regions={"US": 2}, clock=clock, latency=0.05)
+    orch = await make_orchestrator(a, b, providers={"a": {"timeout": 0.2}, "b": {"timeout": 0.2}})
+    start = clock.monotonic()
+    result = await clock.run(orch.fetch(QUOTE, "AAPL", region="US", deadline=0.45))
+    assert (result.source, a.call_count(), b.call_count()) == ("b", 1, 1)
+    assert clock.monotonic() - start == pytest.approx(0.05)

@@ -31,7 +31,9 @@ async def test_failure_retry_failover_and_request_failed(make_orchestrator, cloc
     """Failures, retries, failovers and the final failure are all reported."""
     a = FakeProvider("a", regions={"US": 1}, clock=clock).fail_always("*", "provider_down")
     b = FakeProvider("b", regions={"US": 2}, clock=clock).fail_always("*", "not_found")
-    orch = await make_orchestrator(a, b, providers={"a": {"retry": {"attempts": 2}}})
+    orch = await make_orchestrator(
+        a, b, providers={n: {"timeout": 1, "retry": {"attempts": 2}} for n in ("a", "b")}
+    )
     with pytest.raises(AllProvidersFailed):
         await clock.run(orch.fetch(QUOTE, "AAPL", region="US"))
     kinds = events.kinds()

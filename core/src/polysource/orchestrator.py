@@ -1136,13 +1136,15 @@ class Orchestrator:
         )
 
     def disable(self, name: str) -> None:
-        """Take a provider out of routing until :meth:`enable`."""
+        """Take a provider out of routing until :meth:`enable`; requests that would have
+        asked it report it skipped (``provider_down``, "disabled by the operator")."""
         self._slot(name)
         assert self._router is not None
         self._router.set_enabled(name, False)
 
     def enable(self, name: str) -> None:
-        """Put a provider back into routing (and into rotation)."""
+        """Put a provider back into routing and into rotation; its breaker keeps its state
+        (:meth:`reset_breaker` closes it)."""
         slot = self._slot(name)
         assert self._router is not None
         self._router.set_enabled(name, True)
@@ -1155,8 +1157,13 @@ class Orchestrator:
         self._router.set_rank(name, region, rank)
 
     def reset_breaker(self, name: str) -> None:
-        """Close a provider's circuit breaker."""
-        self._slot(name).breaker.reset()
+        """Close a provider's circuit breaker and put it back in rotation (failures forgotten).
+
+        A provider the operator disabled stays disabled until :meth:`enable`.
+        """
+        slot = self._slot(name)
+        slot.breaker.reset()
+        slot.health.restore("breaker reset")
 
     async def clear_cache_keys(
         self,

@@ -19,7 +19,7 @@ from polysource.engine.health import HealthTracker
 from polysource.engine.telemetry import Emitter
 from polysource.errors import ErrorCategory, ProviderError
 from polysource.events import EventKind
-from polysource.models import ProviderInfo, ProviderStats
+from polysource.models import BreakerState, ProviderInfo, ProviderStats
 from polysource.provider import Provider
 from polysource.resilience.breaker import Breaker
 from polysource.resilience.budget import CostBudget
@@ -150,6 +150,41 @@ class ProviderSlot:
             return self._skip(ErrorCategory.BUDGET_EXHAUSTED, "cost budget spent", target)
         return None
 
+    def resting(self, target: str) -> ProviderError | None:
+        """The skip error if health keeps the provider out of this request, else ``None``.
+
+        Health decides only while the breaker is closed: out of rotation, the provider is asked
+        once per ``probe_interval`` (the probe) and skipped as ``provider_down`` otherwise. An
+        open or half-open breaker decides by itself (``circuit_open``, or its trials), so the
+        two never stack and half-open trials run as configured.
+        """
+        health = self.health
+        if health.in_rotation or not self.breaker.is_closed or health.admit():
+            return None
+        wait = max(0.0, health.next_probe - self.clock.monotonic())
+        return self._skip(
+            ErrorCategory.PROVIDER_DOWN,
+            f"out of rotation after {health.consecutive_failures} consecutive failures; "
+            f"next probe in {wait:.3g}s",
+            target,
+        )
+
+    def disabled(self, target: str) -> ProviderError:
+        """The skip error of a provider the operator disabled."""
+        return self._skip(ErrorCategory.PROVIDER_DOWN, "disabled by the operator", target)
+
+    def may_answer(self) -> bool:
+        """Whether a call could reach the provider now: its breaker is not open, and it is in
+        rotation or due a probe (the walk keeps time for the next provider that may answer)."""
+        if self.breaker.state is BreakerState.OPEN:
+            return False
+        health = self.health
+        return (
+            health.in_rotation
+            or not self.breaker.is_closed
+            or self.clock.monotonic() >= health.next_probe
+        )
+
 
 async def _gate_shared(slot: ProviderSlot, target: str) -> ProviderError | None:
     """The fleet-wide rate limit and cost budget (after the local gate passed).
@@ -222,6 +257,20 @@ def _classify(exc: BaseException, slot: ProviderSlot, per_try: float) -> Provide
     )
 
 
+def _may_retry(slot: ProviderSlot, delay: float, deadline: float, reserve: float | None) -> bool:
+    """Whether a retry after ``delay`` fits before the deadline.
+
+    With a next provider to fall back on (``reserve`` its per-try timeout), the retry must
+    be able to run its whole per-try timeout and still leave ``reserve`` for that provider;
+    otherwise the walk fails over at once. The last provider starves nobody: its retry only
+    has to start before the deadline (which then cuts it short).
+    """
+    start = slot.clock.monotonic() + delay
+    if reserve is None:
+        return start < deadline
+    return start + slot.timeout + reserve <= deadline
+
+
 def _no_verdict(slot: ProviderSlot, trial: bool) -> None:
     """The call ended with no verdict on the provider (deadline, cancellation, an error that
     says nothing of its health): give back the breaker's half-open permit, and the fleet's
@@ -241,6 +290,7 @@ async def attempt(  # noqa: PLR0915 - one loop: gate, call, classify, retry
     key: str | None = None,
     private: bool = False,
     retry: bool = True,
+    reserve: float | None = None,
 ) -> T:
     """Call one provider: gate it, time it out, retry transient failures within the deadline.
 
@@ -252,6 +302,9 @@ async def attempt(  # noqa: PLR0915 - one loop: gate, call, classify, retry
         key: The request key (for events; redacted when ``private``).
         private: Whether the key is private data.
         retry: Whether transient failures may be retried (``False`` for non-idempotent work).
+        reserve: Seconds to leave before the deadline for the next provider of the walk (its
+            per-try timeout), or ``None`` when there is none: a retry that cannot finish and
+            leave that much is not started.
 
     Raises:
         ProviderError: The provider was skipped or failed (after retries).
@@ -347,7 +400,7 @@ async def attempt(  # noqa: PLR0915 - one loop: gate, call, classify, retry
         if not error.retryable or number >= tries:
             raise error
         delay = backoff(number, config, slot.rng, error.retry_after)
-        if clock.monotonic() + delay >= deadline or not slot.retry_budget.try_retry():
+        if not _may_retry(slot, delay, deadline, reserve) or not slot.retry_budget.try_retry():
             raise error
         slot.retries += 1
         if emitter.wants[EventKind.RETRY]:

@@ -284,7 +284,7 @@ class FetchEngine:
                 tenant=tenant,
                 region=region,
             )
-        order = self.router.order(ds.name, region)
+        order = self.router.route(ds.name, region)
         hedge_delay = hedge if hedge is not None else self.hedge_delays.get(ds.name)
         flight, leader = self.flights.start(
             ckey,
@@ -576,19 +576,23 @@ class FetchEngine:
         failures: dict[str, PolysourceError],
         concurrency: int,
     ) -> int:
-        order = self.select(ds.name, region, self.router.order(ds.name, region))
+        order = self.select(ds.name, region, self.router.route(ds.name, region))
+        skipped: list[ProviderError] = []
+        slots = self._asked(order, ds.name, skipped)
         fleet = self.fleet
         if fleet is not None and store and fleet.single_flight:
             values, errors, batches, misses = await self._fleet_many(
-                ds, misses, region, tier, tenant, order, started, deadline, answers, concurrency
+                ds, misses, region, tier, tenant, slots, started, deadline, answers, concurrency
             )
         else:
             request = Request(ds, misses[0], region, tier, tenant, deadline=deadline)
             values, errors, batches = await walk_many(
-                self.candidates(order), request, misses, deadline, self._try_direct, concurrency
+                slots, request, misses, deadline, self._try_direct, concurrency
             )
         now = self.clock.monotonic()
         for nkey in misses:
+            if skipped:
+                errors[nkey][:0] = skipped
             ckey: CacheKey = (ds.name, nkey, region, tenant if ds.private else None)
             if nkey in values:
                 value, source, calls = values[nkey]
@@ -626,7 +630,7 @@ class FetchEngine:
         region: str,
         tier: str,
         tenant: str | None,
-        order: tuple[str, ...],
+        candidates: list[ProviderSlot],
         started: float,
         deadline: float,
         answers: dict[str, Result[Any]],
@@ -645,7 +649,6 @@ class FetchEngine:
         prefix = shared_prefix(ds, region, owner)
         cut = len(prefix)
         lease = await fleet.lead_many([prefix + nkey for nkey in misses], deadline)
-        candidates = self.candidates(order)
         request = Request(ds, misses[0], region, tier, tenant, deadline=deadline)
         own = [skey[cut:] for skey in (*lease.leased, *lease.unleased)]
 
@@ -1093,10 +1096,69 @@ class FetchEngine:
         return tuple(name for name in chosen if name in order)
 
     def candidates(self, order: tuple[str, ...]) -> list[ProviderSlot]:
-        """Slots of ``order`` that are in rotation (or all, when none is)."""
+        """Slots of ``order`` that are in rotation or decided by their breaker (or all, when
+        none is)."""
         slots = [self.slots[name] for name in order]
-        admitted = [slot for slot in slots if slot.health.admit()]
+        admitted = [slot for slot in slots if not slot.breaker.is_closed or slot.health.admit()]
         return admitted or slots
+
+    def _walkable(self, order: tuple[str, ...]) -> tuple[list[ProviderSlot], bool]:
+        """The slots of ``order``, and whether those out of rotation are asked anyway (when no
+        enabled provider is in rotation or decided by its breaker)."""
+        slots = [self.slots[name] for name in order]
+        enabled = self.router.is_enabled
+        anyway = not any(
+            enabled(slot.name) and (slot.health.in_rotation or not slot.breaker.is_closed)
+            for slot in slots
+        )
+        return slots, anyway
+
+    def _asked(
+        self, order: tuple[str, ...], target: str, skipped: list[ProviderError]
+    ) -> list[ProviderSlot]:
+        """The slots of ``order`` a batch walk asks; those it passes by reported in ``skipped``."""
+        slots, anyway = self._walkable(order)
+        asked = []
+        for slot in slots:
+            passed = self._passed_by(slot, target, anyway)
+            if passed is None:
+                asked.append(slot)
+            else:
+                skipped.append(passed)
+        return asked
+
+    def _passed_by(self, slot: ProviderSlot, target: str, anyway: bool) -> ProviderError | None:
+        """Why the walk skips ``slot`` without asking it (disabled by the operator, out of
+        rotation), or ``None``; the breaker, rate limit and budget are checked by the attempt."""
+        if not self.router.is_enabled(slot.name):
+            return slot.disabled(target)
+        return None if anyway else slot.resting(target)
+
+    def _pass_by(
+        self,
+        slots: list[ProviderSlot],
+        index: int,
+        target: str,
+        anyway: bool,
+        tried: list[str],
+        errors: list[ProviderError],
+    ) -> int:
+        """Skip (and report) the slots from ``index`` on that are not asked; the next one's
+        index."""
+        while index < len(slots) and (passed := self._passed_by(slots[index], target, anyway)):
+            tried.append(slots[index].name)
+            errors.append(passed)
+            index += 1
+        return index
+
+    def _reserve(self, slots: list[ProviderSlot], index: int) -> float | None:
+        """The per-try timeout of the next provider after ``slots[index]`` that may answer
+        (what that provider's retries must leave), or ``None`` if there is none."""
+        enabled = self.router.is_enabled
+        for slot in slots[index + 1 :]:
+            if enabled(slot.name) and slot.may_answer():
+                return slot.timeout
+        return None
 
     async def _call(self, slot: ProviderSlot, request: Request) -> Any:
         value = await slot.provider.fetch(request)
@@ -1109,13 +1171,17 @@ class FetchEngine:
             )
         return value
 
-    async def _try(self, slot: ProviderSlot, request: Request, deadline: float) -> Any:
+    async def _try(
+        self, slot: ProviderSlot, request: Request, deadline: float, reserve: float | None = None
+    ) -> Any:
         coalescer = self.coalescers.get(slot.name)
         if coalescer is not None:
             return await coalescer.load(request, deadline)
-        return await self._try_direct(slot, request, deadline)
+        return await self._try_direct(slot, request, deadline, reserve)
 
-    async def _try_direct(self, slot: ProviderSlot, request: Request, deadline: float) -> Any:
+    async def _try_direct(
+        self, slot: ProviderSlot, request: Request, deadline: float, reserve: float | None = None
+    ) -> Any:
         ds = request.dataset
         return await attempt(
             slot,
@@ -1124,6 +1190,7 @@ class FetchEngine:
             deadline=deadline,
             key=request.key,
             private=ds.private,
+            reserve=reserve,
         )
 
     async def _walk(
@@ -1132,13 +1199,18 @@ class FetchEngine:
         errors: list[ProviderError] = []
         tried: list[str] = []
         calls = 0
-        for slot in self.candidates(order):
+        slots, anyway = self._walkable(order)
+        for index, slot in enumerate(slots):
             tried.append(slot.name)
+            passed = self._passed_by(slot, ds.name, anyway)
+            if passed is not None:
+                errors.append(passed)
+                continue
             before = slot.attempts
             try:
                 if ds.private:
                     request = await self._connected(slot, request)
-                value = await self._try(slot, request, deadline)
+                value = await self._try(slot, request, deadline, self._reserve(slots, index))
             except ProviderError as error:
                 calls += slot.attempts - before
                 errors.append(error)
@@ -1187,7 +1259,7 @@ class FetchEngine:
         hedge_delay: float,
     ) -> Loaded:
         """Start the next provider if the current one has not answered after ``hedge_delay``."""
-        candidates = self.candidates(order)
+        candidates, anyway = self._walkable(order)
         errors: list[ProviderError] = []
         tried: list[str] = []
         calls_before = {slot.name: slot.attempts for slot in self.slots.values()}
@@ -1197,6 +1269,7 @@ class FetchEngine:
             index = 0
             try:
                 while True:
+                    index = self._pass_by(candidates, index, ds.name, anyway, tried, errors)
                     if index < len(candidates) and (not running or timer is None or timer.done()):
                         slot = candidates[index]
                         index += 1
@@ -1209,7 +1282,9 @@ class FetchEngine:
                                 provider=slot.name,
                             )
                         tried.append(slot.name)
-                        running[group.create_task(self._outcome(slot, request, deadline))] = slot
+                        reserve = self._reserve(candidates, index - 1)
+                        task = group.create_task(self._outcome(slot, request, deadline, reserve))
+                        running[task] = slot
                         if timer is not None:
                             timer.cancel()
                         timer = None
@@ -1251,8 +1326,10 @@ class FetchEngine:
             f"every provider failed for {ds.name} {request.key!r} in {request.region}", errors
         )
 
-    async def _outcome(self, slot: ProviderSlot, request: Request, deadline: float) -> Any:
+    async def _outcome(
+        self, slot: ProviderSlot, request: Request, deadline: float, reserve: float | None
+    ) -> Any:
         try:
-            return await self._try(slot, request, deadline)
+            return await self._try(slot, request, deadline, reserve)
         except ProviderError as error:
             return error

@@ -3,6 +3,10 @@
 A provider with ``down_after`` (5) consecutive failures leaves rotation; while out, one request
 every ``probe_interval`` seconds is let through as a probe, and a successful probe brings the
 provider back. Every change of status is reported through ``on_change``.
+
+Rotation gates a provider only while its circuit breaker is closed: an open or half-open
+breaker decides admission by itself (``circuit_open``, or its trials), and any success, a
+trial's included, brings the provider back in rotation (see ``ProviderSlot.resting``).
 """
 
 from __future__ import annotations
@@ -60,6 +64,11 @@ class HealthTracker:
             return True
         return False
 
+    @property
+    def next_probe(self) -> float:
+        """Monotonic time of the next probe while out of rotation."""
+        return self._next_probe
+
     def success(self, latency: float) -> None:
         """Record a successful call."""
         self.outcomes.append(True)
@@ -84,11 +93,11 @@ class HealthTracker:
         else:
             self._update(category)
 
-    def restore(self) -> None:
-        """Put the provider back in rotation (a manual enable)."""
+    def restore(self, reason: str = "enabled") -> None:
+        """Put the provider back in rotation (an operator's enable or breaker reset)."""
         self.in_rotation = True
         self.consecutive_failures = 0
-        self._update("enabled")
+        self._update(reason)
 
     @property
     def uptime(self) -> float | None:

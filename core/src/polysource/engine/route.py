@@ -1,12 +1,14 @@
 """Failover order of a (dataset, region) pair: ranks, then config, then the ``failover_order`` hook.
 
 1. Ranks: providers that declare the region, by rank then name; then providers that declare
-   ``global``, by rank then name. Disabled providers are left out.
+   ``global``, by rank then name.
 2. Config: ``[routing.DATASET] REGION = ["a", "b"]`` replaces that order entirely (the user's
    word always wins); a name there that does not serve the dataset is a ``ConfigError``.
 3. Hook: ``failover_order(dataset, region, providers)`` may reorder or drop, never add.
 
-The answer is computed once per pair and kept until providers are enabled, disabled or re-ranked.
+Providers the operator disabled at runtime keep their place in :meth:`Router.route` (the fetch
+walk reports each as skipped) and are left out of :meth:`Router.order`. The answer is computed
+once per pair and kept until providers are re-ranked.
 """
 
 from __future__ import annotations
@@ -48,14 +50,17 @@ class Router:
         self._routing = routing
         self._hook = hook
         self._disabled: set[str] = set()
+        self._routes: dict[tuple[str, str], tuple[str, ...]] = {}
         self._cache: dict[tuple[str, str], tuple[str, ...]] = {}
 
-    def serving(self, target: str) -> list[str]:
-        """Names of enabled providers that serve a dataset or operation."""
+    def serving(self, target: str, *, disabled: bool = False) -> list[str]:
+        """Names of enabled providers that serve a dataset or operation (with ``disabled``,
+        the ones the operator disabled too)."""
         return [
             name
             for name, info in self._infos.items()
-            if name not in self._disabled and (target in info.datasets or target in info.operations)
+            if (disabled or name not in self._disabled)
+            and (target in info.datasets or target in info.operations)
         ]
 
     def regions_of(self, target: str) -> set[str]:
@@ -71,14 +76,28 @@ class Router:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        order = self._resolve(target, region)
+        order = tuple(name for name in self._route(key) if name not in self._disabled)
         if not order:
             raise UnknownRegion(target, region, sorted(self.regions_of(target)))
         self._cache[key] = order
         return order
 
+    def route(self, target: str, region: str) -> tuple[str, ...]:
+        """The failover order with the providers the operator disabled still in place (the
+        walk reports them as skipped); raises ``UnknownRegion`` if empty."""
+        route = self._route((target, region))
+        if not route:
+            raise UnknownRegion(target, region, sorted(self.regions_of(target)))
+        return route
+
+    def _route(self, key: tuple[str, str]) -> tuple[str, ...]:
+        route = self._routes.get(key)
+        if route is None:
+            route = self._routes[key] = self._resolve(*key)
+        return route
+
     def _resolve(self, target: str, region: str) -> tuple[str, ...]:
-        serving = self.serving(target)
+        serving = self.serving(target, disabled=True)
         configured = self._routing.get(target, {}).get(region)
         if configured is not None:
             unknown = [name for name in configured if name not in self._infos]
@@ -121,6 +140,7 @@ class Router:
     def set_rank(self, name: str, region: str, rank: int) -> None:
         """Change a provider's rank in a region at runtime; forgets cached orders."""
         self._regions[name][region] = rank
+        self._routes.clear()
         self._cache.clear()
 
     def is_enabled(self, name: str) -> bool:
