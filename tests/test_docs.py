@@ -68,3 +68,19 @@ async def test_tutorial_plugin_maps_server_errors():
                 with pytest.raises(Exception) as caught:
                     await orch.fetch("quote", "btc-usd")
                 assert caught.value.errors[0].category == expected
+
+
+async def test_tutorial_plugin_lets_another_provider_serve_keys_it_does_not_know():
+    """Installed beside a stock-quote provider, the tutorial plugin fails over, never stops."""
+    from polysource.testing import FakeProvider
+
+    stocks = FakeProvider("stocks", datasets={"quote"}, regions={"global": 90})
+    with aioresponses() as mocked:
+        mocked.get(PRICE_URL, payload={"bitcoin": {"usd": 2.5}}, repeat=True)
+        plugins = [coingecko, stocks]
+        async with Orchestrator(plugins=plugins, entry_points=False, environ={}) as orch:
+            assert orch.failover_order("quote", "US") == ("coingecko", "stocks")
+            stock = await orch.fetch("quote", "AAPL", region="US")
+            crypto = await orch.fetch("quote", "btc-usd", region="US")
+    assert (stock.source, stock.errors[0].provider) == ("stocks", "coingecko")
+    assert (crypto.source, crypto.data.price) == ("coingecko", 2.5)

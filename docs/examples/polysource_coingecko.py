@@ -45,10 +45,13 @@ class CoinGeckoProvider(BaseProvider):
     def _coin(self, symbol: str) -> str:
         coin = self.coins.get(symbol)
         if coin is None:
+            # unsupported: CoinGecko cannot serve this key, but another provider may, so the
+            # engine fails over instead of stopping (a plain invalid_request stops the request).
             raise ProviderError(
                 f"{symbol!r} is not a known crypto pair",
                 provider="coingecko",
                 category="invalid_request",
+                unsupported=True,
             )
         return coin
 
