@@ -117,6 +117,14 @@ def mask_url(url: str) -> str:
 
     ``redis://user:s3cret@host:6379/0`` shows as ``redis://user:***@host:6379/0``,
     ``https://TOKEN@host`` as ``https://***@host``, ``https://host/x?apikey=k`` as
-    ``https://host/x?apikey=***``; the rest (scheme, host, port, path) is kept.
+    ``https://host/x?apikey=***``; the rest (scheme, host, port, path) is kept. The user info
+    ends at the last ``@`` before the query or fragment, so a password holding an unescaped
+    ``@`` or ``/`` is masked whole.
     """
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, _ = re.split(r"[?#]", rest, maxsplit=1)[0].rpartition("@")
+    if sep and at and userinfo:
+        user, colon, _ = userinfo.partition(":")
+        shown = f"{user}:{MASK}" if colon else MASK
+        url = f"{scheme}{sep}{shown}@{rest[len(userinfo) + 1 :]}"
     return redact(url)
