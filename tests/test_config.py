@@ -166,3 +166,23 @@ async def test_a_fleet_url_no_plugin_serves_is_a_config_error():
     with pytest.raises(ConfigError, match="no installed plugin serves fleet nats://") as error:
         await orch.start()
     assert error.value.path == "fleet.url"
+
+
+def test_config_repr_masks_passwords_in_urls():
+    """repr(Config) shows configured URLs with their passwords and secret query values masked."""
+    config = load_config(
+        environ={},
+        overrides={
+            "rate_limit_storage": "async+redis://user:pw-storage@redis:6379/0",
+            "cache": {"tiers": ["memory://", "redis://:pw-tier@redis:6379/1"]},
+            "audit": {"url": "postgresql://audit:pw-audit@db/audit"},
+            "fleet": {"url": "rediss://:pw-fleet@redis:6380"},
+            "telemetry": {"webhook_url": "https://hooks.test/x?token=pw-hook"},
+            "providers": {"p": {"base_url": "https://key:pw-base@api.test"}},
+        },
+    )
+    text = repr(config)
+    for password in ("pw-storage", "pw-tier", "pw-audit", "pw-fleet", "pw-hook", "pw-base"):
+        assert password not in text, password
+    assert "async+redis://user:***@redis:6379/0" in text
+    assert "'redis://:***@redis:6379/1'" in text and "postgresql://audit:***@db/audit" in text

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import socket
+from collections.abc import AsyncIterator
+from urllib.parse import quote, quote_plus
 
 import aiohttp
 import pytest
@@ -12,8 +15,9 @@ from aioresponses import aioresponses
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from polysource.emulation import serve
-from polysource.errors import ErrorCategory, ProviderError
+from polysource.errors import ErrorCategory, ProviderError, stops_failover
 from polysource.http import (
+    STATUS_CATEGORIES,
     HttpResponse,
     classify_status,
     create_session,
@@ -31,25 +35,48 @@ def _response(status: int, body: bytes = b"", **headers: str) -> HttpResponse:
 
 
 @pytest.mark.parametrize(
-    ("status", "category"),
+    ("status", "category", "stops"),
     [
-        (200, None),
-        (304, None),
-        (400, ErrorCategory.INVALID_REQUEST),
-        (401, ErrorCategory.AUTH),
-        (403, ErrorCategory.AUTH),
-        (404, ErrorCategory.NOT_FOUND),
-        (409, ErrorCategory.INVALID_REQUEST),
-        (422, ErrorCategory.INVALID_REQUEST),
-        (429, ErrorCategory.RATE_LIMIT),
-        (500, ErrorCategory.PROVIDER_DOWN),
-        (503, ErrorCategory.PROVIDER_DOWN),
-        (599, ErrorCategory.PROVIDER_DOWN),
+        (200, None, False),
+        (304, None, False),
+        (400, ErrorCategory.INVALID_REQUEST, True),
+        (401, ErrorCategory.AUTH, False),
+        (403, ErrorCategory.AUTH, False),
+        (404, ErrorCategory.NOT_FOUND, False),
+        (405, ErrorCategory.INVALID_RESPONSE, False),
+        (406, ErrorCategory.INVALID_RESPONSE, False),
+        (407, ErrorCategory.AUTH, False),
+        (408, ErrorCategory.TIMEOUT, False),
+        (409, ErrorCategory.INVALID_REQUEST, True),
+        (410, ErrorCategory.NOT_FOUND, False),
+        (413, ErrorCategory.INVALID_REQUEST, True),
+        (415, ErrorCategory.INVALID_RESPONSE, False),
+        (422, ErrorCategory.INVALID_REQUEST, True),
+        (425, ErrorCategory.NETWORK, False),
+        (429, ErrorCategory.RATE_LIMIT, False),
+        (451, ErrorCategory.NOT_FOUND, False),
+        (499, ErrorCategory.INVALID_REQUEST, True),
+        (500, ErrorCategory.PROVIDER_DOWN, False),
+        (501, ErrorCategory.INVALID_RESPONSE, False),
+        (502, ErrorCategory.PROVIDER_DOWN, False),
+        (503, ErrorCategory.PROVIDER_DOWN, False),
+        (504, ErrorCategory.PROVIDER_DOWN, False),
+        (599, ErrorCategory.PROVIDER_DOWN, False),
     ],
 )
-def test_status_classification(status: int, category: ErrorCategory | None) -> None:
-    """Statuses map to the taxonomy; below 400 is no failure."""
+def test_status_table_row(status: int, category: ErrorCategory | None, stops: bool) -> None:
+    """Each status maps to its category, and only a request the caller got wrong stops failover."""
     assert classify_status(status) is category
+    if category is not None:
+        assert STATUS_CATEGORIES.get(status, category) is category
+        error = status_error("p", _response(status))
+        assert error.category is category and stops_failover(error) is stops
+
+
+@pytest.mark.parametrize("status", [408, 425])
+def test_transient_statuses_are_retryable(status: int) -> None:
+    """408 and 425 are retried on the same provider before failing over."""
+    assert status_error("p", _response(status)).retryable
 
 
 @pytest.mark.parametrize(
@@ -237,3 +264,99 @@ async def test_send_keeps_a_cause_without_secrets():
                     secrets=["nothing-like-it"],
                 )
     assert isinstance(caught.value.__cause__, aiohttp.ClientConnectionError)
+
+
+# -- redirects -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def recorder() -> AsyncIterator[tuple[str, list[str]]]:
+    """A server on another port (so another origin) that records every request it receives."""
+    received: list[str] = []
+
+    async def record(request: web.Request) -> web.Response:
+        received.append(f"{request.method} {request.path_qs} {dict(request.headers)}")
+        received.append((await request.read()).decode())
+        return web.Response(text="stolen")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", record)
+    async with serve(app) as url:
+        yield url, received
+
+
+async def _redirecting(status: int, location: str) -> web.Application:
+    async def redirect(request: web.Request) -> web.Response:
+        if request.path == "/final":
+            body = await request.read()
+            return web.json_response({"method": request.method, "body": body.decode()})
+        return web.Response(status=status, headers={"Location": location})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", redirect)
+    return app
+
+
+@pytest.mark.parametrize(("status", "method"), [(307, "POST"), (308, "POST"), (302, "GET")])
+async def test_redirect_to_another_origin_sends_nothing_there(
+    recorder: tuple[str, list[str]], status: int, method: str
+) -> None:
+    """A redirect to another origin is invalid_response naming only that origin; it gets nothing."""
+    elsewhere, received = recorder
+    app = await _redirecting(status, f"{elsewhere}/steal?token=abc")
+    async with serve(app) as url, create_session(timeout=5) as session:
+        with pytest.raises(ProviderError) as info:
+            await send(
+                session,
+                method,
+                f"{url}/api?key=k1",
+                provider="p",
+                headers={"PLAID-SECRET": "s3cret", "Authorization": "Bearer s3cret"},
+                data=b'{"access_token": "s3cret"}' if method == "POST" else None,
+            )
+    assert received == []
+    error = info.value
+    assert error.category is ErrorCategory.INVALID_RESPONSE and error.status == status
+    assert elsewhere in error.message
+    assert "/steal" not in error.message and "token" not in error.message
+
+
+async def test_redirect_within_the_origin_is_followed(recorder: tuple[str, list[str]]) -> None:
+    """A 307 on the same origin repeats the POST and its body; a 303 turns it into a bare GET."""
+    for status, expected in (
+        (307, {"method": "POST", "body": "b"}),
+        (303, {"method": "GET", "body": ""}),
+    ):
+        app = await _redirecting(status, "/final")
+        async with serve(app) as url, create_session(timeout=5) as session:
+            answer = await send(session, "POST", f"{url}/start", provider="p", data=b"b")
+        assert answer.status == 200 and json_body("p", answer, dict) == expected
+        assert answer.url == f"{url}/start"
+
+
+async def test_redirect_not_followed_when_asked() -> None:
+    """``allow_redirects=False`` answers the redirect itself, whatever its target."""
+    app = await _redirecting(302, "http://elsewhere.invalid/x")
+    async with serve(app) as url, create_session(timeout=5) as session:
+        answer = await send(session, "GET", f"{url}/start", provider="p", allow_redirects=False)
+    assert answer.status == 302
+
+
+async def test_redirect_loop_is_invalid_response() -> None:
+    """A redirect loop on the same origin ends as invalid_response, not a hang."""
+    app = await _redirecting(302, "/again")
+    async with serve(app) as url, create_session(timeout=5) as session:
+        with pytest.raises(ProviderError) as info:
+            await send(session, "GET", f"{url}/start", provider="p")
+    assert info.value.category is ErrorCategory.INVALID_RESPONSE
+    assert "redirected more than" in info.value.message
+
+
+async def test_status_error_masks_every_encoding_of_a_secret() -> None:
+    """A body echoing the raw, base64 Basic and percent-encoded secret shows none of them."""
+    secret = "can4ry/s3cr+t"
+    basic = base64.b64encode(f"id:{secret}".encode()).decode()
+    echo = f"got {secret}, Basic {basic}, ?apikey={quote(secret, safe='')} and {quote_plus(secret)}"
+    error = status_error("p", _response(400), detail=echo, secrets=[secret])
+    for form in (secret, basic, quote(secret, safe=""), quote_plus(secret)):
+        assert form not in str(error) and form not in repr(error)

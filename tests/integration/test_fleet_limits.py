@@ -89,3 +89,22 @@ async def test_a_bad_limit_store_is_a_config_error():
     orch = Orchestrator(config, plugins=[FakeProvider("a")], entry_points=False, environ={})
     with pytest.raises(ConfigError, match="rate_limit_storage"):
         await orch.start()
+
+
+@pytest.mark.parametrize(
+    "storage",
+    [
+        "unknown+scheme://user:pw-c4nary@host/0",
+        "memory://user:pw-c4nary@host",
+        "async+redis://:pw-c4nary@[::1",
+    ],
+)
+async def test_a_rejected_limit_store_is_quoted_without_its_password(storage):
+    """The error for a rate_limit_storage that cannot be used masks the URL's password."""
+    from polysource.errors import ConfigError
+
+    config = load_config(environ={}, overrides={"rate_limit_storage": storage})
+    orch = Orchestrator(config, plugins=[FakeProvider("a")], entry_points=False, environ={})
+    with pytest.raises(ConfigError, match="rate_limit_storage") as info:
+        await orch.start()
+    assert "pw-c4nary" not in str(info.value) and "pw-c4nary" not in repr(info.value)

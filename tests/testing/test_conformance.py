@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
+
 HEADER = textwrap.dedent(
     """
     import pytest
@@ -56,12 +58,22 @@ def test_kit_passes_a_conforming_provider(pytester):
     result.assert_outcomes(passed=6, skipped=2)
 
 
-def test_kit_fails_a_provider_leaking_a_secret(pytester):
-    """A provider that puts its credential into an error message fails the secrets check."""
+@pytest.mark.parametrize(
+    "encode",
+    [
+        "secret",
+        "base64.b64encode(('user:' + secret).encode()).decode()",
+        "urllib.parse.quote(secret, safe='')",
+    ],
+)
+def test_kit_fails_a_provider_leaking_a_secret(pytester, encode):
+    """A provider that puts its credential, raw, base64 or percent-encoded, into an error fails."""
     body = textwrap.dedent(
-        """
+        f"""
+        import base64, urllib.parse
         def _leaky(self):
-            return "unknown symbol (token " + self.settings.credential("api_key").reveal() + ")"
+            secret = self.settings.credential("api_key").reveal()
+            return "unknown symbol (token " + {encode} + ")"
         Provider.describe = _leaky
         """
     )

@@ -25,6 +25,7 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
 from polysource.errors import ConfigError
 from polysource.models import TIERS
+from polysource.redaction import mask_url
 
 __all__ = [
     "BreakerConfig",
@@ -43,6 +44,13 @@ __all__ = [
 
 ENV_PREFIX: Final = "POLYSOURCE_"
 _MASK: Final = "********"
+
+
+def _url_repr(value: str | tuple[str, ...] | None) -> str:
+    """The repr of a URL setting (or a tuple of them) with its credentials masked."""
+    if isinstance(value, tuple):
+        return repr(tuple(mask_url(url) for url in value))
+    return repr(value if value is None else mask_url(value))
 
 
 @frozen(repr=False)
@@ -143,7 +151,7 @@ class ProviderConfig:
     cost_per_call: float | None = None
     budget: BudgetConfig | None = None
     credentials: dict[str, Secret] = field(factory=dict)
-    base_url: str | None = None
+    base_url: str | None = field(default=None, repr=_url_repr)
     regions: dict[str, int] | None = None
     down_after: int = 5
     probe_interval: float = 30.0
@@ -170,7 +178,7 @@ class DatasetConfig:
 class CacheConfig:
     """Cache tiers, as URLs, tried in order (``memory://`` is the L1)."""
 
-    tiers: tuple[str, ...] = ("memory://",)
+    tiers: tuple[str, ...] = field(default=("memory://",), repr=_url_repr)
     max_entries: int = 100_000
     max_bytes: int = 256 * 1024 * 1024
     tier_timeout: float = 0.25
@@ -196,7 +204,7 @@ class FleetConfig:
             ``rate_limit_storage`` names another storage).
     """
 
-    url: str | None = None
+    url: str | None = field(default=None, repr=_url_repr)
     timeout: float = 0.25
     cooldown: float = 5.0
     breakers: bool = True
@@ -217,7 +225,7 @@ class AuditConfig:
         retention_days: Rows older than this many days are deleted (``None``: kept).
     """
 
-    url: str | None = None
+    url: str | None = field(default=None, repr=_url_repr)
     retention_days: float | None = 30.0
 
 
@@ -228,7 +236,7 @@ class TelemetryConfig:
     log: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
     stats: bool = True
-    webhook_url: str | None = None
+    webhook_url: str | None = field(default=None, repr=_url_repr)
     webhook_timeout: float = 5.0
     webhook_retries: int = 3
 
@@ -251,7 +259,7 @@ class Config:
     deadline: float = 10.0
     selection: str = "priority"
     selection_options: dict[str, Any] = field(factory=dict)
-    rate_limit_storage: str | None = None
+    rate_limit_storage: str | None = field(default=None, repr=_url_repr)
     rate_limit_prefix: str = "polysource"
     batch_concurrency: int = 4
     providers: dict[str, ProviderConfig] = field(factory=dict)

@@ -1,11 +1,12 @@
 """HTTP helpers shared by provider plugins: sessions, error classification and JSON bodies.
 
-:func:`send` maps transport failures to ``network``/``timeout``; :func:`status_error` and
-:func:`raise_for_status` turn a failing status into a categorised error; :func:`json_body`
+:func:`send` maps transport failures to ``network``/``timeout`` and follows redirects only
+within the request's origin, so no credential (header, body or query) ever reaches another
+host; :func:`status_error` and :func:`raise_for_status` turn a failing status into a
+categorised error through the explicit table :data:`STATUS_CATEGORIES`; :func:`json_body`
 decodes a success (``invalid_response`` when it is not the JSON expected). Messages name the
-method and the URL without its query string and never include request headers, so tokens
-never reach them.
-"""
+method and the URL without its query string and never include request headers; text from the
+provider is masked with :func:`polysource.redaction.redact`, so tokens never reach them."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import datetime as dt
 import email.utils
 import math
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
 import aiohttp
@@ -23,9 +25,11 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from polysource.errors import ErrorCategory, ProviderError
+from polysource.redaction import redact
 
 __all__ = [
     "HttpResponse",
+    "STATUS_CATEGORIES",
     "classify_status",
     "create_session",
     "json_body",
@@ -39,7 +43,8 @@ __all__ = [
 J = TypeVar("J", dict[str, Any], list[Any])
 
 _DETAIL_LIMIT: Final = 200
-_MASK: Final = "***"
+_MAX_REDIRECTS: Final = 10
+_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 
 
 @frozen
@@ -58,19 +63,61 @@ class HttpResponse:
         return self.body.decode("utf-8", errors="replace")
 
 
+STATUS_CATEGORIES: Final[Mapping[int, ErrorCategory]] = MappingProxyType(
+    {
+        400: ErrorCategory.INVALID_REQUEST,
+        401: ErrorCategory.AUTH,
+        403: ErrorCategory.AUTH,
+        404: ErrorCategory.NOT_FOUND,
+        # The method this provider's client uses is no longer accepted: this provider's API
+        # changed, the caller's request is fine, and another provider may serve it.
+        405: ErrorCategory.INVALID_RESPONSE,
+        # The media type the client asks for is no longer served: as for 405.
+        406: ErrorCategory.INVALID_RESPONSE,
+        407: ErrorCategory.AUTH,
+        # The server gave up waiting for the request: transient, retried like a timeout.
+        408: ErrorCategory.TIMEOUT,
+        409: ErrorCategory.INVALID_REQUEST,
+        # The resource is gone for good at this provider; others may still have it.
+        410: ErrorCategory.NOT_FOUND,
+        # The body encoding the client sends is no longer accepted: as for 405.
+        415: ErrorCategory.INVALID_RESPONSE,
+        422: ErrorCategory.INVALID_REQUEST,
+        # "Too Early": the server refused a request sent in TLS early data; the same request
+        # on a completed handshake succeeds, so it is transient, like a connection failure.
+        425: ErrorCategory.NETWORK,
+        429: ErrorCategory.RATE_LIMIT,
+        # Unavailable for legal reasons: this provider may not serve the resource (in its
+        # jurisdiction), another may. not_found fails over without a retry and without
+        # counting against the provider's breaker (it is not an outage); only when every
+        # provider answers not_found is the key cached as missing.
+        451: ErrorCategory.NOT_FOUND,
+        500: ErrorCategory.PROVIDER_DOWN,
+        # The provider does not implement the endpoint: retrying it is pointless, another
+        # provider may serve the request.
+        501: ErrorCategory.INVALID_RESPONSE,
+        502: ErrorCategory.PROVIDER_DOWN,
+        503: ErrorCategory.PROVIDER_DOWN,
+        504: ErrorCategory.PROVIDER_DOWN,
+    }
+)
+"""The category of each HTTP status a provider plugin maps explicitly.
+
+A status not listed falls back by class: another 4xx is ``invalid_request`` (the request
+itself is wrong, so no provider is asked further), another 5xx is ``provider_down``. Only
+400, 409 and 422 (and unlisted 4xx) stop failover; every other failure lets the engine ask
+the next provider.
+"""
+
+
 def classify_status(status: int) -> ErrorCategory | None:
-    """The taxonomy category of an HTTP status, or ``None`` below 400."""
+    """The taxonomy category of an HTTP status (:data:`STATUS_CATEGORIES`), ``None`` below 400."""
     if status < 400:
         return None
-    if status in (401, 403):
-        return ErrorCategory.AUTH
-    if status == 404:
-        return ErrorCategory.NOT_FOUND
-    if status == 429:
-        return ErrorCategory.RATE_LIMIT
-    if status < 500:
-        return ErrorCategory.INVALID_REQUEST
-    return ErrorCategory.PROVIDER_DOWN
+    category = STATUS_CATEGORIES.get(status)
+    if category is not None:
+        return category
+    return ErrorCategory.INVALID_REQUEST if status < 500 else ErrorCategory.PROVIDER_DOWN
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -106,13 +153,6 @@ def redact_url(url: str | URL) -> str:
     return str(parsed.with_user(None).with_query(None).with_fragment(None))
 
 
-def _scrub(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, _MASK)
-    return text
-
-
 def status_error(
     provider: str,
     response: HttpResponse,
@@ -127,14 +167,16 @@ def status_error(
         provider: The provider's name.
         response: The answer.
         category: Overrides the category :func:`classify_status` gives the status.
-        detail: The provider's own explanation (from its error body); it is shortened and any
-            of ``secrets`` in it is masked.
-        secrets: Values that must never appear in the message (API keys, tokens).
+        detail: The provider's own explanation (from its error body); it is masked with
+            :func:`polysource.redaction.redact` (every encoding of ``secrets``, and anything
+            shaped like a credential), then shortened.
+        secrets: Values that must never appear in the message (API keys, tokens), in any
+            encoding.
     """
     chosen = category or classify_status(response.status) or ErrorCategory.INVALID_RESPONSE
     message = f"{response.method} {response.url} answered HTTP {response.status}"
     if detail:
-        message += f": {_scrub(detail.strip(), secrets)[:_DETAIL_LIMIT]}"
+        message += f": {redact(detail.strip(), secrets)[:_DETAIL_LIMIT]}"
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
     return ProviderError(
         message, provider=provider, category=chosen, retry_after=retry_after, status=response.status
@@ -188,6 +230,12 @@ async def send(
 ) -> HttpResponse:
     """Send one request and read the whole answer; the status is not checked here.
 
+    Redirects are followed only within the request's origin (scheme, host and port), so
+    credentials in headers, the body or the query never reach another host: a redirect to
+    another origin is an ``invalid_response`` error that names only that origin. A ``303``
+    (and a ``301``/``302`` to a ``POST``) is followed with a ``GET`` without the body; a
+    ``307``/``308`` repeats the method and body, as RFC 9110 says.
+
     Args:
         session: The client session.
         method: The HTTP method.
@@ -196,34 +244,73 @@ async def send(
         params: Query parameters.
         headers: Request headers.
         data: The request body (already encoded).
-        allow_redirects: Whether to follow redirects.
+        allow_redirects: Whether to follow redirects within the origin (``False``: a
+            redirect is answered as it is).
         shown: How the URL appears in errors (default: the URL without its query); a path
             template keeps ids that are secrets out of messages.
         secrets: Values that must not appear in an error; a transport error whose text holds
-            one is raised without its cause.
+            one (in any encoding) is raised without its cause.
 
     Raises:
         ProviderError: ``timeout`` when the request timed out, ``network`` when the connection
-            failed or broke, ``invalid_request`` when the URL is invalid.
+            failed or broke, ``invalid_request`` when the URL is invalid, ``invalid_response``
+            for a redirect to another origin or too many redirects.
     """
     shown = shown or redact_url(url)
+    target: str | URL = url
     try:
-        async with session.request(
-            method,
-            url,
-            params=params,
-            headers=headers,
-            data=data,
-            allow_redirects=allow_redirects,
-        ) as resp:
-            body = await resp.read()
-            return HttpResponse(resp.status, resp.headers, body, shown, method)
+        for _ in range(_MAX_REDIRECTS + 1):
+            async with session.request(
+                method, target, params=params, headers=headers, data=data, allow_redirects=False
+            ) as resp:
+                if not (allow_redirects and resp.status in _REDIRECTS):
+                    body = await resp.read()
+                    return HttpResponse(resp.status, resp.headers, body, shown, method)
+                target = _redirect_target(provider, f"{method} {shown}", resp)
+                if resp.status == 303 or (resp.status in (301, 302) and method == "POST"):
+                    method, data = ("HEAD" if method == "HEAD" else "GET"), None
+                params = None  # the Location carries its own query
     except (TimeoutError, aiohttp.ClientError) as exc:
         error = _transport_error(provider, f"{method} {shown}", exc)
-        hidden = tuple(s for s in secrets if s)
-        if hidden and _scrub(repr(exc), hidden) != repr(exc):
+        if redact(repr(exc), secrets) != repr(exc):
             raise error from None  # the cause's text would show a secret
         raise error from exc
+    raise ProviderError(
+        f"{method} {shown} redirected more than {_MAX_REDIRECTS} times",
+        provider=provider,
+        category=ErrorCategory.INVALID_RESPONSE,
+    )
+
+
+def _redirect_target(provider: str, where: str, resp: aiohttp.ClientResponse) -> URL:
+    """Where a redirect within the request's origin leads.
+
+    Raises:
+        ProviderError: ``invalid_response`` when it has no usable ``Location`` or leads to
+            another origin (named, without path or query).
+    """
+    location = resp.headers.get("Location", "")
+    try:
+        target = resp.url.join(URL(location)) if location else None
+    except ValueError:
+        target = None
+    if target is None or not target.is_absolute():
+        raise ProviderError(
+            f"{where} answered HTTP {resp.status} without a usable Location",
+            provider=provider,
+            category=ErrorCategory.INVALID_RESPONSE,
+            status=resp.status,
+        )
+    if target.origin() != resp.url.origin():
+        raise ProviderError(
+            f"{where} answered HTTP {resp.status}, a redirect to another origin "
+            f"({redact(str(target.origin()))}), not followed: credentials stay with the "
+            "provider's own origin",
+            provider=provider,
+            category=ErrorCategory.INVALID_RESPONSE,
+            status=resp.status,
+        )
+    return target
 
 
 def _transport_error(provider: str, where: str, exc: Exception) -> ProviderError:

@@ -61,6 +61,7 @@ from polysource.models import (
 )
 from polysource.plugins import PluginManager
 from polysource.provider import Provider, ProviderSettings
+from polysource.redaction import mask_url, redact
 from polysource.registry import Registry
 from polysource.resilience.ratelimit import close_shared_storage, shared_storage
 from polysource.webhook import WebhookSink
@@ -348,7 +349,10 @@ class Orchestrator:
         try:
             return shared_storage(storage, prefix, self.config.fleet.timeout)
         except Exception as exc:  # noqa: BLE001 - limits raises several kinds for a bad URI
-            raise ConfigError(str(exc), path="rate_limit_storage") from None
+            shown = mask_url(storage)  # limits quotes the URI, password included
+            raise ConfigError(
+                redact(str(exc).replace(storage, shown)), path="rate_limit_storage"
+            ) from None
 
     def _start_fleet(
         self, backend: FleetBackend, emitter: Emitter, slots: dict[str, ProviderSlot]

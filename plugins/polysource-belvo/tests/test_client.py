@@ -159,7 +159,7 @@ async def test_create_link_needs_institution_and_username(wire, make_provider, p
             error("invalid", '"x" is not a valid choice.', field="institution"),
             "invalid_request",
         ),
-        (405, error("method_not_allowed"), "invalid_request"),
+        (405, error("method_not_allowed"), "invalid_response"),
         (409, error("conflict"), "invalid_request"),
     ],
 )

@@ -244,7 +244,7 @@ def test_parse_error_reads_the_array_and_other_shapes() -> None:
         (400, "required", "invalid_request"),
         (400, "invalid", "invalid_request"),
         (400, "invalid_period", "invalid_request"),
-        (405, None, "invalid_request"),
+        (405, None, "invalid_response"),
         (409, None, "invalid_request"),
     ],
 )

@@ -238,7 +238,7 @@ def test_live_names_files_parse() -> None:
         (304, None),
         (301, ErrorCategory.INVALID_RESPONSE),
         (400, ErrorCategory.INVALID_REQUEST),
-        (401, ErrorCategory.INVALID_REQUEST),
+        (401, ErrorCategory.AUTH),
         (403, ErrorCategory.RATE_LIMIT),
         (404, ErrorCategory.NOT_FOUND),
         (429, ErrorCategory.RATE_LIMIT),

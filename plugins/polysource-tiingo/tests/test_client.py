@@ -131,7 +131,7 @@ async def test_fundamentals_of_unknown_ticker_are_not_found(wire, make_provider)
         (401, {"detail": "Invalid token."}, ErrorCategory.AUTH),
         (403, {"detail": "You do not have permission."}, ErrorCategory.AUTH),
         (404, {"detail": "Error: Ticker 'AAPL' not found"}, ErrorCategory.NOT_FOUND),
-        (405, {"detail": 'Method "GET" not allowed.'}, ErrorCategory.INVALID_REQUEST),
+        (405, {"detail": 'Method "GET" not allowed.'}, ErrorCategory.INVALID_RESPONSE),
         (
             429,
             {"detail": "You have run over your hourly request allocation."},

@@ -31,6 +31,8 @@ from limits.aio.storage import Storage as AsyncStorage
 from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
+from polysource.redaction import mask_url
+
 __all__ = ["RateLimiter", "close_shared_storage", "lease_window", "shared_storage"]
 
 
@@ -80,7 +82,7 @@ def shared_storage(uri: str, prefix: str, timeout: float | None = None) -> Async
             options["socket_timeout"] = options["socket_connect_timeout"] = timeout
     storage = storage_from_string(uri, **options)
     if not isinstance(storage, AsyncStorage):
-        raise TypeError(f"{uri!r} is not an async storage (write async+redis://...)")
+        raise TypeError(f"{mask_url(uri)!r} is not an async storage (write async+redis://...)")
     return storage
 
 

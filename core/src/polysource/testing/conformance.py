@@ -34,6 +34,7 @@ from polysource.datasets import STANDARD_DATASETS
 from polysource.errors import ErrorCategory, ProviderError
 from polysource.models import Dataset, ProviderInfo, Request
 from polysource.provider import Provider, ProviderSettings
+from polysource.redaction import encodings
 from polysource.testing.clock import FakeClock
 
 __all__ = [
@@ -300,7 +301,7 @@ class ProviderConformance:
 
     @pytest.mark.asyncio
     async def test_no_secret_in_errors_or_repr(self, provider: Provider) -> None:
-        """No configured secret appears in the provider's repr or in any error it raises."""
+        """No configured secret, in any encoding, appears in the provider's repr or its errors."""
         if not self.secrets:
             pytest.skip("provider takes no secrets")
         texts = [repr(provider), str(provider)]
@@ -324,5 +325,8 @@ class ProviderConformance:
             else:
                 texts.append(repr(value))
         for secret in self.secrets.values():
+            # raw, percent-encoded, JSON-escaped and base64 (as inside a Basic header)
+            forms = [form for form in encodings(secret) if form == secret or len(form) >= 8]
             for text in texts:
-                assert secret not in text, "a secret leaked into an error or repr"
+                for form in forms:
+                    assert form not in text, "a secret leaked into an error or repr"

@@ -111,6 +111,7 @@ class BelvoClient:
         secrets: Iterable[str] = (),
     ) -> HttpResponse:
         key_id, password = self._keys()
+        hidden = (key_id, password, *secrets)
         headers = {"Authorization": _basic_auth(key_id, password)}
         data = None
         if body is not None:
@@ -126,9 +127,10 @@ class BelvoClient:
             headers=headers,
             data=data,
             allow_redirects=False,
+            secrets=hidden,
         )
         if response.status >= 400:
-            raise self._error(response, (key_id, password, *secrets))
+            raise self._error(response, hidden)
         if not 200 <= response.status < 300:
             raise ProviderError(
                 f"{method} {shown} answered HTTP {response.status}, not a success",

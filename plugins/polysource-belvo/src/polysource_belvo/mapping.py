@@ -22,6 +22,7 @@ from attrs import frozen
 
 from polysource.datasets import Account, Transaction
 from polysource.errors import ErrorCategory, ProviderError
+from polysource.http import classify_status
 from polysource.operations import Link
 
 __all__ = [
@@ -357,23 +358,15 @@ def parse_error(body: bytes) -> BelvoError:
 def classify_error(status: int, error: BelvoError) -> tuple[ErrorCategory, bool]:
     """The taxonomy category of a failed answer, and whether it is ``unsupported``.
 
-    Belvo's error code decides when it is known; otherwise the status: 401/403/428 ``auth``,
-    404 ``not_found``, 408 ``timeout``, 429 ``rate_limit``, other 4xx ``invalid_request``,
-    5xx ``provider_down``.
+    Belvo's error code decides when it is known; otherwise the status: 428 (Belvo asks for
+    the end user's MFA token) is ``auth``, any other follows
+    :data:`polysource.http.STATUS_CATEGORIES`.
     """
     code = error.code
     if code in _UNSUPPORTED_CODES:
         return ErrorCategory.INVALID_REQUEST, True
     if code is not None and code in _CODE_CATEGORIES:
         return _CODE_CATEGORIES[code], False
-    if status in (401, 403, 428):
+    if status == 428:
         return ErrorCategory.AUTH, False
-    if status == 404:
-        return ErrorCategory.NOT_FOUND, False
-    if status == 408:
-        return ErrorCategory.TIMEOUT, False
-    if status == 429:
-        return ErrorCategory.RATE_LIMIT, False
-    if status >= 500:
-        return ErrorCategory.PROVIDER_DOWN, False
-    return ErrorCategory.INVALID_REQUEST, False
+    return classify_status(status) or ErrorCategory.INVALID_RESPONSE, False

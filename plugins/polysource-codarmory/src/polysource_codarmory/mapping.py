@@ -19,6 +19,7 @@ from attrs import field, frozen
 
 from polysource.datasets import WeaponStats
 from polysource.errors import ErrorCategory, ProviderError
+from polysource.http import classify_status as http_category
 
 __all__ = [
     "ATTACHMENTS_FILE",
@@ -236,19 +237,15 @@ def classify_status(status: int) -> ErrorCategory | None:
     """The taxonomy category of a raw-file answer's status (``None`` for 2xx and 304).
 
     GitHub's raw host takes no credentials, so a 403 is its rate limiting, not ``auth``;
-    404 means the file was moved or renamed.
+    404 means the file was moved or renamed; other statuses follow
+    :data:`polysource.http.STATUS_CATEGORIES`. A redirect that reaches here (one to another
+    host, or a 300) is ``invalid_response``.
     """
     if status < 300 or status == 304:
         return None
     if status in (403, 429):
         return ErrorCategory.RATE_LIMIT
-    if status == 404:
-        return ErrorCategory.NOT_FOUND
-    if status >= 500:
-        return ErrorCategory.PROVIDER_DOWN
-    if status >= 400:
-        return ErrorCategory.INVALID_REQUEST
-    return ErrorCategory.INVALID_RESPONSE
+    return http_category(status) or ErrorCategory.INVALID_RESPONSE
 
 
 def error_detail(body: bytes) -> str | None:

@@ -40,7 +40,6 @@ BASE_URLS: Final[Mapping[str, str]] = {
 }
 DEFAULT_ENVIRONMENT: Final = "production"
 _USER_AGENT: Final = "polysource-mx"
-_MASK: Final = "***"
 
 
 def base_url_for(environment: str) -> str:
@@ -56,13 +55,6 @@ def base_url_for(environment: str) -> str:
             f"unknown MX environment {environment!r}; use one of {', '.join(sorted(BASE_URLS))}",
             path=f"providers.{PROVIDER}.options.environment",
         ) from None
-
-
-def _scrub(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, _MASK)
-    return text
 
 
 class MXClient:

@@ -116,6 +116,7 @@ class PlaidClient:
             provider=PROVIDER,
             headers=headers,
             data=orjson.dumps(body),
+            secrets=hidden,
         )
         if response.status >= 400:
             raise self._failure(response, where, hidden)

@@ -16,7 +16,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 import orjson
 from attrs import frozen
@@ -26,6 +26,7 @@ from polysource.datasets import Account, Accounts, Transaction
 from polysource.errors import ErrorCategory, ProviderError
 from polysource.http import classify_status
 from polysource.operations import Link
+from polysource.redaction import MASK, redact
 
 __all__ = [
     "MUTATION_DURING_PAGINATION",
@@ -48,7 +49,12 @@ MUTATION_DURING_PAGINATION: Final = "TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATIO
 
 _DETAIL_LIMIT: Final = 200
 _TOKEN: Final = re.compile(r"\b(?:access|public|link)-(?:sandbox|production|development)-[\w-]+")
-_MASK: Final = "***"
+# Plaid's error_type and error_code are public names from its documentation
+# (ITEM_LOGIN_REQUIRED); request_id is an opaque reference for Plaid's support, not a
+# credential. Each is shown only in its documented shape, so a body that echoes a request
+# (a proxy, a misbehaving server) cannot put a token into a message through them.
+_CODE: Final = re.compile(r"[A-Z0-9_]{1,64}")
+_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9]{1,64}")
 
 _AUTH_CODES: Final = frozenset(
     {"INVALID_API_KEYS", "UNAUTHORIZED_ENVIRONMENT", "INVALID_ACCESS_TOKEN"}
@@ -350,10 +356,12 @@ def classify_error(error_type: str, error_code: str, status: int) -> ErrorCatego
 
 
 def _scrub(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, _MASK)
-    return _TOKEN.sub(_MASK, text)  # any Plaid token, even one this call did not send
+    # Any Plaid token, even one this call did not send, then every encoding of the secrets.
+    return redact(_TOKEN.sub(MASK, text), secrets)
+
+
+def _is_code(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and _CODE.fullmatch(value) is not None
 
 
 def error_from_body(
@@ -384,15 +392,18 @@ def error_from_body(
     if not isinstance(data, dict):
         return None
     error_type, error_code = data.get("error_type"), data.get("error_code")
-    if not isinstance(error_type, str) or not isinstance(error_code, str):
+    if not _is_code(error_type) or not _is_code(error_code):
         return None
-    request_id = data.get("request_id") if isinstance(data.get("request_id"), str) else None
+    request_id = data.get("request_id")
+    if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
+        request_id = None
     detail = data.get("error_message") if isinstance(data.get("error_message"), str) else ""
     message = f"{where} answered HTTP {status}: {error_type}/{error_code}"
     if detail:
         message += f": {_scrub(detail.strip(), secrets)[:_DETAIL_LIMIT]}"
     if request_id:
         message += f" (request_id {request_id})"
+    message = _scrub(message, secrets)
     return PlaidApiError(
         message,
         provider=PROVIDER,

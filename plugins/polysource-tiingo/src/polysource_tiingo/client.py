@@ -73,6 +73,7 @@ class TiingoClient:
             provider=PROVIDER,
             params=params,
             headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+            secrets=(token,),
         )
         if response.status >= 400:
             detail = error_detail(response.body)

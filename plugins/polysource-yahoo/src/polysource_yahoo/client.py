@@ -41,6 +41,12 @@ class _Credentials:
     cookie: str
     crumb: str
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The crumb, the cookie header and each cookie's value: kept out of messages."""
+        values = (part.partition("=")[2] for part in self.cookie.split("; "))
+        return (self.crumb, self.cookie, *values)
+
 
 def _cookie_header(response: HttpResponse) -> str:
     jar: SimpleCookie = SimpleCookie()
@@ -137,7 +143,9 @@ class YahooClient:
         if category is not None:
             envelope = error_envelope(answer.body)
             detail = envelope[1] if envelope else None
-            raise status_error(PROVIDER, answer, category=category, detail=detail)
+            raise status_error(
+                PROVIDER, answer, category=category, detail=detail, secrets=credentials.secrets
+            )
         return json_body(PROVIDER, answer, dict)
 
     async def _send(
@@ -146,7 +154,13 @@ class YahooClient:
         headers = {"Cookie": credentials.cookie} if credentials.cookie else {}
         query = {**params, "crumb": credentials.crumb}
         return await send(
-            self._open(), "GET", url, provider=PROVIDER, params=query, headers=headers
+            self._open(),
+            "GET",
+            url,
+            provider=PROVIDER,
+            params=query,
+            headers=headers,
+            secrets=credentials.secrets,
         )
 
     async def quote(self, symbols: list[str]) -> dict[str, Any]:

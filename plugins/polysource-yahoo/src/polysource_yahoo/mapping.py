@@ -17,6 +17,7 @@ import orjson
 
 from polysource.datasets import Bar, DailyBars, Fundamentals, Quote
 from polysource.errors import ErrorCategory, ProviderError
+from polysource.http import classify_status
 
 __all__ = [
     "PROVIDER",
@@ -101,20 +102,26 @@ def error_category(status: int, body: bytes) -> ErrorCategory | None:
 
     Yahoo's quirks come first: a 200 HTML "Will be right back" page is an outage, a "Too Many
     Requests" text is throttling whatever the status, and a 200 whose envelope carries an
-    error is classified by the error's code.
+    error is classified by the error's code. A failing status otherwise follows
+    :data:`polysource.http.STATUS_CATEGORIES`, except that a ``Not Found`` envelope makes a
+    rejected request ``not_found``.
     """
     text = body[:4096].decode("utf-8", errors="replace")
     is_page = text.lstrip()[:1] not in ("{", "[")  # an HTML or text page, not the API's JSON
     if status == 429 or (is_page and _THROTTLED_MARKER in text):
         return ErrorCategory.RATE_LIMIT
-    if status >= 500 or (is_page and _DOWN_MARKER in text):
+    if is_page and _DOWN_MARKER in text:
         return ErrorCategory.PROVIDER_DOWN
     envelope = error_envelope(body)
-    if status in (401, 403):
-        return ErrorCategory.AUTH
-    if status == 404 or (envelope and envelope[0] == "Not Found"):
+    not_found = envelope is not None and envelope[0] == "Not Found"
+    by_status = classify_status(status)
+    if by_status is ErrorCategory.INVALID_REQUEST and not_found:
         return ErrorCategory.NOT_FOUND
-    if status >= 400 or (envelope and envelope[0] == "Bad Request"):
+    if by_status is not None:
+        return by_status
+    if not_found:
+        return ErrorCategory.NOT_FOUND
+    if envelope and envelope[0] == "Bad Request":
         return ErrorCategory.INVALID_REQUEST
     if envelope:
         return ErrorCategory.INVALID_RESPONSE
