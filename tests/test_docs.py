@@ -84,3 +84,29 @@ async def test_tutorial_plugin_lets_another_provider_serve_keys_it_does_not_know
             crypto = await orch.fetch("quote", "btc-usd", region="US")
     assert (stock.source, stock.errors[0].provider) == ("stocks", "coingecko")
     assert (crypto.source, crypto.data.price) == ("coingecko", 2.5)
+
+
+def _first_python_block(page: Path) -> str:
+    match = re.search(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.DOTALL)
+    assert match is not None, f"{page} has no Python block"
+    return match.group(1)
+
+
+def test_testing_howto_recipe_passes_outside_the_workspace(tmp_path):
+    """The testing how-to's conformance recipe passes as published, without this repo's conftest."""
+    import shutil
+    import subprocess
+
+    shutil.copy(DOCS / "examples" / "polysource_coingecko.py", tmp_path)
+    recipe = _first_python_block(DOCS / "howto" / "testing.md")
+    (tmp_path / "test_recipe.py").write_text(recipe, encoding="utf-8")
+    run = subprocess.run(  # the recipe must pass in a clean pytest session, as a user runs it
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_recipe.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout

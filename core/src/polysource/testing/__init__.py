@@ -5,6 +5,7 @@
 - :class:`EventRecorder`: a plugin that records events.
 - :class:`FakeCacheBackend`, :class:`FakeCacheBackends`: a shared cache tier double
   (``fake://NAME``) that can fail or hang on demand.
+- :func:`recorded_http`: recorded HTTP answers (``aioresponses``) for a provider's tests.
 - :class:`ProviderConformance`, :class:`FetchCase`, :class:`ErrorCase`: the conformance suite.
 - ``polysource.testing.pytest_plugin``: opt-in fixtures ``clock``, ``events``,
   ``make_orchestrator``.
@@ -20,6 +21,7 @@ from polysource.testing.conformance import (
     ProviderConformance,
 )
 from polysource.testing.fakes import FakeProvider
+from polysource.testing.http import recorded_http
 from polysource.testing.recorder import EventRecorder
 
 __all__ = [
@@ -33,4 +35,5 @@ __all__ = [
     "OperationCase",
     "OperationErrorCase",
     "ProviderConformance",
+    "recorded_http",
 ]
