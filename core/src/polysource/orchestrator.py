@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import inspect
 import os
 import random
@@ -59,8 +60,8 @@ from polysource.models import (
     Result,
     Stats,
 )
-from polysource.plugins import PluginManager
-from polysource.provider import Provider, ProviderSettings
+from polysource.plugins import PluginManager, entry_point_plugins
+from polysource.provider import Provider
 from polysource.registry import Registry
 from polysource.resilience.ratelimit import close_shared_storage, shared_storage
 from polysource.validation import (
@@ -169,6 +170,7 @@ class Orchestrator:
         self._fast_hits = 0
         self._fast_joins = 0
         self._joins: dict[Any, Any] = {}
+        self._fleet_backend_made: FleetBackend | None = None
         self._started = False
 
     @classmethod
@@ -198,6 +200,27 @@ class Orchestrator:
             self.audit = self._audit_log(self._pm)
             self._registry = self._pm.resolve()
         return self._registry
+
+    async def check_providers(self) -> Registry:
+        """Build each enabled provider once and close it again, without starting anything else.
+
+        Returns:
+            The registry, with the plugin of each provider whose factory raised reported
+            broken (what ``polysource plugins`` lists).
+
+        Raises:
+            PluginError: A plugin failed and plugins are strict, or two plugins registered
+                the same name.
+        """
+        registry = self.registry
+        assert self._pm is not None
+        built: dict[str, Any] = {}
+        try:
+            return self._pm.build_providers(registry, self.config, self.clock, built)
+        finally:
+            for provider in built.values():
+                with contextlib.suppress(Exception):  # a probe: closing must not hide its report
+                    await provider.close()
 
     def _audit_log(self, pm: PluginManager) -> Any:
         """The audit log for ``[audit] url``, registered as a plugin (before the hooks are
@@ -245,10 +268,33 @@ class Orchestrator:
         )
 
     async def start(self) -> None:
-        """Load plugins, build providers and the pipeline, run ``startup`` hooks."""
+        """Load plugins, build providers and the pipeline, run ``startup`` hooks.
+
+        A start that fails undoes what it did before raising: ``shutdown`` hooks run if
+        ``startup`` hooks had begun, and background tasks, the fleet, cache tiers, the shared
+        rate-limit storage and the providers built so far are closed.
+        """
         if self._started:
             return
+        try:
+            await self._start()
+        except BaseException:
+            try:
+                if self._started:
+                    await self.close()
+                else:
+                    await self._release()
+            except Exception as exc:  # noqa: BLE001 - the start's own error is the one to raise
+                _log.error("start_cleanup_failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+
+    async def _start(self) -> None:
         registry = self.registry
+        assert self._pm is not None
+        self._registry = registry = self._pm.build_providers(
+            registry, self.config, self.clock, self._providers
+        )
+        self._check_names(registry)
         for report in registry.broken:
             _log.warning(
                 "plugin_failed",
@@ -263,7 +309,7 @@ class Orchestrator:
         emitter = Emitter(sinks, self.clock)
         infos: dict[str, ProviderInfo] = {}
         regions: dict[str, Mapping[str, int]] = {}
-        fleet_backend = self._fleet_backend(registry)
+        fleet_backend = self._fleet_backend_made = self._fleet_backend(registry)
         shared_limits = self._shared_limits = self._shared_limit_storage(
             fleet_backend, self._limited(registry)
         )
@@ -281,13 +327,9 @@ class Orchestrator:
             else None
         )
         slots: dict[str, ProviderSlot] = {}
-        for name, entry in registry.providers.items():
+        for name, provider in self._providers.items():
+            entry = registry.providers[name]
             provider_config = self.config.provider(name)
-            if not provider_config.enabled:
-                continue
-            settings = ProviderSettings(name=name, config=provider_config, clock=self.clock)
-            provider = entry.factory(settings)
-            self._providers[name] = provider
             slots[name] = ProviderSlot(
                 provider,
                 entry.info,
@@ -333,6 +375,33 @@ class Orchestrator:
             outcome = hook(orchestrator=self)
             if inspect.isawaitable(outcome):
                 await outcome
+
+    def _check_names(self, registry: Registry) -> None:
+        """Every provider, dataset and operation the config names is registered.
+
+        A provider of an installed plugin that did not load (blocked, not selected, broken)
+        is let through: its plugin is reported on its own.
+
+        Raises:
+            ConfigError: Naming the key and the nearest registered name.
+        """
+        assert self._pm is not None
+        pm = self._pm.pm
+        absent = {ep.name for ep in entry_point_plugins() if not pm.has_plugin(ep.name)}
+        absent |= {report.name for report in registry.broken}
+        providers = sorted(registry.providers)
+        for name in self.config.providers:
+            if name not in registry.providers and name not in absent:
+                raise _unknown("provider", name, providers, f"providers.{name}")
+        targets = sorted({*registry.datasets, *registry.operations})
+        for target, regions in self.config.routing.items():
+            if target not in targets:
+                raise _unknown("dataset or operation", target, targets, f"routing.{target}")
+            for region, names in regions.items():
+                for name in names:
+                    if name not in registry.providers and name not in absent:
+                        path = f"routing.{target}.{region}"
+                        raise _unknown("provider", name, providers, path)
 
     def _limited(self, registry: Registry) -> list[str]:
         """The enabled providers with a rate limit or a cost budget."""
@@ -516,15 +585,24 @@ class Orchestrator:
                     await outcome
             except Exception as exc:  # noqa: BLE001 - every plugin gets its shutdown
                 _log.error("shutdown_hook_failed", error=f"{type(exc).__name__}: {exc}")
+        await self._release()
+
+    async def _release(self) -> None:
+        """Close what a start made: fleet, background tasks, tiers, storage and providers."""
         if self._fleet is not None:
             await self._fleet.close()
             self._fleet = None
+        elif self._fleet_backend_made is not None:  # made, but the start failed before the fleet
+            with contextlib.suppress(Exception):
+                await self._fleet_backend_made.close()
+        self._fleet_backend_made = None
         await self._tasks.close()
         if self._engine is not None and self._engine.tiers:
             await self._engine.tiers.close()
         if self._shared_limits is not None:
             with contextlib.suppress(Exception):  # closing a dead store must not fail shutdown
                 await close_shared_storage(self._shared_limits)
+            self._shared_limits = None
         for provider in self._providers.values():
             try:
                 await provider.close()
@@ -1320,6 +1398,15 @@ class Orchestrator:
         assert self._engine is not None
         memory = self._engine.memory
         return memory.clear(dataset) if memory is not None else 0
+
+
+def _unknown(kind: str, name: str, known: Sequence[str], path: str) -> ConfigError:
+    """A ``ConfigError`` for an unregistered name, with the nearest registered one."""
+    near = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    return ConfigError(
+        f"unknown {kind} {name!r}{hint}; known: {', '.join(known) or '(none)'}", path=path
+    )
 
 
 def _check_params(op: Operation[Any, Any], params: Any) -> None:

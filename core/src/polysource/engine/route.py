@@ -3,7 +3,8 @@
 1. Ranks: providers that declare the region, by rank then name; then providers that declare
    ``global``, by rank then name. Disabled providers are left out.
 2. Config: ``[routing.DATASET] REGION = ["a", "b"]`` replaces that order entirely (the user's
-   word always wins); a name there that does not serve the dataset is a ``ConfigError``.
+   word always wins); a name there that does not serve the dataset is left out (the
+   orchestrator checks at start that every name there is a registered provider).
 3. Hook: ``failover_order(dataset, region, providers)`` may reorder or drop, never add.
 
 The answer is computed once per pair and kept until providers are enabled, disabled or re-ranked.
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from polysource.errors import ConfigError, PluginError, UnknownRegion
+from polysource.errors import PluginError, UnknownRegion
 from polysource.models import ProviderInfo
 
 __all__ = ["GLOBAL", "Router"]
@@ -81,13 +82,7 @@ class Router:
         serving = self.serving(target)
         configured = self._routing.get(target, {}).get(region)
         if configured is not None:
-            unknown = [name for name in configured if name not in self._infos]
-            if unknown:
-                raise ConfigError(
-                    f"unknown provider(s) {', '.join(unknown)}; known: "
-                    f"{', '.join(sorted(self._infos))}",
-                    path=f"routing.{target}.{region}",
-                )
+            # Names were checked at start; one not built (disabled, broken) serves nothing.
             order = [name for name in configured if name in serving]
         else:
             order = self._by_rank(serving, region)
