@@ -64,7 +64,6 @@ def test_env_override_with_double_underscore_path(tmp_path):
     """POLYSOURCE_SECTION__KEY overrides a value, parsed as TOML where it parses."""
     env = {
         "POLYSOURCE_PROVIDERS__TIINGO__TIMEOUT": "9.5",
-        "POLYSOURCE_REGION": "ignored-without-double-underscore",
         "POLYSOURCE_CACHE__TIERS": '["memory://", "redis://localhost"]',
         "POLYSOURCE_TELEMETRY__LOG_LEVEL": "debug",
     }
@@ -186,3 +185,154 @@ def test_config_repr_masks_passwords_in_urls():
         assert password not in text, password
     assert "async+redis://user:***@redis:6379/0" in text
     assert "'redis://:***@redis:6379/1'" in text and "postgresql://audit:***@db/audit" in text
+
+
+@pytest.mark.parametrize(
+    ("overrides", "path", "expected"),
+    [
+        (
+            {"providers": {"a": {"retry": {"attempts": 2.7}}}},
+            "providers.a.retry.attempts",
+            "integer",
+        ),
+        (
+            {"providers": {"a": {"retry": {"attempts": True}}}},
+            "providers.a.retry.attempts",
+            "integer",
+        ),
+        ({"deadline": True}, "deadline", "number"),
+        ({"deadline": "5"}, "deadline", "number"),
+        ({"cache": {"max_entries": 1.5}}, "cache.max_entries", "integer"),
+        ({"providers": {"a": {"enabled": "no"}}}, "providers.a.enabled", "true or false"),
+        ({"region": 5}, "region", "string"),
+        ({"providers": {"a": {"rate_limits": [10]}}}, "providers.a.rate_limits", "string"),
+        ({"plugins": {"only": 7}}, "plugins.only", "list of strings"),
+        ({"datasets": {"quote": {"ttl": "900"}}}, "datasets.quote.ttl", "table of tier"),
+        ({"datasets": {"quote": {"ttl": {"free": True}}}}, "datasets.quote.ttl", "number"),
+    ],
+    ids=[
+        "float-for-int",
+        "bool-for-int",
+        "bool-for-float",
+        "string-for-float",
+        "float-for-int-in-section",
+        "string-for-bool",
+        "int-for-string",
+        "int-in-string-list",
+        "int-for-list",
+        "string-ttl",
+        "bool-ttl",
+    ],
+)
+def test_a_value_of_the_wrong_type_is_a_config_error_naming_the_key(overrides, path, expected):
+    """No value is coerced: a wrong TOML type is a ConfigError with the key path at load."""
+    with pytest.raises(ConfigError, match=expected) as caught:
+        load_config(environ={}, overrides=overrides)
+    assert caught.value.path == path
+
+
+@pytest.mark.parametrize(
+    ("overrides", "read"),
+    [
+        ({"plugins": {"only": "tiingo"}}, lambda c: c.plugins.only),
+        ({"plugins": {"block": "tiingo"}}, lambda c: c.plugins.block),
+        ({"cache": {"tiers": "memory://"}}, lambda c: c.cache.tiers),
+        (
+            {"providers": {"a": {"rate_limits": "10/second"}}},
+            lambda c: c.providers["a"].rate_limits,
+        ),
+    ],
+    ids=["plugins.only", "plugins.block", "cache.tiers", "rate_limits"],
+)
+def test_one_string_where_a_list_is_expected_is_a_list_of_one(overrides, read):
+    """A string given for a list of strings is that one string, never its letters."""
+    (value,) = read(load_config(environ={}, overrides=overrides))
+    assert len(value) > 1
+
+
+async def test_plugins_block_as_a_string_blocks_that_plugin(make_orchestrator):
+    """plugins.block = "fake:b" blocks the plugin fake:b (not the letters of its name)."""
+    from polysource.testing import FakeProvider
+
+    orch = await make_orchestrator(
+        FakeProvider("a"), FakeProvider("b"), plugins={"block": "fake:b"}
+    )
+    assert set(orch.registry.providers) == {"a"}
+
+
+def test_one_ttl_number_is_the_ttl_of_every_tier():
+    """datasets.NAME.ttl = 900 sets 900 seconds for every tier."""
+    config = load_config(environ={}, overrides={"datasets": {"quote": {"ttl": 900}}})
+    assert config.datasets["quote"].ttl == {"free": 900.0, "basic": 900.0, "premium": 900.0}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "read", "expected"),
+    [
+        ("POLYSOURCE_DEADLINE", "3.5", lambda c: c.deadline, 3.5),
+        ("POLYSOURCE_REGION", "MX", lambda c: c.region, "MX"),
+        ("POLYSOURCE_TIER", "premium", lambda c: c.tier, "premium"),
+        ("POLYSOURCE_BATCH_CONCURRENCY", "8", lambda c: c.batch_concurrency, 8),
+        ("POLYSOURCE_RATE_LIMIT_STORAGE", "memory://", lambda c: c.rate_limit_storage, "memory://"),
+    ],
+    ids=["deadline", "region", "tier", "batch_concurrency", "rate_limit_storage"],
+)
+def test_top_level_values_are_overridden_by_the_environment(variable, value, read, expected):
+    """POLYSOURCE_<KEY> overrides a top-level value, like the sectioned ones."""
+    assert read(load_config(environ={variable: value})) == expected
+
+
+def test_switches_that_are_not_config_values_are_not_read_as_config():
+    """POLYSOURCE_STRICT_PLUGINS, POLYSOURCE_CONFIG and the like are left to their readers."""
+    environ = {"POLYSOURCE_STRICT_PLUGINS": "1", "POLYSOURCE_CONFIG": "x.toml"}
+    assert load_config(environ=environ) == Config()
+
+
+@pytest.mark.parametrize(
+    ("variable", "read"),
+    [
+        ("POLYSOURCE_ROUTING__QUOTE__US", lambda c: c.routing["quote"]["US"]),
+        (
+            "POLYSOURCE_PROVIDERS__TIINGO__REGIONS__MX",
+            lambda c: c.providers["tiingo"].regions["MX"],
+        ),
+    ],
+    ids=["routing", "provider-regions"],
+)
+def test_region_keys_from_the_environment_keep_their_case(variable, read):
+    """A region written in a variable name (US, MX) is not lower-cased; names of sections are."""
+    value = '["tiingo"]' if "ROUTING" in variable else "1"
+    assert read(load_config(environ={variable: value}))
+
+
+def test_an_environment_key_matches_the_file_key_in_any_case(tmp_path):
+    """POLYSOURCE_ROUTING__QUOTE__GLOBAL overrides the file's routing.quote.global."""
+    path = _write(tmp_path, '[routing.quote]\nglobal = ["a"]\n')
+    config = load_config(path, environ={"POLYSOURCE_ROUTING__QUOTE__GLOBAL": '["b"]'})
+    assert config.routing["quote"] == {"global": ("b",)}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"providers": {"fakee": {"timeout": 1.0}}},
+            r"providers\.fakee: unknown provider 'fakee' \(did you mean 'fake'\?\)",
+        ),
+        (
+            {"routing": {"quote": {"US": ["fak"]}}},
+            r"routing\.quote\.US: unknown provider 'fak' \(did you mean 'fake'\?\)",
+        ),
+        (
+            {"routing": {"quotes": {"US": ["fake"]}}},
+            r"routing\.quotes: unknown dataset or operation 'quotes' \(did you mean 'quote'\?\)",
+        ),
+    ],
+    ids=["provider-section", "routing-provider", "routing-dataset"],
+)
+async def test_unregistered_names_in_config_fail_the_start(make_orchestrator, overrides, message):
+    """A provider or dataset name nobody registered is a ConfigError at start, with the nearest."""
+    from polysource.testing import FakeProvider
+
+    with pytest.raises(ConfigError, match=message):
+        await make_orchestrator(FakeProvider("fake"), **overrides)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 
 import pytest
 
-from polysource import ProviderInfo, hookimpl
+import polysource_redis
+from polysource import Orchestrator, ProviderInfo, hookimpl, load_config
 from polysource.errors import PluginError
 from polysource.plugins import PluginManager
-from polysource.testing import FakeProvider
+from polysource.testing import FakeCacheBackends, FakeProvider
 
 
 def _install(tmp_path: Path, dist: str, version: str, entry: str, module: str, source: str) -> None:
@@ -188,3 +191,93 @@ def test_registry_holds_sinks_without_pluggy_on_request_path():
     assert registry.event_sinks == (recorder.on_event,)
     assert registry.failover_hook is None
     assert ProviderInfo("x").regions == {"global": 100}
+
+
+class _BoomFactory:
+    """A provider factory whose constructor raises."""
+
+    info = ProviderInfo(name="boom", datasets=frozenset({"quote"}), regions={"global": 1})
+
+    def __init__(self, settings):
+        raise RuntimeError("cannot reach the token service")
+
+
+class _BoomPlugin:
+    plugin_name = "boom-plugin"
+
+    @hookimpl
+    def register_providers(self, register):
+        register(_BoomFactory)
+
+
+async def test_provider_whose_factory_raises_is_reported_and_skipped():
+    """A factory that raises marks its plugin broken, naming the provider; the others serve."""
+    good = FakeProvider("a")
+    config = load_config(environ={}, overrides={"telemetry": {"log": False}})
+    async with Orchestrator(
+        config, plugins=[good, _BoomPlugin()], entry_points=False, environ={}
+    ) as orch:
+        (broken,) = orch.registry.broken
+        assert broken.name == "boom-plugin"
+        assert "provider 'boom' failed to start" in broken.error
+        assert "cannot reach the token service" in broken.error
+        assert "boom" not in orch.registry.providers and "boom" not in orch.health()
+        assert (await orch.fetch("quote", "AAPL")).source == "a"
+
+
+async def test_provider_whose_factory_raises_is_fatal_in_strict_mode_and_closes_the_others():
+    """In strict mode the factory's failure is a PluginError naming both; built ones are closed."""
+    good = FakeProvider("a")
+    config = load_config(
+        environ={}, overrides={"telemetry": {"log": False}, "plugins": {"strict": True}}
+    )
+    orch = Orchestrator(config, plugins=[good, _BoomPlugin()], entry_points=False, environ={})
+    with pytest.raises(PluginError, match=r"'boom-plugin'.*provider 'boom' failed to start"):
+        await orch.start()
+    assert good.closed
+
+
+async def test_a_failed_startup_hook_stops_everything_the_start_began():
+    """A startup hook that raises leaves no fleet listener, task, tier or open provider."""
+    prefix = f"pstest-{uuid.uuid4().hex}"
+    started = asyncio.Event()
+
+    class Worker:
+        plugin_name = "worker"
+
+        @hookimpl
+        def startup(self, orchestrator):
+            orchestrator.spawn(asyncio.Event().wait(), name="worker")
+            started.set()
+
+    class Failing:
+        plugin_name = "failing"
+
+        @hookimpl
+        async def startup(self, orchestrator):
+            raise RuntimeError("startup failed")
+
+    tiers = FakeCacheBackends()
+    good = FakeProvider("a")
+    config = load_config(
+        environ={},
+        overrides={
+            "telemetry": {"log": False},
+            "cache": {"tiers": ["memory://", "fake://one"]},
+            "fleet": {"url": f"redis://localhost:6379/0?prefix={prefix}"},
+        },
+    )
+    before = asyncio.all_tasks()
+    orch = Orchestrator(
+        config,
+        plugins=[good, tiers, polysource_redis, Worker(), Failing()],
+        entry_points=False,
+        environ={},
+    )
+    with pytest.raises(RuntimeError, match="startup failed"):
+        await orch.start()
+    assert started.is_set()
+    await asyncio.sleep(0)  # let cancelled tasks finish their last step
+    assert asyncio.all_tasks() - before == {asyncio.current_task()} - before
+    assert good.closed
+    assert all(backend.closed for backend in tiers.backends.values())

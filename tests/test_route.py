@@ -34,10 +34,9 @@ async def test_config_order_always_wins(make_orchestrator):
 
 
 async def test_config_naming_unknown_provider_is_config_error(make_orchestrator):
-    """A misspelled provider in routing raises ConfigError with the key path."""
-    orch = await make_orchestrator(*_providers(), routing={"quote": {"US": ["zz"]}})
-    with pytest.raises(ConfigError, match=r"routing\.quote\.US"):
-        orch.failover_order("quote", "US")
+    """A misspelled provider in routing fails the start with the key path and nearest name."""
+    with pytest.raises(ConfigError, match=r"routing\.quote\.US: unknown provider 'aa'.*'a'"):
+        await make_orchestrator(*_providers(), routing={"quote": {"US": ["aa"]}})
 
 
 async def test_hook_reorders_once_per_pair(make_orchestrator):

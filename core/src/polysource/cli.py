@@ -38,12 +38,23 @@ def main() -> None:
     help="polysource.toml to read (default: $POLYSOURCE_CONFIG).",
 )
 def plugins(config_path: str | None) -> None:
-    """List installed plugins, their providers, datasets and regions, and broken ones."""
+    """List installed plugins, their providers, datasets and regions, and broken ones.
+
+    Exits 1 with a one-line error when plugins cannot be resolved at all (two plugins
+    register the same name, or a plugin fails under POLYSOURCE_STRICT_PLUGINS=1) or the
+    configuration is invalid.
+    """
+    import asyncio
+
     from rich.console import Console
     from rich.table import Table
 
-    orch = _orchestrator(config_path)
-    registry = orch.registry
+    from polysource.errors import ConfigError, PluginError
+
+    try:
+        registry = asyncio.run(_orchestrator(config_path).check_providers())
+    except (PluginError, ConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
     console = Console()
     table = Table(title="polysource plugins")
     for column in ("plugin", "distribution", "version", "providers", "status"):

@@ -13,6 +13,7 @@ import difflib
 import os
 import re
 import tomllib
+import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +23,7 @@ import attrs
 import cattrs
 from attrs import define, field, frozen
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+from cattrs.gen import make_dict_structure_fn, override
 
 from polysource.errors import ConfigError
 from polysource.models import TIERS
@@ -290,10 +292,79 @@ def _structure_secret(value: object, _: type) -> Secret:
     )
 
 
+class _WrongType(ValueError):
+    """A value of the wrong TOML type; the message says what was expected."""
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+def _structure_int(value: object, _: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _WrongType(f"expected an integer, got {_shown(value)}")
+    return value
+
+
+def _structure_float(value: object, _: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _WrongType(f"expected a number, got {_shown(value)}")
+    return float(value)
+
+
+def _structure_bool(value: object, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise _WrongType(f"expected true or false, got {_shown(value)}")
+    return value
+
+
+def _structure_str(value: object, _: type) -> str:
+    if not isinstance(value, str):
+        raise _WrongType(f"expected a string, got {_shown(value)}")
+    return value
+
+
+def _structure_strings(value: object, _: type) -> tuple[str, ...]:
+    """A list of strings; one string is a list of one (``only = "tiingo"``)."""
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list | tuple):
+        raise _WrongType(f"expected a list of strings, got {_shown(value)}")
+    return tuple(_structure_str(item, str) for item in value)
+
+
+def _structure_ttl(value: object, _: type) -> dict[str, float] | None:
+    """A TTL per tier; one number is that TTL for every tier (``ttl = 900``)."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return dict.fromkeys(TIERS, float(value))
+    if not isinstance(value, Mapping):
+        raise _WrongType(f"expected seconds or a table of tier = seconds, got {_shown(value)}")
+    return {str(tier): _structure_float(ttl, float) for tier, ttl in value.items()}
+
+
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True)
     conv.register_structure_hook(Secret, _structure_secret)
     conv.register_unstructure_hook(Secret, repr)
+    # cattrs' own hooks call int(), float(), bool(), str() and tuple(): 2.7 would become 2,
+    # true 1.0, "no" True and "memory://" a tuple of letters.
+    conv.register_structure_hook(int, _structure_int)
+    conv.register_structure_hook(float, _structure_float)
+    conv.register_structure_hook(bool, _structure_bool)
+    conv.register_structure_hook(str, _structure_str)
+    conv.register_structure_hook_func(lambda t: t == tuple[str, ...], _structure_strings)
+    conv.register_structure_hook(
+        DatasetConfig,
+        make_dict_structure_fn(
+            DatasetConfig,
+            conv,
+            _cattrs_forbid_extra_keys=True,
+            ttl=override(struct_hook=_structure_ttl),
+        ),
+    )
     return conv
 
 
@@ -309,7 +380,7 @@ def _format_exception(exc: BaseException, type_: type | None) -> str:
             hint = f" (did you mean {near[0]!r}?)" if near else ""
             parts.append(f"unknown key {extra!r}{hint}")
         return "; ".join(parts) + f"; valid keys: {', '.join(valid)}"
-    if isinstance(exc, ValueError) and "secret" in str(exc):
+    if isinstance(exc, _WrongType) or (isinstance(exc, ValueError) and "secret" in str(exc)):
         return str(exc)
     if isinstance(exc, KeyError):
         return "required key missing"
@@ -392,12 +463,58 @@ def _check_rate_limit(limit: str, path: str) -> None:
         ) from None
 
 
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+_REGION_KEYS: Final = frozenset({("Config.routing", 1), ("ProviderConfig.regions", 0)})
+"""Maps whose keys (at that depth) are region names, which keep their case from a variable."""
+
+
+def _unwrap(type_: Any) -> Any:
+    """``X`` for ``X | None``."""
+    args = [a for a in typing.get_args(type_) if a is not type(None)]
+    if typing.get_origin(type_) in (typing.Union, types.UnionType) and len(args) == 1:
+        return args[0]
+    return type_
+
+
+def _env_path(parts: list[str], data: Mapping[str, Any]) -> list[str] | None:
+    """The config key path a variable's ``__``-separated parts name, or ``None`` if none.
+
+    Attribute names are matched case-insensitively; a map key the file already has, in any
+    case, is that key; a new region key (``routing.DATASET.US``) keeps the variable's case, and
+    any other new map key is lower-cased.
+    """
+    path: list[str] = []
+    type_: Any = Config
+    owner, depth = "", 0
+    node: Any = data
+    for part in parts:
+        existing = node if isinstance(node, Mapping) else {}
+        if attrs.has(type_):
+            hints = typing.get_type_hints(type_)
+            key = part.lower()
+            if key not in hints:  # structuring reports an unknown key by its path
+                return None if not path and len(parts) == 1 else [*path, key]
+            owner, depth = f"{type_.__name__}.{key}", 0
+            type_ = _unwrap(hints[key])
+        elif typing.get_origin(type_) is dict:
+            same = [k for k in existing if isinstance(k, str) and k.lower() == part.lower()]
+            key = same[0] if same else part if (owner, depth) in _REGION_KEYS else part.lower()
+            type_ = _unwrap(typing.get_args(type_)[1])
+            depth += 1
+        else:
+            key = part.lower()
+        path.append(key)
+        node = existing.get(key)
+    return path
+
+
+def _env_overrides(environ: Mapping[str, str], data: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX) or "__" not in name[len(ENV_PREFIX) :]:
+        if not name.startswith(ENV_PREFIX):
             continue
-        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
+        path = _env_path(name[len(ENV_PREFIX) :].split("__"), data)
+        if path is None:  # not a config value (POLYSOURCE_STRICT_PLUGINS, POLYSOURCE_CONFIG...)
+            continue
         try:
             value: Any = tomllib.loads(f"v = {raw}")["v"]
         except tomllib.TOMLDecodeError:
@@ -446,7 +563,7 @@ def load_config(
             raise ConfigError(f"config file {os.fspath(path)!r} not found") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {os.fspath(path)!r} is not valid TOML: {exc}") from None
-    data = _deep_merge(data, _env_overrides(os.environ if environ is None else environ))
+    data = _deep_merge(data, _env_overrides(os.environ if environ is None else environ, data))
     if overrides:
         data = _deep_merge(data, overrides)
     return structure_config(data)

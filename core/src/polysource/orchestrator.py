@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import inspect
 import os
 import random
@@ -33,7 +34,7 @@ from polysource.engine.route import Router
 from polysource.engine.selection import SelectionPolicy
 from polysource.engine.singleflight import TaskSet
 from polysource.engine.telemetry import Emitter
-from polysource.engine.tiers import TierChain, shared_key
+from polysource.engine.tiers import TierChain, shared_key, shared_pattern
 from polysource.errors import (
     AllProvidersFailed,
     ConfigError,
@@ -59,11 +60,18 @@ from polysource.models import (
     Result,
     Stats,
 )
-from polysource.plugins import PluginManager
-from polysource.provider import Provider, ProviderSettings
+from polysource.plugins import PluginManager, entry_point_plugins
+from polysource.provider import Provider
 from polysource.redaction import mask_url, redact
 from polysource.registry import Registry
 from polysource.resilience.ratelimit import close_shared_storage, shared_storage
+from polysource.validation import (
+    MAX_REGION_BYTES,
+    check_key,
+    check_region,
+    excerpt,
+    is_plain_key,
+)
 from polysource.webhook import WebhookSink
 
 __all__ = ["Orchestrator"]
@@ -86,7 +94,28 @@ def _check_number(name: str, value: object, *, zero: bool) -> None:
         or not isinstance(value, int | float)
         or not (value >= 0 if zero else value > 0)
     ):
-        raise InvalidRequest(f"{name} must be a number {'>=' if zero else '>'} 0, got {value!r}")
+        shown = repr(value) if isinstance(value, int | float) else excerpt(value)
+        raise InvalidRequest(f"{name} must be a number {'>=' if zero else '>'} 0, got {shown}")
+
+
+def _check_tenant(tenant: object) -> None:
+    """A tenant is ``None`` or a key (connection stores index by it)."""
+    if tenant is not None and not is_plain_key(tenant):
+        check_key(tenant, "tenant")
+
+
+def _check_input(ds: Dataset[Any], keys: Iterable[object], region: object, tenant: object) -> None:
+    """Keys and region follow the key alphabet and limit; a tenant is a key too.
+
+    Raises:
+        InvalidRequest: Naming the bad value with a short escaped excerpt of it.
+    """
+    what = f"key of dataset {ds.name!r}"
+    for key in keys:
+        if not is_plain_key(key):
+            check_key(key, what)
+    check_region(region)
+    _check_tenant(tenant)
 
 
 class Orchestrator:
@@ -142,6 +171,7 @@ class Orchestrator:
         self._fast_hits = 0
         self._fast_joins = 0
         self._joins: dict[Any, Any] = {}
+        self._fleet_backend_made: FleetBackend | None = None
         self._started = False
 
     @classmethod
@@ -171,6 +201,27 @@ class Orchestrator:
             self.audit = self._audit_log(self._pm)
             self._registry = self._pm.resolve()
         return self._registry
+
+    async def check_providers(self) -> Registry:
+        """Build each enabled provider once and close it again, without starting anything else.
+
+        Returns:
+            The registry, with the plugin of each provider whose factory raised reported
+            broken (what ``polysource plugins`` lists).
+
+        Raises:
+            PluginError: A plugin failed and plugins are strict, or two plugins registered
+                the same name.
+        """
+        registry = self.registry
+        assert self._pm is not None
+        built: dict[str, Any] = {}
+        try:
+            return self._pm.build_providers(registry, self.config, self.clock, built)
+        finally:
+            for provider in built.values():
+                with contextlib.suppress(Exception):  # a probe: closing must not hide its report
+                    await provider.close()
 
     def _audit_log(self, pm: PluginManager) -> Any:
         """The audit log for ``[audit] url``, registered as a plugin (before the hooks are
@@ -218,10 +269,33 @@ class Orchestrator:
         )
 
     async def start(self) -> None:
-        """Load plugins, build providers and the pipeline, run ``startup`` hooks."""
+        """Load plugins, build providers and the pipeline, run ``startup`` hooks.
+
+        A start that fails undoes what it did before raising: ``shutdown`` hooks run if
+        ``startup`` hooks had begun, and background tasks, the fleet, cache tiers, the shared
+        rate-limit storage and the providers built so far are closed.
+        """
         if self._started:
             return
+        try:
+            await self._start()
+        except BaseException:
+            try:
+                if self._started:
+                    await self.close()
+                else:
+                    await self._release()
+            except Exception as exc:  # noqa: BLE001 - the start's own error is the one to raise
+                _log.error("start_cleanup_failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+
+    async def _start(self) -> None:
         registry = self.registry
+        assert self._pm is not None
+        self._registry = registry = self._pm.build_providers(
+            registry, self.config, self.clock, self._providers
+        )
+        self._check_names(registry)
         for report in registry.broken:
             _log.warning(
                 "plugin_failed",
@@ -236,7 +310,7 @@ class Orchestrator:
         emitter = Emitter(sinks, self.clock)
         infos: dict[str, ProviderInfo] = {}
         regions: dict[str, Mapping[str, int]] = {}
-        fleet_backend = self._fleet_backend(registry)
+        fleet_backend = self._fleet_backend_made = self._fleet_backend(registry)
         shared_limits = self._shared_limits = self._shared_limit_storage(
             fleet_backend, self._limited(registry)
         )
@@ -254,13 +328,9 @@ class Orchestrator:
             else None
         )
         slots: dict[str, ProviderSlot] = {}
-        for name, entry in registry.providers.items():
+        for name, provider in self._providers.items():
+            entry = registry.providers[name]
             provider_config = self.config.provider(name)
-            if not provider_config.enabled:
-                continue
-            settings = ProviderSettings(name=name, config=provider_config, clock=self.clock)
-            provider = entry.factory(settings)
-            self._providers[name] = provider
             slots[name] = ProviderSlot(
                 provider,
                 entry.info,
@@ -306,6 +376,33 @@ class Orchestrator:
             outcome = hook(orchestrator=self)
             if inspect.isawaitable(outcome):
                 await outcome
+
+    def _check_names(self, registry: Registry) -> None:
+        """Every provider, dataset and operation the config names is registered.
+
+        A provider of an installed plugin that did not load (blocked, not selected, broken)
+        is let through: its plugin is reported on its own.
+
+        Raises:
+            ConfigError: Naming the key and the nearest registered name.
+        """
+        assert self._pm is not None
+        pm = self._pm.pm
+        absent = {ep.name for ep in entry_point_plugins() if not pm.has_plugin(ep.name)}
+        absent |= {report.name for report in registry.broken}
+        providers = sorted(registry.providers)
+        for name in self.config.providers:
+            if name not in registry.providers and name not in absent:
+                raise _unknown("provider", name, providers, f"providers.{name}")
+        targets = sorted({*registry.datasets, *registry.operations})
+        for target, regions in self.config.routing.items():
+            if target not in targets:
+                raise _unknown("dataset or operation", target, targets, f"routing.{target}")
+            for region, names in regions.items():
+                for name in names:
+                    if name not in registry.providers and name not in absent:
+                        path = f"routing.{target}.{region}"
+                        raise _unknown("provider", name, providers, path)
 
     def _limited(self, registry: Registry) -> list[str]:
         """The enabled providers with a rate limit or a cost budget."""
@@ -492,15 +589,24 @@ class Orchestrator:
                     await outcome
             except Exception as exc:  # noqa: BLE001 - every plugin gets its shutdown
                 _log.error("shutdown_hook_failed", error=f"{type(exc).__name__}: {exc}")
+        await self._release()
+
+    async def _release(self) -> None:
+        """Close what a start made: fleet, background tasks, tiers, storage and providers."""
         if self._fleet is not None:
             await self._fleet.close()
             self._fleet = None
+        elif self._fleet_backend_made is not None:  # made, but the start failed before the fleet
+            with contextlib.suppress(Exception):
+                await self._fleet_backend_made.close()
+        self._fleet_backend_made = None
         await self._tasks.close()
         if self._engine is not None and self._engine.tiers:
             await self._engine.tiers.close()
         if self._shared_limits is not None:
             with contextlib.suppress(Exception):  # closing a dead store must not fail shutdown
                 await close_shared_storage(self._shared_limits)
+            self._shared_limits = None
         for provider in self._providers.values():
             try:
                 await provider.close()
@@ -512,7 +618,9 @@ class Orchestrator:
 
     def dataset(self, dataset: Dataset[T] | str) -> Dataset[Any]:
         """The registered dataset for a name or handle; raises ``UnknownDataset``."""
-        name = dataset if isinstance(dataset, str) else dataset.name
+        name = dataset if isinstance(dataset, str) else getattr(dataset, "name", None)
+        check_key(name, "dataset" if isinstance(dataset, str) else "dataset (a name or Dataset)")
+        assert isinstance(name, str)
         found = self.registry.datasets.get(name)
         if found is None:
             raise UnknownDataset(name, list(self.registry.datasets))
@@ -537,31 +645,39 @@ class Orchestrator:
         self,
         ds: Dataset[Any],
         keys: Sequence[object],
-        tenant: str | None,
-        tier: str | None,
+        tenant: object,
+        tier: object,
         deadline: object = None,
+        *,
+        region: object = None,
         **bounds: object,
     ) -> str:
         """Check what every request method takes; return the tier to use.
 
-        ``bounds`` are other non-negative numbers (``max_age``, ``hedge``).
+        The one place a request's input is validated (keys, region, tenant, tier and
+        numbers), before any cache tier, fleet or provider is asked. ``bounds`` are other
+        non-negative numbers (``max_age``, ``hedge``).
 
         Raises:
-            InvalidRequest: An empty or non-string key, a private dataset without a tenant,
-                an unknown tier, a deadline that is not > 0, a bound that is not >= 0.
+            InvalidRequest: A key or region outside the key alphabet and length limit
+                (:mod:`polysource.validation`), a tenant that is not a key, a private
+                dataset without a tenant, an unknown tier, a deadline that is not > 0, a
+                bound that is not >= 0.
         """
-        bad = [key for key in keys if not isinstance(key, str) or not key.strip()]
-        if bad:
-            what = "key" if len(keys) == 1 else f"keys {bad!r}"
-            raise InvalidRequest(f"{what} for dataset {ds.name!r} must be non-empty strings")
+        _check_input(ds, keys, region, tenant)
         if ds.private and not tenant:
             raise InvalidRequest(f"dataset {ds.name!r} is private: a tenant is required")
-        resolved = tier or self.config.tier
-        if resolved not in TIERS:
-            raise InvalidRequest(f"unknown tier {resolved!r}; tiers are {', '.join(TIERS)}")
+        resolved = self._tier(tier)
         _check_number("deadline", deadline, zero=False)
         for name, value in bounds.items():
             _check_number(name, value, zero=True)
+        return resolved
+
+    def _tier(self, tier: object) -> str:
+        """The tier to use for ``tier`` (``None``: the configured one)."""
+        resolved = self.config.tier if tier is None else tier
+        if not isinstance(resolved, str) or resolved not in TIERS:
+            raise InvalidRequest(f"unknown tier {excerpt(resolved)}; tiers are {', '.join(TIERS)}")
         return resolved
 
     def _require_started(self) -> None:
@@ -640,8 +756,11 @@ class Orchestrator:
         # costs the hit path more than the empty dict does; the overloads above type them.)
         if not options:
             if region is None and tier is None and tenant is None:
-                table = self._plain.get(dataset)
-                slot = table.get(key) if table is not None else None
+                try:
+                    table = self._plain.get(dataset)
+                    slot = table.get(key) if table is not None else None
+                except TypeError:  # an unhashable argument: the slow path reports it
+                    slot = None
             else:
                 try:
                     slot = self._index.get((dataset, key, region, tier, tenant))
@@ -687,8 +806,9 @@ class Orchestrator:
                 and not ds.is_composite
                 and (tenant or not ds.private)
                 and (tier is None or tier in TIERS)
-                and isinstance(key, str)
-                and key.strip()
+                and is_plain_key(key)
+                and (region is None or (is_plain_key(region) and len(region) <= MAX_REGION_BYTES))
+                and (tenant is None or is_plain_key(tenant))
             ):
                 assert self._engine is not None
                 return await self._engine.fetch(
@@ -735,9 +855,11 @@ class Orchestrator:
         if ds.is_composite:
             raise InvalidRequest(f"dataset {ds.name!r} is composite; use fetch_composite")
         resolved_tier = (
-            self._check_request(ds, (key,), tenant, tier, deadline, max_age=max_age, hedge=hedge)
+            self._check_request(
+                ds, (key,), tenant, tier, deadline, region=region, max_age=max_age, hedge=hedge
+            )
             if options
-            else self._check_request(ds, (key,), tenant, tier)
+            else self._check_request(ds, (key,), tenant, tier, region=region)
         )
         plain = not (skip_cache or force_refresh or max_age is not None)
         return await self._engine.fetch(
@@ -792,9 +914,7 @@ class Orchestrator:
             UnknownDataset: No such dataset.
             UnknownRegion: No provider serves it in the region.
         """
-        if isinstance(keys, str):
-            raise InvalidRequest("keys must be a collection of strings, not one string")
-        keys = list(keys)
+        keys = _key_list(keys)
         cached: dict[str, Result[Any]] = {}
         if (
             region is None
@@ -804,7 +924,10 @@ class Orchestrator:
             and not skip_cache
         ):
             # The hit path of fetch, once per key: fresh keys never reach the engine.
-            table = self._plain.get(dataset)
+            try:
+                table = self._plain.get(dataset)
+            except TypeError:  # an unhashable dataset: the slow path reports it
+                table = None
             if table is not None:
                 started = self._now()
                 misses: list[str] = []
@@ -832,7 +955,7 @@ class Orchestrator:
         ds = self.dataset(dataset)
         if not keys:
             raise InvalidRequest(f"fetch_many of {ds.name!r} needs at least one key")
-        resolved_tier = self._check_request(ds, keys, tenant, tier, deadline)
+        resolved_tier = self._check_request(ds, keys, tenant, tier, deadline, region=region)
         batch = await self._engine.fetch_many(
             ds,
             keys,
@@ -939,7 +1062,7 @@ class Orchestrator:
         self._require_started()
         assert self._engine is not None
         ds = self.dataset(dataset)
-        resolved_tier = self._check_request(ds, [key], tenant, tier, deadline)
+        resolved_tier = self._check_request(ds, [key], tenant, tier, deadline, region=region)
         if strategy is None:
             configured = self.config.datasets.get(ds.name)
             strategy = configured.merge if configured is not None else None
@@ -995,7 +1118,7 @@ class Orchestrator:
         ds = self.dataset(dataset)
         if not ds.is_composite:
             raise InvalidRequest(f"dataset {ds.name!r} is not composite; use fetch")
-        self._check_request(ds, [key], tenant, tier, deadline)
+        self._check_request(ds, [key], tenant, tier, deadline, region=region)
         options: dict[str, Any] = {} if deadline is None else {"deadline": deadline}
 
         def fetch_part(part: str, canonical: str) -> Awaitable[Result[Any]]:
@@ -1049,18 +1172,25 @@ class Orchestrator:
         self._require_started()
         assert self._router is not None
         assert self._engine is not None
-        name = operation if isinstance(operation, str) else operation.name
+        name = operation if isinstance(operation, str) else getattr(operation, "name", None)
+        check_key(name, "operation" if isinstance(operation, str) else "operation (a name)")
+        assert isinstance(name, str)
         op = self.registry.operations.get(name)
         if op is None:
             raise UnknownOperation(name, list(self.registry.operations))
+        check_region(region)
+        _check_tenant(tenant)
         if op.private and not tenant:
             raise InvalidRequest(
                 f"operation {name!r} acts on a tenant's data: a tenant is required"
             )
-        if prefer is not None and prefer not in self._slots:
+        if prefer is not None and (not isinstance(prefer, str) or prefer not in self._slots):
             known = ", ".join(sorted(self._slots))
-            raise InvalidRequest(f"unknown provider {prefer!r} in prefer; providers: {known}")
+            raise InvalidRequest(
+                f"unknown provider {excerpt(prefer)} in prefer; providers: {known}"
+            )
         _check_number("deadline", deadline, zero=False)
+        resolved_tier = self._tier(tier)
         structured = self._params(op, params)
         return await execute(
             operation=op,
@@ -1070,7 +1200,7 @@ class Orchestrator:
             store=self.connections,
             clock=self.clock,
             region=region or self.config.region,
-            tier=tier or self.config.tier,
+            tier=resolved_tier,
             tenant=tenant,
             prefer=prefer,
             time_limit=deadline if deadline is not None else self.config.deadline,
@@ -1081,6 +1211,7 @@ class Orchestrator:
         if params is None:
             params = {}
         if isinstance(params, op.params):
+            _check_params(op, params)
             return params
         if not isinstance(params, Mapping):
             raise InvalidRequest(
@@ -1088,12 +1219,16 @@ class Orchestrator:
                 f"not {type(params).__name__}"
             )
         try:
-            return params_converter.structure(dict(params), op.params)
+            structured = params_converter.structure(dict(params), op.params)
         except Exception as exc:  # noqa: BLE001 - any structuring failure is the caller's input
             messages = (
                 cattrs.transform_error(exc) if isinstance(exc, ExceptionGroup) else [str(exc)]
             )
-            raise InvalidRequest(f"bad params for {op.name!r}: {'; '.join(messages)}") from None
+            detail = "; ".join(messages)
+            detail = detail if len(detail) <= 300 else detail[:300] + "..."
+            raise InvalidRequest(f"bad params for {op.name!r}: {detail}") from None
+        _check_params(op, structured)
+        return structured
 
     # -- health, stats and controls ------------------------------------------------------------
 
@@ -1181,6 +1316,8 @@ class Orchestrator:
         self._require_started()
         assert self._engine is not None
         ds = self.dataset(dataset)
+        keys = _key_list(keys)
+        _check_input(ds, keys, region, tenant)
         memory = self._engine.memory
         if memory is None:
             return 0
@@ -1222,17 +1359,19 @@ class Orchestrator:
         self._require_started()
         assert self._engine is not None
         ds = self.dataset(dataset)
-        if isinstance(keys, str):
-            raise InvalidRequest("keys must be a collection of strings, not one string")
+        if keys is not None:
+            keys = _key_list(keys)
         if keys is not None and pattern is not None:
             raise InvalidRequest("give keys or a pattern, not both")
-        if pattern is not None and (not isinstance(pattern, str) or not pattern):
-            raise InvalidRequest(f"pattern must be a non-empty glob string, got {pattern!r}")
-        if pattern is not None and _has_class(pattern):
-            raise InvalidRequest(
-                f"pattern {pattern!r} has a character class ([...]); patterns take * (any run), "
-                "? (one character) and \\ (the next character literally), the same in every tier"
-            )
+        if pattern is not None:
+            check_key(pattern, "pattern")
+            if _has_class(pattern):
+                raise InvalidRequest(
+                    f"pattern {excerpt(pattern)} has a character class ([...]) or ends in a lone "
+                    "\\; patterns take * (any run), ? (one character) and \\ (the next character "
+                    "literally), the same in every tier"
+                )
+        _check_input(ds, keys or (), region, tenant)
         tiers = self._engine.tiers
         fields: dict[str, Any] = {"d": ds.name}
         owner = tenant if ds.private else None
@@ -1248,9 +1387,9 @@ class Orchestrator:
         # another process) could fill it again from a shared tier not yet invalidated.
         if tiers:
             if keys is None and pattern is None:
-                await tiers.delete_pattern(f"{{{ds.name}:*")
+                await tiers.delete_pattern(shared_pattern(ds, None, "", None))
             elif pattern is not None:
-                await tiers.delete_pattern(shared_key(ds, pattern, fields["r"], owner))
+                await tiers.delete_pattern(shared_pattern(ds, pattern, fields["r"], owner))
             else:
                 await tiers.delete([shared_key(ds, k, fields["r"], owner) for k in fields["k"]])
         self._engine.drop_invalidated(fields)
@@ -1272,8 +1411,40 @@ class Orchestrator:
         return memory.clear(dataset) if memory is not None else 0
 
 
+def _unknown(kind: str, name: str, known: Sequence[str], path: str) -> ConfigError:
+    """A ``ConfigError`` for an unregistered name, with the nearest registered one."""
+    near = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    return ConfigError(
+        f"unknown {kind} {name!r}{hint}; known: {', '.join(known) or '(none)'}", path=path
+    )
+
+
+def _check_params(op: Operation[Any, Any], params: Any) -> None:
+    """Text parameters (ids, cursors) follow the key alphabet and limit; blank is allowed."""
+    if not attrs.has(type(params)):
+        return
+    for attribute in attrs.fields(type(params)):
+        value = getattr(params, attribute.name)
+        texts = value if isinstance(value, tuple | list) else (value,)
+        for text in texts:
+            if isinstance(text, str):
+                check_key(text, f"param {attribute.name!r} of {op.name!r}", blank=True)
+
+
+def _key_list(keys: object) -> list[Any]:
+    """``keys`` as a list; raise ``InvalidRequest`` unless it is a collection (not a string)."""
+    if isinstance(keys, str | bytes) or not isinstance(keys, Iterable):
+        raise InvalidRequest(
+            f"keys must be a collection of strings, not {excerpt(keys)}"
+            if not isinstance(keys, str)
+            else "keys must be a collection of strings, not one string"
+        )
+    return list(keys)
+
+
 def _has_class(pattern: str) -> bool:
-    """Whether a glob has a character class (an unescaped ``[``)."""
+    """Whether a glob has a character class (an unescaped ``[``) or ends in a lone ``\\``."""
     escaped = False
     for char in pattern:
         if escaped:
@@ -1282,4 +1453,4 @@ def _has_class(pattern: str) -> bool:
             escaped = True
         elif char == "[":
             return True
-    return False
+    return escaped

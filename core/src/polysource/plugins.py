@@ -12,7 +12,9 @@ Environment:
 - ``POLYSOURCE_LOAD_PLUGINS=a,b`` loads only the entry points named ``a`` and ``b``.
 
 :meth:`PluginManager.resolve` calls each registration hook once and freezes the answers into a
-:class:`~polysource.registry.Registry`.
+:class:`~polysource.registry.Registry`. :meth:`PluginManager.build_providers` then calls each
+enabled provider's factory, each in its own ``try``: a factory that raises is reported like a
+plugin that fails to import (its plugin named, the provider skipped, fatal in strict mode).
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from __future__ import annotations
 import importlib.metadata
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
+import attrs
 import pluggy
 
 from polysource import hookspecs
@@ -40,6 +43,10 @@ from polysource.registry import (
     SelectionPolicyRegistrar,
     _Registrar,
 )
+
+if TYPE_CHECKING:
+    from polysource.clock import Clock
+    from polysource.config import Config
 
 __all__ = ["PluginManager", "entry_point_plugins"]
 
@@ -228,6 +235,42 @@ class PluginManager:
             failover_hook=failover if failover.get_hookimpls() else None,
             startup_hooks=self._functions("startup"),
             shutdown_hooks=self._functions("shutdown"),
+            plugins=tuple(self.reports.values()),
+        )
+
+    def build_providers(
+        self, registry: Registry, config: Config, clock: Clock, built: dict[str, Any]
+    ) -> Registry:
+        """Call the factory of each enabled provider once, each in its own ``try``.
+
+        Providers go into ``built`` as they are made (so that a caller can close them if a
+        later one is fatal). A factory that raises is reported against its plugin, naming the
+        provider, and the provider is left out of the returned registry.
+
+        Raises:
+            PluginError: A factory raised and plugins are strict.
+        """
+        from polysource.provider import ProviderSettings
+
+        failed: set[str] = set()
+        for name, entry in registry.providers.items():
+            provider_config = config.provider(name)
+            if not provider_config.enabled:
+                continue
+            settings = ProviderSettings(name=name, config=provider_config, clock=clock)
+            try:
+                built[name] = entry.factory(settings)
+            except Exception as exc:  # noqa: BLE001 - a broken provider is reported and skipped
+                failed.add(name)
+                report = self.reports.get(entry.plugin, PluginReport(entry.plugin))
+                error = PluginError(f"provider {name!r} failed to start: {_describe(exc)}")
+                error.__cause__ = exc
+                self._fail(report.name, report.distribution, report.version, error)
+        if not failed:
+            return registry
+        return attrs.evolve(
+            registry,
+            providers={n: e for n, e in registry.providers.items() if n not in failed},
             plugins=tuple(self.reports.values()),
         )
 

@@ -8,7 +8,6 @@ cache lookup -> (stale-while-revalidate) -> single-flight -> route -> attempt ea
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 from collections import Counter
 from collections.abc import Hashable, Mapping
 from typing import Any
@@ -28,7 +27,7 @@ from polysource.engine.route import Router
 from polysource.engine.selection import Candidate, PriorityPolicy, SelectionPolicy
 from polysource.engine.singleflight import Flight, SingleFlight, TaskSet
 from polysource.engine.telemetry import Emitter
-from polysource.engine.tiers import TierChain, shared_key, shared_prefix
+from polysource.engine.tiers import TierChain, glob_matcher, shared_key, shared_prefix
 from polysource.errors import (
     AllProvidersFailed,
     ErrorCategory,
@@ -200,13 +199,14 @@ class FetchEngine:
                 memory.remove((name, key, region, None))
             return
         wanted = set(keys or ())
+        matches = glob_matcher(pattern)
         for entry in memory:
             entry_name, key, entry_region, tenant = entry.key
             if (
                 entry_name == name
                 and entry_region == region
                 and (redact_key(tenant) if tenant is not None else None) == owner
-                and (key in wanted if keys is not None else fnmatch.fnmatchcase(key, pattern))
+                and (key in wanted if keys is not None else matches(key))
             ):
                 memory.remove(entry.key)
 

@@ -3,7 +3,8 @@
 1. Ranks: providers that declare the region, by rank then name; then providers that declare
    ``global``, by rank then name.
 2. Config: ``[routing.DATASET] REGION = ["a", "b"]`` replaces that order entirely (the user's
-   word always wins); a name there that does not serve the dataset is a ``ConfigError``.
+   word always wins); a name there that does not serve the dataset is left out (the
+   orchestrator checks at start that every name there is a registered provider).
 3. Hook: ``failover_order(dataset, region, providers)`` may reorder or drop, never add.
 
 Providers the operator disabled at runtime keep their place in :meth:`Router.route` (the fetch
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from polysource.errors import ConfigError, PluginError, UnknownRegion
+from polysource.errors import PluginError, UnknownRegion
 from polysource.models import ProviderInfo
 
 __all__ = ["GLOBAL", "Router"]
@@ -100,13 +101,7 @@ class Router:
         serving = self.serving(target, disabled=True)
         configured = self._routing.get(target, {}).get(region)
         if configured is not None:
-            unknown = [name for name in configured if name not in self._infos]
-            if unknown:
-                raise ConfigError(
-                    f"unknown provider(s) {', '.join(unknown)}; known: "
-                    f"{', '.join(sorted(self._infos))}",
-                    path=f"routing.{target}.{region}",
-                )
+            # Names were checked at start; one not built (disabled, broken) serves nothing.
             order = [name for name in configured if name in serving]
         else:
             order = self._by_rank(serving, region)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -28,7 +29,16 @@ from polysource.engine.telemetry import Emitter
 from polysource.events import EventKind, redact_key
 from polysource.models import Dataset
 
-__all__ = ["MAX_PENDING", "Tier", "TierChain", "shared_key", "shared_prefix"]
+__all__ = [
+    "MAX_PENDING",
+    "Tier",
+    "TierChain",
+    "glob_escape",
+    "glob_matcher",
+    "shared_key",
+    "shared_pattern",
+    "shared_prefix",
+]
 
 T = TypeVar("T")
 
@@ -49,6 +59,48 @@ def shared_key(ds: Dataset[Any], key: str, region: str, tenant: str | None) -> s
     """
     owner = redact_key(tenant) if tenant is not None else "-"
     return f"{{{ds.name}:{region}}}:{owner}:{key}"  # one call less than prefix + key
+
+
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with every glob character escaped, so that a pattern matches it literally."""
+    return _GLOB_SPECIAL.sub(r"\\\1", text)
+
+
+def shared_pattern(ds: Dataset[Any], pattern: str | None, region: str, tenant: str | None) -> str:
+    """The glob over shared keys that ``pattern`` (over ``ds``'s keys in ``region``) stands for.
+
+    Only ``pattern`` is a glob; the dataset and region are escaped, so a region named ``*`` is
+    that one region, as in the memory tier. ``None``: every key of the dataset (every region
+    and tenant).
+    """
+    name = glob_escape(ds.name)
+    if pattern is None:
+        return "{" + name + ":*"
+    owner = redact_key(tenant) if tenant is not None else "-"
+    return f"{{{name}:{glob_escape(region)}}}:{owner}:{pattern}"
+
+
+def glob_matcher(pattern: str) -> Callable[[str], bool]:
+    """A test of whole strings against ``pattern`` as shared tiers read it.
+
+    ``*`` is any run of characters, ``?`` one character, and ``\\`` makes the next character
+    literal (``fnmatch`` has no escape, and reads ``[...]`` as a class, which patterns reject).
+    """
+    parts: list[str] = []
+    chars = iter(pattern)
+    for char in chars:
+        if char == "\\":
+            parts.append(re.escape(next(chars, "\\")))
+        elif char == "*":
+            parts.append(".*")
+        elif char == "?":
+            parts.append(".")
+        else:
+            parts.append(re.escape(char))
+    return re.compile("".join(parts), re.DOTALL).fullmatch  # type: ignore[return-value]
 
 
 def shared_prefix(ds: Dataset[Any], region: str, tenant: str | None) -> str:

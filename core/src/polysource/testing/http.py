@@ -24,9 +24,10 @@ def _supply_stream_writer() -> None:
     """Give aioresponses a response class that passes ``stream_writer`` (once per process)."""
     import aioresponses.core
 
+    core: Any = aioresponses.core  # the module's ClientResponse is not part of its typed API
     if "stream_writer" not in inspect.signature(aiohttp.ClientResponse.__init__).parameters:
         return
-    if getattr(aioresponses.core.ClientResponse, "_polysource_stream_writer", False):
+    if getattr(core.ClientResponse, "_polysource_stream_writer", False):
         return
 
     class _ClientResponse(aiohttp.ClientResponse):
@@ -36,7 +37,7 @@ def _supply_stream_writer() -> None:
             kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
             super().__init__(*args, **kwargs)
 
-    aioresponses.core.ClientResponse = _ClientResponse  # type: ignore[misc]
+    core.ClientResponse = _ClientResponse
 
 
 def recorded_http(**options: Any) -> aioresponses:
