@@ -21,7 +21,7 @@ from polysource.cache.policy import Freshness, ages, classify
 from polysource.cache.tiers import Record, decode_record, encode_record
 from polysource.clock import Clock
 from polysource.connections import ConnectionStore, MemoryConnectionStore
-from polysource.engine.attempt import ProviderSlot, attempt
+from polysource.engine.attempt import ProviderSlot, accepted, attempt
 from polysource.engine.batch import Coalescer, walk_many
 from polysource.engine.fleet import WAITED, Fleet
 from polysource.engine.route import Router
@@ -1099,15 +1099,7 @@ class FetchEngine:
         return admitted or slots
 
     async def _call(self, slot: ProviderSlot, request: Request) -> Any:
-        value = await slot.provider.fetch(request)
-        schema = request.dataset.schema
-        if not isinstance(value, schema):
-            raise ProviderError(
-                f"answer is {type(value).__name__}, not {schema.__name__}",
-                provider=slot.name,
-                category=ErrorCategory.INVALID_RESPONSE,
-            )
-        return value
+        return accepted(slot.name, request.dataset, await slot.provider.fetch(request))
 
     async def _try(self, slot: ProviderSlot, request: Request, deadline: float) -> Any:
         coalescer = self.coalescers.get(slot.name)
