@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from polysource.cache.memory import ENTRY_OVERHEAD, Entry, MemoryCache
+from polysource.cache.memory import ENTRY_OVERHEAD, MAX_SIGNATURES, Entry, MemoryCache
 from polysource.cache.policy import Freshness, ages, classify
 from polysource.connections import Connection
 from polysource.datasets import QUOTE, Accounts, Quote
@@ -166,6 +166,29 @@ async def test_hundred_thousand_quotes_stay_under_byte_bound(make_orchestrator, 
     assert memory.bytes <= 200_000
     assert len(memory) * ENTRY_OVERHEAD <= 200_000
     assert memory.evictions > 0
+
+
+async def test_hits_with_options_keep_the_index_bounded(make_orchestrator, clock):
+    """Thousands of hits with options and key spellings on one key keep its index slots,
+    the index and the accounted bytes bounded, and leave other keys' slots in place."""
+    fake = FakeProvider("a", clock=clock)
+    orch = await make_orchestrator(fake, cache={"max_entries": 10})
+    await orch.fetch(QUOTE, "MSFT")
+    await orch.fetch(QUOTE, "MSFT")  # indexed for the plain call
+    await orch.fetch(QUOTE, "AAPL")
+    memory = orch._engine.memory
+    spellings = ["AAPL", "aapl", " AAPL", "AAPL ", "Aapl", " aapl "]
+    for i in range(3000):
+        key = spellings[i % len(spellings)]
+        option = ({"deadline": 5.0}, {"allow_stale": False}, {"max_age": 100.0}, {})[i % 4]
+        assert (await orch.fetch(QUOTE, key, **option)).cached
+    (entry,) = [e for e in memory if e.key[1] == "AAPL"]
+    assert len(entry.signatures) <= MAX_SIGNATURES
+    slots = len(memory.index) + sum(len(table) for table in memory.plain.values())
+    assert slots <= MAX_SIGNATURES * len(memory)
+    assert memory.bytes == sum(e.size for e in memory) <= memory.max_bytes
+    assert "MSFT" in memory.plain[QUOTE]
+    assert fake.call_count() == 2
 
 
 def test_referenced_entry_gets_a_second_chance():

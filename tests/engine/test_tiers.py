@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from polysource.cache.tiers import encode_record
+from polysource.cache.tiers import decode_record, encode_record
 from polysource.datasets import QUOTE, Accounts, Quote
 from polysource.engine.tiers import shared_key
 from polysource.errors import AllProvidersFailed, ConfigError
@@ -360,3 +360,70 @@ async def test_a_pattern_with_a_character_class_is_refused_before_any_tier(
     assert fakes.backends["l2"].count("delete_pattern") == 0
     await orch.invalidate(QUOTE, pattern="A\\[*")  # an escaped bracket is a literal
     assert fakes.backends["l2"].count("delete_pattern") == 1
+
+
+def _bad_price_record(price, stamp):
+    """A quote record whose ``price`` holds ``price`` (any JSON value), stamped ``stamp``."""
+    import orjson
+
+    record = orjson.loads(encode_record(Quote("AAPL", 1.0, "USD"), "old", stamp))
+    record["d"]["price"] = price
+    return orjson.dumps(record)
+
+
+@pytest.mark.parametrize("price", ["190.5", {"value": 190.5}, [190.5], True])
+@pytest.mark.parametrize("many", [False, True], ids=["fetch", "fetch_many"])
+async def test_a_record_with_a_wrong_value_type_is_a_miss_and_is_replaced(
+    make_orchestrator, clock, fakes, events, price, many
+):
+    """A shared record whose price is a string, object, list or bool is not served: the
+    provider answers, its answer replaces the record, and a tier event names the field."""
+    fake = FakeProvider("a", clock=clock)
+    orch = await _tiered(make_orchestrator, fakes, fake)
+    key = shared_key(QUOTE, "AAPL", "global", None)
+    l2 = fakes.backends["l2"]
+    l2.data[key] = _bad_price_record(price, clock.time())
+    if many:
+        result = (await orch.fetch_many(QUOTE, ["AAPL"])).results["AAPL"]
+    else:
+        result = await orch.fetch(QUOTE, "AAPL")
+    await clock.settle()
+    assert result.source == "a" and not result.cached
+    assert type(result.data.price) is float and fake.call_count() == 1
+    replaced = decode_record(l2.data[key], Quote)
+    assert replaced is not None and replaced.value == result.data
+    (event,) = [e for e in events.of("tier") if e.detail.get("state") == "rejected"]
+    assert event.dataset == "quote" and event.detail["tier"] == "l2"
+    assert "$.price" in event.detail["reason"] and "190" not in event.detail["reason"]
+
+
+@pytest.mark.parametrize("many", [False, True], ids=["fetch", "fetch_many"])
+async def test_a_record_stamped_in_the_future_is_a_miss(
+    make_orchestrator, clock, fakes, events, many
+):
+    """A record stamped an hour ahead is not fresh for an hour: it is a miss, the provider
+    answers and its answer replaces it; a stamp within the clock skew counts as now."""
+    fake = FakeProvider("a", clock=clock)
+    orch = await _tiered(make_orchestrator, fakes, fake, datasets={"quote": {"ttl": {"free": 30}}})
+    l2 = fakes.backends["l2"]
+    ahead = shared_key(QUOTE, "AAPL", "global", None)
+    skewed = shared_key(QUOTE, "MSFT", "global", None)
+    l2.data[ahead] = encode_record(Quote("AAPL", 1.0), "old", clock.time() + 3600)
+    l2.data[skewed] = encode_record(Quote("MSFT", 2.0), "old", clock.time() + 0.5)
+
+    async def get(key):
+        if many:
+            return (await orch.fetch_many(QUOTE, [key])).results[key]
+        return await orch.fetch(QUOTE, key)
+
+    result = await get("AAPL")
+    await clock.settle()
+    assert result.source == "a" and fake.call_count() == 1
+    record = decode_record(l2.data[ahead], Quote)
+    assert record is not None and record.source == "a" and record.fetched_at <= clock.time()
+    (event,) = [e for e in events.of("tier") if e.detail.get("state") == "rejected"]
+    assert event.detail["reason"] == "stamped in the future"
+    assert (await get("MSFT")).source == "old"
+    await clock.advance(31)
+    orch.clear_cache()
+    assert (await get("MSFT")).source == "a"

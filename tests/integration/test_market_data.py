@@ -10,6 +10,7 @@ import pytest
 from polysource import Orchestrator, Secret, load_config
 from polysource.datasets import FUNDAMENTALS, QUOTE
 from polysource.emulation import EMULATOR_STATE, US_LARGE_CAPS, Faults, serve
+from polysource.errors import AllProvidersFailed
 from polysource_tiingo.emulator import create_app as tiingo_app
 from polysource_yahoo.emulator import create_app as yahoo_app
 
@@ -114,3 +115,35 @@ async def test_merge_strategies_with_both_providers(market):
     )
     assert fundamentals.provenance["name"] == ("tiingo",)
     assert fundamentals.data.market_cap is not None
+
+
+async def test_wrong_values_fail_over_and_are_never_cached(market):
+    """Tiingo answers negative prices: fetch and fetch_many fail over to Yahoo, and after both
+    serve wrong values and then recover, no negative price was cached or served."""
+    orch, states = market
+    states["tiingo"].set_faults(Faults(wrong_values_rate=1.0))
+    single = await orch.fetch(QUOTE, "AAPL")
+    assert single.source == "yahoo" and single.data.price > 0
+    assert [e.category for e in single.errors] == ["invalid_response"]
+    batch = await orch.fetch_many(QUOTE, ["MSFT", "GOOGL"])
+    assert {r.source for r in batch.results.values()} == {"yahoo"}
+    assert all(r.data.price > 0 for r in batch.results.values())
+    states["yahoo"].set_faults(Faults(wrong_values_rate=1.0))
+    with pytest.raises(AllProvidersFailed) as failed:
+        await orch.fetch(QUOTE, "AMZN")
+    assert failed.value.errors[-1].category == "invalid_response"
+    for name in ("tiingo", "yahoo"):
+        states[name].set_faults(Faults())
+    recovered = await orch.fetch(QUOTE, "AMZN")
+    assert not recovered.cached and recovered.data.price > 0
+    again = await orch.fetch(QUOTE, "MSFT")
+    assert again.cached and again.source == "yahoo" and again.data.price > 0
+
+
+async def test_merged_median_never_sees_a_wrong_value(market):
+    """With Tiingo's prices negative, the median is Yahoo's price alone, never a negative."""
+    orch, states = market
+    states["tiingo"].set_faults(Faults(wrong_values_rate=1.0))
+    merged = await orch.fetch_merged(QUOTE, "AAPL", strategy="median", min_providers=1)
+    assert merged.sources == ("yahoo",) and merged.data.price > 0
+    assert [e.category for e in merged.errors] == ["invalid_response"]

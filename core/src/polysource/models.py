@@ -111,6 +111,11 @@ class Dataset(Generic[T]):
         parts: For a composite dataset, part name to the dataset it comes from. The schema
             takes the canonical key as its first argument and one optional field per part;
             ``fetch_composite`` fetches the parts in parallel and builds it.
+        validators: Checks of a provider's answer, each ``validator(value) -> str | None``:
+            ``None`` when the value is acceptable, else what is wrong with it (name the field,
+            do not quote the value). An answer that fails one is an ``invalid_response`` from
+            that provider: never cached or merged, counted by its breaker, failed over.
+            :mod:`polysource.datasets` has the standard ones.
     """
 
     name: str
@@ -124,9 +129,18 @@ class Dataset(Generic[T]):
     validate: tuple[str, ...] = ()
     tolerance: float = 0.02
     parts: Mapping[str, str] = field(factory=dict)
+    validators: tuple[Callable[[Any], str | None], ...] = ()
 
     def __str__(self) -> str:
         return self.name
+
+    def check(self, value: T) -> str | None:
+        """What the first failing validator says about ``value``; ``None`` if all pass."""
+        for validator in self.validators:
+            found = validator(value)
+            if found is not None:
+                return found
+        return None
 
     @property
     def is_composite(self) -> bool:

@@ -1,8 +1,9 @@
 """Encoding of cached values: cattrs to JSON bytes with orjson, never pickle.
 
 A value is unstructured by cattrs and dumped with orjson; decoding structures the bytes back
-into the dataset's schema. A value that fails to decode is reported as ``None`` (a cache
-miss), never an exception.
+into the dataset's schema with type checks: every field must hold the JSON type its schema
+declares (nested classes, lists of them, optional fields, dates, Decimals included). A value
+that fails to decode is reported as ``None`` (a cache miss), never an exception.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import inspect
 import itertools
 import types
 import typing
-from collections.abc import Callable, MutableSequence, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, MutableSequence, Sequence
+from collections.abc import Set as AbstractSet
 from decimal import Decimal
 from typing import Any, Final, TypeVar
 
 import attrs
 import orjson
+from cattrs import ClassValidationError, Converter, IterableValidationError, transform_error
+from cattrs.errors import IterableValidationNote
 from cattrs.preconf.orjson import make_converter
 
 __all__ = [
@@ -26,6 +30,7 @@ __all__ = [
     "converter",
     "decode",
     "encode",
+    "problem",
     "roundtrip",
     "structurer",
 ]
@@ -36,35 +41,19 @@ FORMAT_VERSION: Final = 1
 """Bumped when the encoding changes, so old entries read as misses."""
 
 converter: Final = make_converter(detailed_validation=False)
-"""One converter for every cached value. Detailed validation (an exception group per field) is
-off: a value that does not fit is a miss either way, and it costs about 10% of a decode."""
-converter.register_unstructure_hook(Decimal, str)
-converter.register_structure_hook(Decimal, lambda v, _: Decimal(str(v)))
-# datetime is a subclass of date: its hooks must be registered after date's so they win.
-converter.register_unstructure_hook(dt.date, dt.date.isoformat)
-converter.register_structure_hook(
-    dt.date, lambda v, _: v if isinstance(v, dt.date) else dt.date.fromisoformat(v)
-)
-converter.register_unstructure_hook(dt.datetime, dt.datetime.isoformat)
-converter.register_structure_hook(
-    dt.datetime, lambda v, _: v if isinstance(v, dt.datetime) else dt.datetime.fromisoformat(v)
-)
+"""One converter for every cached value, strict about JSON types (see :func:`_strict`).
 
+Detailed validation (an exception group per field) is off on the decode path: a value that
+does not fit is a miss either way. :func:`problem` says where a rejected value went wrong."""
 
-def encode(value: Any) -> bytes:
-    """Serialise an attrs value to JSON bytes."""
-    return orjson.dumps(converter.unstructure(value))
-
+_explainer: Final = make_converter(detailed_validation=True)
+"""The same hooks with detailed validation: used only to explain a rejected value."""
 
 Structurer = Callable[[Any], Any]
-"""A compiled structure function: the unstructured value in, the schema's instance out."""
+"""A structure function: the unstructured value in, the schema's instance out."""
 
 _structurers: dict[Any, Structurer] = {}
-_compiling: set[type[Any]] = set()
 
-# Types whose values orjson hands back as they were stored (the encoder wrote them as is).
-_TRUSTED: Final = frozenset({str, int, float, bool, type(None), Any})
-_MISSING: Final = object()
 _SEQUENCES: Final = {
     tuple: tuple,
     list: list,
@@ -72,84 +61,247 @@ _SEQUENCES: Final = {
     frozenset: frozenset,
     Sequence: tuple,
     MutableSequence: list,
+    AbstractSet: frozenset,
+}
+_MAPPINGS: Final = frozenset({dict, Mapping, MutableMapping})
+
+
+def _exact(kind: type[Any]) -> Callable[[Any, Any], Any]:
+    """A hook taking only ``kind`` itself: JSON gives ``bool`` for ``true``, never for ``1``,
+    and a string is never a number."""
+
+    def structure(value: Any, _: Any) -> Any:
+        if value.__class__ is kind:
+            return value
+        raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
+
+    return structure
+
+
+def _float(value: Any, _: Any) -> float:
+    """A float, or an int widened to one (``bool`` and ``"1.5"`` are neither)."""
+    cls = value.__class__
+    if cls is float:
+        return value  # type: ignore[no-any-return]
+    if cls is int:
+        return float(value)
+    raise TypeError(f"expected float, got {type(value).__name__}")
+
+
+def _text(value: Any) -> str:
+    if value.__class__ is not str:
+        raise TypeError(f"expected str, got {type(value).__name__}")
+    return value
+
+
+def _decimal(value: Any, _: Any) -> Decimal:
+    """A finite Decimal from the string the encoder wrote."""
+    number = Decimal(_text(value))
+    if not number.is_finite():
+        raise ValueError("expected a finite decimal")
+    return number
+
+
+def _date(value: Any, _: Any) -> dt.date:
+    return dt.date.fromisoformat(_text(value))
+
+
+def _datetime(value: Any, _: Any) -> dt.datetime:
+    return dt.datetime.fromisoformat(_text(value))
+
+
+_PRIMITIVES: Final[dict[type[Any], Callable[[Any, Any], Any]]] = {
+    str: _exact(str),
+    int: _exact(int),
+    bool: _exact(bool),
+    float: _float,
 }
 
 
-def structurer(schema: Any) -> Structurer:
-    """The structure function for ``schema``, built once (see :func:`_compile`).
+def _optional(hint: Any) -> Any:
+    """``X`` when ``hint`` is ``X | None``, else ``None``."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if len(args) == 2 and type(None) in args:
+            return args[0] if args[1] is type(None) else args[1]
+    return None
 
-    It raises on a value that does not fit (a missing required field, a list where an object
-    belongs, a date that does not parse); callers turn that into a miss.
+
+def _is_optional_primitive(hint: Any) -> bool:
+    return _optional(hint) in _PRIMITIVES
+
+
+def _optional_primitive(hint: Any) -> Callable[[Any, Any], Any]:
+    """``None`` or the primitive, in one call (cattrs' optional hook would make two)."""
+    inner = _optional(hint)
+    if inner is float:
+
+        def structure_float(value: Any, _: Any) -> Any:
+            cls = value.__class__
+            if cls is float or value is None:
+                return value
+            if cls is int:
+                return float(value)
+            raise TypeError(f"expected float or null, got {type(value).__name__}")
+
+        return structure_float
+
+    def structure(value: Any, _: Any, kind: type[Any] = inner) -> Any:
+        if value is None or value.__class__ is kind:
+            return value
+        raise TypeError(f"expected {kind.__name__} or null, got {type(value).__name__}")
+
+    return structure
+
+
+def _is_sequence(hint: Any) -> bool:
+    args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    return origin in _SEQUENCES and (
+        len(args) == 1 or (origin is tuple and len(args) == 2 and args[1] is Ellipsis)
+    )
+
+
+def _sequence_hook(conv: Converter) -> Callable[[Any], Callable[[Any, Any], Any]]:
+    """Sequences only from JSON arrays: a string or an object is not a list of items."""
+
+    def factory(hint: Any) -> Callable[[Any, Any], Any]:
+        item = typing.get_args(hint)[0]
+        make = _SEQUENCES[typing.get_origin(hint)]
+        each = conv.get_structure_hook(item)
+
+        def structure(value: Any, _: Any) -> Any:
+            if value.__class__ is not list:
+                raise TypeError(f"expected a list, got {type(value).__name__}")
+            return make([each(x, item) for x in value])
+
+        def structure_detailed(value: Any, _: Any) -> Any:
+            if value.__class__ is not list:
+                raise TypeError(f"expected a list, got {type(value).__name__}")
+            errors = []
+            for index, x in enumerate(value):
+                try:
+                    each(x, item)
+                except Exception as exc:  # noqa: BLE001 - collected, raised as one group
+                    note = IterableValidationNote(f"item {index}", index, item)
+                    exc.__notes__ = [*getattr(exc, "__notes__", []), note]
+                    errors.append(exc)
+            if errors:
+                raise IterableValidationError(f"while structuring {hint!r}", errors, hint)
+            return structure(value, _)
+
+        return structure_detailed if conv.detailed_validation else structure
+
+    return factory
+
+
+def _object_hook(conv: Converter) -> Callable[[Any], Callable[[Any, Any], Any]]:
+    """attrs classes only from JSON objects (cattrs' generated function checks ``"f" in o``,
+    which a string answers too)."""
+
+    def factory(schema: Any) -> Callable[[Any, Any], Any]:
+        build = conv.gen_structure_attrs_fromdict(schema)
+
+        def structure(value: Any, _: Any) -> Any:
+            if value.__class__ is not dict:
+                raise TypeError(f"expected an object, got {type(value).__name__}")
+            return build(value, schema)
+
+        return structure
+
+    return factory
+
+
+def _is_mapping(hint: Any) -> bool:
+    return typing.get_origin(hint) in _MAPPINGS and len(typing.get_args(hint)) == 2
+
+
+def _mapping_hook(conv: Converter) -> Callable[[Any], Callable[[Any, Any], Any]]:
+    """Mappings only from JSON objects."""
+
+    def factory(hint: Any) -> Callable[[Any, Any], Any]:
+        key_type, value_type = typing.get_args(hint)
+        key = conv.get_structure_hook(key_type)
+        each = conv.get_structure_hook(value_type)
+
+        def structure(value: Any, _: Any) -> Any:
+            if value.__class__ is not dict:
+                raise TypeError(f"expected an object, got {type(value).__name__}")
+            return {key(k, key_type): each(v, value_type) for k, v in value.items()}
+
+        return structure
+
+    return factory
+
+
+def _strict(conv: Converter) -> None:
+    """Make ``conv`` reject values of the wrong JSON type instead of converting them.
+
+    cattrs' default hooks call ``float(v)``, ``str(v)``, ``int(v)``: ``"1.5"`` would become a
+    price, ``true`` a volume of 1, and a string a tuple of its characters. Here each field
+    takes only the JSON type its schema declares (an int widens to a float); dates, datetimes
+    and Decimals only from the strings the encoder writes.
+    """
+    conv.register_unstructure_hook(Decimal, str)
+    conv.register_structure_hook(Decimal, _decimal)
+    # datetime is a subclass of date: its hooks must be registered after date's so they win.
+    conv.register_unstructure_hook(dt.date, dt.date.isoformat)
+    conv.register_structure_hook(dt.date, _date)
+    conv.register_unstructure_hook(dt.datetime, dt.datetime.isoformat)
+    conv.register_structure_hook(dt.datetime, _datetime)
+    for kind, hook in _PRIMITIVES.items():
+        conv.register_structure_hook(kind, hook)
+    conv.register_structure_hook_factory(_is_optional_primitive, _optional_primitive)
+    conv.register_structure_hook_factory(_is_sequence, _sequence_hook(conv))
+    conv.register_structure_hook_factory(_is_mapping, _mapping_hook(conv))
+    conv.register_structure_hook_factory(attrs.has, _object_hook(conv))
+
+
+_strict(converter)
+_strict(_explainer)
+
+
+def encode(value: Any) -> bytes:
+    """Serialise an attrs value to JSON bytes."""
+    return orjson.dumps(converter.unstructure(value))
+
+
+def structurer(schema: Any) -> Structurer:
+    """The structure function for ``schema`` (cattrs' hook, looked up once).
+
+    It raises on a value that does not fit (a missing required field, a value of another JSON
+    type than the field declares, a list where an object belongs, a date that does not
+    parse); callers turn that into a miss.
     """
     found = _structurers.get(schema)
     if found is None:
-        found = _structurers[schema] = _build(schema)
+        hook = converter.get_structure_hook(schema)
+
+        def structure(value: Any) -> Any:
+            return hook(value, schema)
+
+        found = _structurers[schema] = structure
     return found
 
 
-def _build(schema: Any) -> Structurer:
-    if attrs.has(schema) and isinstance(schema, type) and schema not in _compiling:
-        _compiling.add(schema)
-        try:
-            return _compile(schema)
-        except (NameError, TypeError):  # a forward reference or a shape the compiler skips
-            pass
-        finally:
-            _compiling.discard(schema)
-    hook = converter.get_structure_hook(schema)
+def problem(value: Any, schema: Any) -> str | None:
+    """Where an unstructured value does not fit ``schema`` (``None`` if it does).
 
-    def structure(value: Any) -> Any:
-        return hook(value, schema)
-
-    return structure
-
-
-def _compile(schema: type[Any]) -> Structurer:
-    """Compile the structure function of an attrs class from source made for its fields.
-
-    cattrs' generated functions call a hook per field (``float(v)``, ``str(v)``, a union hook
-    for each ``X | None``) and build a keyword dict for the optional fields; for a 12-field
-    quote that is most of a decode. Here the encoder is cattrs on the same schemas, so orjson
-    already hands back ``str``, ``int``, ``float``, ``bool`` and ``None`` as they were stored:
-    those values pass as they are, positionally, straight into the class. Nested attrs classes
-    and sequences of them are compiled the same way; every other type (datetime, date,
-    Decimal, enums, ...) is structured by the converter's own hook, so cattrs stays the
-    engine for what needs converting. A missing required field, an object or list of the
-    wrong shape, or a value the class or a hook rejects raises, which callers read as a miss.
+    For events about rejected cache records: field paths and error types only, never the
+    values themselves (a record may hold private data).
     """
-    hints = typing.get_type_hints(schema)
-    namespace: dict[str, Any] = {"__cl": schema, "__new": object.__new__, "_MISSING": _MISSING}
-    counter = itertools.count()
-    fields = [field for field in attrs.fields(schema) if field.init]
-    setters = _slot_setters(schema)
-    bodies = []
-    for every_key in (True, False):
-        lines: list[str] = []
-        values = [
-            _argument(f, hints.get(f.name, Any), f"v{i}", namespace, lines, counter, every_key)
-            for i, f in enumerate(fields)
-        ]
-        if every_key and setters is not None:
-            lines.append("i = __new(__cl)")
-            for field, value in zip(fields, values, strict=True):
-                lines.append(f"{_global(setters[field.name], namespace, counter)}(i, {value})")
-            lines.append("return i")
-        else:
-            arguments = (
-                f"{field.alias}={value}" if field.kw_only else value
-                for field, value in zip(fields, values, strict=True)
-            )
-            lines.append(f"return __cl({', '.join(arguments)})")
-        bodies.append(lines)
-    every = "".join(f"        {line}\n" for line in bodies[0])
-    some = "".join(f"    {line}\n" for line in bodies[1])
-    # The encoder writes every field, so the first body (only ``o[key]``, cheaper than
-    # ``o.get``) answers; a record without some defaulted field takes the second.
-    source = f"def structure(o):\n    try:\n{every}    except KeyError:\n        pass\n{some}"
-    code = compile(source, f"<polysource structure {schema.__qualname__}>", "exec")
-    exec(code, namespace)  # noqa: S102 - source built above from the schema's own fields
-    structure: Structurer = namespace["structure"]
-    return structure
+    try:
+        _explainer.structure(value, schema)
+    except Exception as exc:  # noqa: BLE001 - any failure is described, none is raised
+        if isinstance(exc, ClassValidationError | IterableValidationError):
+            found = transform_error(exc, format_exception=_error_name)
+            return "; ".join(found[:3])
+        return type(exc).__name__
+    return None
+
+
+def _error_name(exc: BaseException, _: Any) -> str:
+    return "missing" if isinstance(exc, KeyError) else type(exc).__name__
 
 
 def _slot_setters(schema: type[Any]) -> dict[str, Callable[[Any, Any], None]] | None:
@@ -186,45 +338,6 @@ def _slot_setters(schema: type[Any]) -> dict[str, Callable[[Any, Any], None]] | 
             return None
         setters[field.name] = descriptor.__set__
     return setters
-
-
-def _argument(
-    field: attrs.Attribute[Any],
-    hint: Any,
-    name: str,
-    namespace: dict[str, Any],
-    lines: list[str],
-    counter: itertools.count[int],
-    every_key: bool,
-) -> str:
-    """The call argument for ``field``, adding any statements it needs to ``lines``.
-
-    With ``every_key`` the field's key is taken to be present (a ``KeyError`` otherwise).
-    """
-    key = repr(field.name)
-    default = attrs.NOTHING if every_key else field.default
-    optional, inner = _optional(hint)
-    convert = _expression(inner, name, namespace, counter)
-    if convert == name:  # a trusted value: no conversion, one dict lookup
-        if default is attrs.NOTHING:
-            return f"o[{key}]"
-        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-            return f"(o[{key}] if {key} in o else {_factory(default, namespace, counter)})"
-        return f"o.get({key}, {_constant(default, namespace, counter)})"
-    if optional:
-        convert = f"(None if {name} is None else {convert})"
-    if default is attrs.NOTHING:
-        lines.append(f"{name} = o[{key}]")
-        return convert
-    if default is None and optional:
-        lines.append(f"{name} = o.get({key})")
-        return convert
-    lines.append(f"{name} = o.get({key}, _MISSING)")
-    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-        fallback = _factory(default, namespace, counter)
-    else:
-        fallback = _constant(default, namespace, counter)
-    return f"({fallback} if {name} is _MISSING else {convert})"
 
 
 def builder(schema: type[T], names: Sequence[str], **fixed: Any) -> Callable[..., T]:
@@ -266,57 +379,6 @@ def builder(schema: type[T], names: Sequence[str], **fixed: Any) -> Callable[...
     return build
 
 
-def _expression(hint: Any, name: str, namespace: dict[str, Any], counter: Any) -> str:
-    """Python source turning the unstructured value in variable ``name`` into ``hint``."""
-    if hint in _TRUSTED:
-        return name
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    optional, inner = _optional(hint)
-    if optional:
-        convert = _expression(inner, name, namespace, counter)
-        return name if convert == name else f"(None if {name} is None else {convert})"
-    if attrs.has(hint) and isinstance(hint, type) and hint not in _compiling:
-        return f"{_global(structurer(hint), namespace, counter)}({name})"
-    container = _SEQUENCES.get(origin)
-    if container is not None and (
-        len(args) == 1 or (origin is tuple and len(args) == 2 and args[1] is Ellipsis)
-    ):
-        items = f"{_global(_items, namespace, counter)}({name})"
-        each = _expression(args[0], "x", namespace, counter)
-        make = _global(container, namespace, counter)
-        if each == "x":
-            return f"{make}({items})"
-        return f"{make}([{each} for x in {items}])"
-    if origin is dict and all(arg in _TRUSTED for arg in args):
-        return f"{_global(_mapping, namespace, counter)}({name})"
-    hook = _global(converter.get_structure_hook(hint), namespace, counter)
-    return f"{hook}({name}, {_global(hint, namespace, counter)})"
-
-
-def _optional(hint: Any) -> tuple[bool, Any]:
-    """Whether ``hint`` is ``X | None``, and ``X``."""
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        args = typing.get_args(hint)
-        if len(args) == 2 and type(None) in args:
-            return True, args[0] if args[1] is type(None) else args[1]
-    return False, hint
-
-
-def _items(value: Any) -> list[Any]:
-    """``value`` if it is a JSON array; a string or an object is not a sequence here."""
-    if value.__class__ is not list:
-        raise TypeError(f"expected a list, got {type(value).__name__}")
-    return value
-
-
-def _mapping(value: Any) -> dict[Any, Any]:
-    """A copy of ``value`` if it is a JSON object."""
-    if value.__class__ is not dict:
-        raise TypeError(f"expected an object, got {type(value).__name__}")
-    return dict(value)
-
-
 def _global(value: Any, namespace: dict[str, Any], counter: Any) -> str:
     name = f"__g{next(counter)}"
     namespace[name] = value
@@ -327,12 +389,6 @@ def _constant(value: Any, namespace: dict[str, Any], counter: Any) -> str:
     if value is None or value is True or value is False:
         return repr(value)
     return _global(value, namespace, counter)
-
-
-def _factory(default: Any, namespace: dict[str, Any], counter: Any) -> str:
-    if default.takes_self:
-        raise TypeError("a factory that takes self")  # cattrs handles it
-    return f"{_global(default.factory, namespace, counter)}()"
 
 
 def decode(data: bytes | str, schema: type[T]) -> T | None:

@@ -10,7 +10,10 @@ referenced entry a second chance (the CLOCK approximation of LRU).
 The *index* maps the exact arguments of a previous ``fetch`` (dataset handle or name, raw key,
 region, tier, tenant) to ``(result, fresh_until)``, so that a repeated request is answered with
 one dict lookup and one clock read: no normalisation, no routing, no allocation. An entry that
-is replaced, evicted or removed takes its index slots with it.
+is replaced, evicted or removed takes its index slots with it. An entry holds at most
+``MAX_SIGNATURES`` slots (a request shape already indexed is not added again; a new one past
+the bound takes the place of the entry's oldest), and each slot past the first is charged to
+the entry's bytes, so the index stays within the cache's bounds whatever the call pattern.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any, Final
 from polysource.errors import ProviderError
 from polysource.models import Result
 
-__all__ = ["ENTRY_OVERHEAD", "Entry", "MemoryCache", "entry_size"]
+__all__ = ["ENTRY_OVERHEAD", "MAX_SIGNATURES", "SLOT_SIZE", "Entry", "MemoryCache", "entry_size"]
 
 ENTRY_OVERHEAD: Final = 512
 """Bytes charged per entry for the objects around the value (entry, result, key, slots)."""
@@ -33,6 +36,14 @@ quotes and daily bars: 1,025 real bytes for a quote whose JSON is 189 bytes, wit
 entry, result, keys and index slots included). An entry is charged
 ``DATA_FACTOR * len(json) + ENTRY_OVERHEAD``; ``benchmarks/memory.py`` checks that real
 memory stays under the accounted bytes."""
+
+
+MAX_SIGNATURES: Final = 4
+"""Index slots one entry holds at most (request shapes: handle or name, tier, key spelling)."""
+
+SLOT_SIZE: Final = 256
+"""Bytes charged for each index slot of an entry past its first (the first is part of
+``ENTRY_OVERHEAD``): the signature tuple, the slot tuple and the dict item."""
 
 
 def entry_size(encoded_length: int) -> int:
@@ -94,24 +105,16 @@ class MemoryCache:
 
     Args:
         max_entries: Most entries held.
-        max_bytes: Most bytes held (sum of entry sizes).
-        max_index: Most request signatures indexed (the index is cleared when it overflows).
+        max_bytes: Most bytes held (sum of entry sizes, index slots included).
     """
 
-    def __init__(
-        self,
-        max_entries: int = 100_000,
-        max_bytes: int = 256 * 1024 * 1024,
-        max_index: int | None = None,
-    ) -> None:
+    def __init__(self, max_entries: int = 100_000, max_bytes: int = 256 * 1024 * 1024) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self.max_index = max_index if max_index is not None else max(1024, 2 * max_entries)
         self._store: OrderedDict[CacheKey, Entry] = OrderedDict()
         self.index: dict[Hashable, IndexSlot] = {}
         # Requests with no region, tier or tenant: dataset -> key -> slot.
         self.plain: dict[Any, dict[str, IndexSlot]] = {}
-        self._indexed = 0
         self.bytes = 0
         self.evictions = 0
 
@@ -158,10 +161,14 @@ class MemoryCache:
         entry.alive = False
         self.bytes -= entry.size
         for signature in entry.signatures or ():
-            table, key = self._table(signature)
-            slot = table.get(key)
-            if slot is not None and slot[0] is entry.result:
-                del table[key]
+            self._unindex(signature, entry)
+
+    def _unindex(self, signature: Any, entry: Entry) -> None:
+        """Drop the slot of ``signature`` if it is ``entry``'s."""
+        table, key = self._table(signature)
+        slot = table.get(key)
+        if slot is not None and slot[2] is entry:
+            del table[key]
 
     def _table(self, signature: Any) -> tuple[dict[Any, Any], Any]:
         dataset, key, region, tier, tenant = signature
@@ -176,28 +183,36 @@ class MemoryCache:
             self._kill(old)
 
     def index_put(self, signature: Hashable, entry: Entry, fresh_until: float) -> None:
-        """Remember that requests with ``signature`` are answered by ``entry`` until then."""
+        """Remember that requests with ``signature`` are answered by ``entry`` until then.
+
+        A signature already indexed for ``entry`` costs nothing more (``fresh_until`` depends
+        only on the entry and the signature's tier). A new one past ``MAX_SIGNATURES`` takes
+        the place of the entry's oldest; one whose charge would pass ``max_bytes`` is not
+        indexed (those requests take the engine's path, with the same answer).
+        """
         if entry.result is None or not entry.alive:
             return
-        if self._indexed >= self.max_index:
-            self.index.clear()
-            for table in self.plain.values():
-                table.clear()
-            self._indexed = 0
         table, key = self._table(signature)
-        table[key] = (entry.result, fresh_until, entry)
-        if entry.signatures is None:
+        slot = table.get(key)
+        if slot is not None and slot[2] is entry:
+            return
+        signatures = entry.signatures
+        if signatures is None:
             entry.signatures = [signature]
+        elif len(signatures) < MAX_SIGNATURES:
+            if self.bytes + SLOT_SIZE > self.max_bytes:
+                return
+            signatures.append(signature)
+            entry.size += SLOT_SIZE
+            self.bytes += SLOT_SIZE
         else:
-            entry.signatures.append(signature)
-        self._indexed += 1
+            self._unindex(signatures.pop(0), entry)
+            signatures.append(signature)
+        table[key] = (entry.result, fresh_until, entry)
 
     def clear(self, dataset: str | None = None) -> int:
         """Drop every entry (of one dataset, if given); returns how many were dropped."""
         keys = [k for k in self._store if dataset is None or k[0] == dataset]
         for key in keys:
-            self.remove(key)
-        self.index.clear()
-        for table in self.plain.values():
-            table.clear()
+            self.remove(key)  # and its index slots
         return len(keys)

@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import orjson
 from attrs import define, frozen
 
-from polysource.cache.codec import FORMAT_VERSION, converter, structurer
+from polysource.cache.codec import FORMAT_VERSION, converter, problem, structurer
 from polysource.clock import Clock
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "decode_record",
     "decode_with",
     "encode_record",
+    "rejection",
 ]
 
 T = TypeVar("T")
@@ -143,3 +144,20 @@ def decode_with(data: bytes, structure: Callable[[Any], Any]) -> Record | None:
         return Record(structure(raw["d"]), str(raw["s"]), float(raw["t"]), len(data))
     except Exception:  # noqa: BLE001 - an undecodable record is a miss, whatever the cause
         return None
+
+
+def rejection(data: bytes, schema: type[Any]) -> str:
+    """Why :func:`decode_record` rejects ``data``: field paths and error types, no values."""
+    try:
+        raw = orjson.loads(data)
+        version = raw["v"]
+    except Exception:  # noqa: BLE001 - whatever it is, it is not a record
+        return "not a record"
+    if version != FORMAT_VERSION:
+        return "another format"
+    try:
+        str(raw["s"])
+        float(raw["t"])
+    except Exception:  # noqa: BLE001 - a broken envelope
+        return "not a record"
+    return problem(raw.get("d"), schema) or "not a record"

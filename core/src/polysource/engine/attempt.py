@@ -19,7 +19,7 @@ from polysource.engine.health import HealthTracker
 from polysource.engine.telemetry import Emitter
 from polysource.errors import ErrorCategory, ProviderError
 from polysource.events import EventKind
-from polysource.models import BreakerState, ProviderInfo, ProviderStats
+from polysource.models import BreakerState, Dataset, ProviderInfo, ProviderStats
 from polysource.provider import Provider
 from polysource.resilience.breaker import Breaker
 from polysource.resilience.budget import CostBudget
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from polysource.engine.fleet import Fleet
     from polysource.engine.guard import Guard
 
-__all__ = ["BREAKER_CATEGORIES", "ProviderSlot", "attempt"]
+__all__ = ["BREAKER_CATEGORIES", "ProviderSlot", "accepted", "attempt"]
 
 T = TypeVar("T")
 
@@ -43,6 +43,34 @@ BREAKER_CATEGORIES = frozenset(
     }
 )
 """Failures that count against a provider's breaker and health (not not_found, auth, ...)."""
+
+
+def accepted(provider: str, dataset: Dataset[Any], value: Any) -> Any:
+    """``value``, if it is an instance of the dataset's schema and passes its validators.
+
+    Every provider answer to a dataset read passes here (``fetch``, ``fetch_many`` and its
+    batches, ``fetch_merged``, the parts of a composite), inside the attempt, so a failure
+    counts against the provider like any other bad response.
+
+    Raises:
+        ProviderError: ``invalid_response`` naming the schema or the failed check.
+    """
+    schema = dataset.schema
+    if not isinstance(value, schema):
+        raise ProviderError(
+            f"answer is {type(value).__name__}, not {schema.__name__}",
+            provider=provider,
+            category=ErrorCategory.INVALID_RESPONSE,
+        )
+    if dataset.validators:
+        problem = dataset.check(value)
+        if problem is not None:
+            raise ProviderError(
+                f"answer fails a check of {dataset.name}: {problem}",
+                provider=provider,
+                category=ErrorCategory.INVALID_RESPONSE,
+            )
+    return value
 
 
 class ProviderSlot:

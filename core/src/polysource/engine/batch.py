@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from polysource.engine.attempt import ProviderSlot, attempt
+from polysource.engine.attempt import ProviderSlot, accepted, attempt
 from polysource.errors import ErrorCategory, ProviderError, stops_failover
 from polysource.events import EventKind
 from polysource.models import Request
@@ -48,16 +48,17 @@ async def load_batch(
         ProviderError: The batch call failed (after retries); it applies to every key.
     """
     provider: Any = slot.provider
-    schema = request.dataset.schema
+    dataset = request.dataset
 
     async def call() -> dict[str, Any]:
         answer = await provider.fetch_batch(request, keys)
         wanted = set(keys)
-        out: dict[str, Any] = {}
-        for key, value in answer.items():
-            if key in wanted and isinstance(value, schema):
-                out[key] = value
-        return out
+        # One answer: a value that is not acceptable fails the batch (its keys fail over).
+        return {
+            key: accepted(slot.name, dataset, value)
+            for key, value in answer.items()
+            if key in wanted
+        }
 
     slot.batches += 1
     if slot.emitter.wants[EventKind.BATCH]:

@@ -20,7 +20,7 @@ from polysource.cache.policy import Freshness, ages, classify
 from polysource.cache.tiers import Record, decode_record, encode_record
 from polysource.clock import Clock
 from polysource.connections import ConnectionStore, MemoryConnectionStore
-from polysource.engine.attempt import ProviderSlot, attempt
+from polysource.engine.attempt import ProviderSlot, accepted, attempt
 from polysource.engine.batch import Coalescer, walk_many
 from polysource.engine.fleet import WAITED, Fleet
 from polysource.engine.route import Router
@@ -482,7 +482,7 @@ class FetchEngine:
         assert self.tiers is not None
         owner = tenant if ds.private else None
         prefix = shared_prefix(ds, region, owner)
-        found, tier_names = await self.tiers.get_many([prefix + nkey for nkey in misses], ds.schema)
+        found, tier_names = await self.tiers.get_many([prefix + nkey for nkey in misses], ds)
         policy = self.policies[ds.name]
         fresh_for, stale_for = ages(policy.ttl[tier], policy.stale)
         promote = self.memory is not None
@@ -727,7 +727,7 @@ class FetchEngine:
         """The shared tiers' stage: a fresh record answers (and fills the tiers above it)."""
         assert self.tiers is not None
         skey = shared_key(ds, ckey[1], ckey[2], ckey[3])
-        found = await self.tiers.get(skey, ds.schema)
+        found = await self.tiers.get(skey, ds)
         if found is None:
             return None, None
         record, tier_name, missed = found
@@ -987,7 +987,7 @@ class FetchEngine:
             elif held is WAITED and self.tiers:
                 # No answer came: the holder may still have written its answer to a shared
                 # tier (its message lost, or it finished as the wait ended).
-                found = await self.tiers.get(skey, ds.schema)
+                found = await self.tiers.get(skey, ds)
                 if found is not None and self._is_fresh(ds, found[0], tier):
                     joined = self._from_fleet(ds, ckey, found[0])
             elif isinstance(held, str):
@@ -1161,15 +1161,7 @@ class FetchEngine:
         return None
 
     async def _call(self, slot: ProviderSlot, request: Request) -> Any:
-        value = await slot.provider.fetch(request)
-        schema = request.dataset.schema
-        if not isinstance(value, schema):
-            raise ProviderError(
-                f"answer is {type(value).__name__}, not {schema.__name__}",
-                provider=slot.name,
-                category=ErrorCategory.INVALID_RESPONSE,
-            )
-        return value
+        return accepted(slot.name, request.dataset, await slot.provider.fetch(request))
 
     async def _try(
         self, slot: ProviderSlot, request: Request, deadline: float, reserve: float | None = None

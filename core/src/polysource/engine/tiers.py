@@ -8,6 +8,11 @@ its first success). No request that a provider could answer fails because of a t
 Writes go out in the background (at most ``max_writes`` at a time; beyond that they are
 dropped and counted), so they never delay an answer.
 
+A record that does not decode into the dataset's schema (a field of the wrong type, a wrong
+shape, another format), or that is stamped more than ``MAX_CLOCK_SKEW`` seconds ahead of this
+process's wall clock, is a miss in that tier: a ``tier`` event with ``state: rejected`` says
+why, and the provider's answer replaces it.
+
 A deletion (an invalidation) that a tier misses because it is detached, or fails, is kept and
 run before the tier is read again, so an invalidated value never comes back from a tier that
 was away. Past ``MAX_PENDING`` kept deletions, they are widened to whole datasets.
@@ -21,7 +26,14 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from polysource.cache.tiers import CacheBackend, Record, decode_many, decode_record, encode_record
+from polysource.cache.tiers import (
+    CacheBackend,
+    Record,
+    decode_many,
+    decode_record,
+    encode_record,
+    rejection,
+)
 from polysource.clock import Clock
 from polysource.engine.guard import Failed, Guard
 from polysource.engine.singleflight import TaskSet
@@ -30,6 +42,7 @@ from polysource.events import EventKind, redact_key
 from polysource.models import Dataset
 
 __all__ = [
+    "MAX_CLOCK_SKEW",
     "MAX_PENDING",
     "Tier",
     "TierChain",
@@ -44,6 +57,11 @@ T = TypeVar("T")
 
 MAX_PENDING = 256
 """Deletions kept for a detached tier before they are widened to whole datasets."""
+
+MAX_CLOCK_SKEW = 1.0
+"""Seconds a record's wall-clock stamp may be ahead of ours (another process's clock) and
+still count, as fetched now; a record stamped further ahead is rejected, so no stamp keeps a
+record fresh beyond its TTL."""
 
 
 def _dataset_pattern(key_or_pattern: str) -> str:
@@ -189,7 +207,7 @@ class TierChain:
         for tier in self.tiers:
             tier.detached_until = 0.0
 
-    async def get(self, key: str, schema: type[Any]) -> tuple[Record, str, list[Tier]] | None:
+    async def get(self, key: str, ds: Dataset[Any]) -> tuple[Record, str, list[Tier]] | None:
         """The first tier's record for ``key``, its tier's name, and the tiers above that missed."""
         missed: list[Tier] = []
         for tier in self.tiers:
@@ -198,17 +216,16 @@ class TierChain:
             if tier.pending and not await self._replay(tier):
                 continue
             data = await tier.read(tier.read_one(key))
-            record = (
-                None if data is None or isinstance(data, Failed) else decode_record(data, schema)
-            )
-            if record is not None:
-                tier.hits += 1
-                return record, tier.name, missed
+            if data is not None and not isinstance(data, Failed):
+                record = self._accept(tier, key, ds, data, decode_record(data, ds.schema))
+                if record is not None:
+                    tier.hits += 1
+                    return record, tier.name, missed
             missed.append(tier)
         return None
 
     async def get_many(
-        self, keys: Sequence[str], schema: type[Any]
+        self, keys: Sequence[str], ds: Dataset[Any]
     ) -> tuple[list[Record | None], list[str]]:
         """Records for ``keys`` (``None`` where no tier holds one), one round trip per tier.
 
@@ -229,17 +246,44 @@ class TierChain:
             still: list[int] = []
             name = tier.name
             hits = 0
-            for position, record in zip(remaining, decode_many(answer, schema), strict=False):
-                if record is None:
-                    still.append(position)
-                else:
+            latest = self.clock.time() + MAX_CLOCK_SKEW
+            records = decode_many(answer, ds.schema)
+            for position, data, record in zip(remaining, answer, records, strict=False):
+                if record is not None and record.fetched_at <= latest:
                     found[position] = record
                     names[position] = name
                     hits += 1
+                    continue
+                if data is not None:
+                    self._reject(tier, keys[position], ds, data, record)
+                still.append(position)
             tier.hits += hits
             remaining = still
             asked = [keys[i] for i in still]
         return found, names
+
+    def _accept(
+        self, tier: Tier, key: str, ds: Dataset[Any], data: bytes, record: Record | None
+    ) -> Record | None:
+        """``record`` if it decoded and is not stamped in the future, else ``None``."""
+        if record is not None and record.fetched_at <= self.clock.time() + MAX_CLOCK_SKEW:
+            return record
+        self._reject(tier, key, ds, data, record)
+        return None
+
+    def _reject(
+        self, tier: Tier, key: str, ds: Dataset[Any], data: bytes, record: Record | None
+    ) -> None:
+        """Say why a tier's record is a miss: it did not decode, or it is from the future."""
+        if self.emitter.wants[EventKind.TIER]:
+            reason = rejection(data, ds.schema) if record is None else "stamped in the future"
+            self.emitter.emit(
+                EventKind.TIER,
+                dataset=ds.name,
+                key=key,
+                private=ds.private,
+                detail={"tier": tier.name, "state": "rejected", "reason": reason},
+            )
 
     def write(
         self,
