@@ -5,10 +5,14 @@ from __future__ import annotations
 import pytest
 
 from polysource.cache.tiers import encode_record
+from polysource.config import Secret
 from polysource.datasets import QUOTE, Accounts, Quote
 from polysource.engine.tiers import shared_key
 from polysource.errors import AllProvidersFailed, ConfigError
 from polysource.testing import FakeCacheBackend, FakeCacheBackends, FakeProvider
+
+SECURITY = {"secret": Secret.of("test-deployment-secret-0123456789abcdef")}
+"""A ``[security]`` section with a deployment secret (shared tiers holding private data)."""
 
 
 @pytest.fixture
@@ -148,7 +152,7 @@ async def test_private_keys_carry_a_tenant_hash_and_invalidate_reaches_tiers(
     from polysource.connections import Connection
 
     bank = FakeProvider("bank", datasets={"accounts"}, clock=clock).answer("all", Accounts(()))
-    orch = await _tiered(make_orchestrator, fakes, bank)
+    orch = await _tiered(make_orchestrator, fakes, bank, security=SECURITY)
     await orch.connections.save(Connection("tenant-alice", "bank", "l"))
     await orch.fetch("accounts", "all", tenant="tenant-alice")
     await clock.settle()
