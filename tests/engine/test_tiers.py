@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from polysource.cache.tiers import encode_record
@@ -364,3 +366,48 @@ async def test_a_pattern_with_a_character_class_is_refused_before_any_tier(
     assert fakes.backends["l2"].count("delete_pattern") == 0
     await orch.invalidate(QUOTE, pattern="A\\[*")  # an escaped bracket is a literal
     assert fakes.backends["l2"].count("delete_pattern") == 1
+
+
+class _QuickTier:
+    """A healthy tier whose every reply arrives after one millisecond (on the event loop)."""
+
+    name = "quick"
+
+    def __init__(self, self_timed: bool, timeout: float) -> None:
+        self.self_timed = self_timed
+        self.timeout = timeout
+
+    async def get_many(self, keys):
+        if self.self_timed:  # bounds itself, as the Redis tier's socket timeouts do
+            async with asyncio.timeout(self.timeout):
+                await asyncio.sleep(0.001)
+        else:
+            await asyncio.sleep(0.001)
+        return [None] * len(keys)
+
+    async def close(self):
+        pass
+
+
+@pytest.mark.parametrize("self_timed", [False, True], ids=["timed", "self-timed"])
+async def test_a_healthy_tier_stays_attached_when_the_event_loop_lags(self_timed):
+    """A callback that blocks the event loop past the tier timeout makes the read a miss, but
+    the tier is not detached: its timer ran late, the tier answered in time."""
+    import time
+
+    from polysource.clock import SystemClock
+    from polysource.engine.singleflight import TaskSet
+    from polysource.engine.telemetry import Emitter
+    from polysource.engine.tiers import TierChain
+
+    clock = SystemClock()
+    chain = TierChain(
+        [_QuickTier(self_timed, 0.02)], clock, Emitter((), clock), TaskSet(), timeout=0.02
+    )
+    loop = asyncio.get_running_loop()
+    loop.call_soon(time.sleep, 0.1)  # the loop does nothing else for five tier timeouts
+    assert await chain.get_many(["k"], Quote) == ([None], [""])
+    tier = chain.tiers[0]
+    assert tier.attached() and tier.failures == 0 and tier.lagged == 1
+    assert await chain.get_many(["k"], Quote) == ([None], [""])  # still read, not skipped
+    assert tier.lagged == 1
