@@ -17,6 +17,7 @@ from redis.asyncio import Connection
 import polysource_redis
 from polysource import Orchestrator, load_config
 from polysource.cache.tiers import decode_record, encode_record
+from polysource.config import Secret
 from polysource.datasets import QUOTE, Quote
 from polysource.engine.tiers import shared_key
 from polysource.testing import FakeProvider
@@ -31,6 +32,7 @@ async def _orchestrator(
             "telemetry": {"log": False},
             "cache": {"tiers": tiers, "tier_timeout": 0.25},
             "fleet": {"url": fleet},
+            "security": {"secret": Secret.of("benchmark-secret-0123456789abcdef")},
         },
     )
     orch = Orchestrator(config, plugins=[fake, polysource_redis], entry_points=False, environ={})

@@ -160,7 +160,13 @@ def test_bad_fleet_settings_name_their_key(overrides, path):
 async def test_a_fleet_url_no_plugin_serves_is_a_config_error():
     from polysource import Orchestrator
 
-    config = load_config(environ={}, overrides={"fleet": {"url": "nats://localhost:4222"}})
+    config = load_config(
+        environ={},
+        overrides={
+            "fleet": {"url": "nats://localhost:4222"},
+            "security": {"secret": Secret.of("s" * 32)},
+        },
+    )
     orch = Orchestrator(config, entry_points=False, environ={})
     with pytest.raises(ConfigError, match="no installed plugin serves fleet nats://") as error:
         await orch.start()

@@ -13,6 +13,7 @@ import pytest
 
 import polysource_redis
 from polysource import Orchestrator, ProviderInfo, hookimpl, load_config
+from polysource.config import Secret
 from polysource.errors import PluginError
 from polysource.plugins import PluginManager
 from polysource.testing import FakeCacheBackends, FakeProvider
@@ -265,6 +266,7 @@ async def test_a_failed_startup_hook_stops_everything_the_start_began():
             "telemetry": {"log": False},
             "cache": {"tiers": ["memory://", "fake://one"]},
             "fleet": {"url": f"redis://localhost:6379/0?prefix={prefix}"},
+            "security": {"secret": Secret.of("startup-test-secret-0123456789abcdef")},
         },
     )
     before = asyncio.all_tasks()

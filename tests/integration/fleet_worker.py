@@ -16,6 +16,7 @@ import orjson
 
 import polysource_redis
 from polysource import AllProvidersFailed, Orchestrator, load_config
+from polysource.config import Secret
 from polysource.datasets import FUNDAMENTALS, QUOTE, Quote
 from polysource.errors import ErrorCategory
 from polysource.testing import FakeProvider
@@ -29,6 +30,7 @@ def _config(url: str, prefix: str) -> Any:
             "telemetry": {"log": False},
             "cache": {"tiers": ["memory://", tier]},
             "fleet": {"url": tier, "timeout": 1.0},
+            "security": {"secret": Secret.of("fleet-worker-secret-0123456789abcdef")},
             "providers": {
                 "alpha": {"retry": {"attempts": 1}, "breaker": {"failure_threshold": 2}},
                 "beta": {"retry": {"attempts": 1}, "rate_limits": ["3/minute"]},

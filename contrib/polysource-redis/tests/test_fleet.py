@@ -17,16 +17,21 @@ import pytest
 
 import polysource_redis
 from polysource import AllProvidersFailed, Orchestrator, load_config
+from polysource.cache.tiers import encode_record
+from polysource.config import Secret
 from polysource.connections import Connection
 from polysource.datasets import ACCOUNTS, QUOTE, Account, Accounts, Quote
 from polysource.engine.tiers import shared_key
 from polysource.errors import ErrorCategory
 from polysource.events import EventKind
 from polysource.models import BreakerState
+from polysource.security import Keyring
 from polysource.testing import EventRecorder, FakeClock, FakeProvider
 from polysource_redis import RedisFleet, parse_url
 
 PROVIDER = "alpha"
+SECRET = Secret.of("fleet-test-secret-0123456789abcdef")
+"""The deployment secret every engine of these tests shares."""
 
 
 async def until(
@@ -143,6 +148,7 @@ def config(
         overrides={
             "telemetry": {"log": False},
             "fleet": {"url": url, "cooldown": 5.0, **more.pop("fleet", {})},
+            "security": {"secret": SECRET},
             "providers": {PROVIDER: settings},
             "cache": {"tiers": tiers or ["memory://"]},
             **more,
@@ -663,11 +669,14 @@ async def test_an_engine_that_starts_while_a_breaker_is_open_opens_it_too(engine
 
 
 async def test_garbage_on_the_fleet_channel_is_ignored(engines, raw, prefix):
-    """Messages that are not the fleet's (or are cut short) change nothing and break nothing."""
+    """Messages that are not the fleet's (or are cut short), even signed, change nothing and
+    break nothing."""
     one, two = await engines(), await engines()
+    sign = Keyring(SECRET.reveal()).sign
     for junk in (b"", b"\xff\xfe", b"not json\n", b'{"t": "b"}\n', b'{"o": "x", "t": "d"}\n'):
-        await raw.publish(f"{prefix}:fleet", junk)
-    await raw.publish(f"{prefix}:fleet", b'{"o": "x", "t": "b", "p": "alpha", "s": "open"}\n')
+        await raw.publish(f"{prefix}:fleet", sign(junk))
+    opened = b'{"o": "x", "t": "b", "p": "alpha", "s": "open"}\n'
+    await raw.publish(f"{prefix}:fleet", sign(opened))
     await until(lambda: two.breaker() is BreakerState.OPEN, "a well-formed message to apply")
     assert two.fleet.listening and two.fleet.attached()
     one.orch.reset_breaker(PROVIDER)  # a close from a real engine still goes through
@@ -902,3 +911,90 @@ async def test_a_waiter_whose_answer_message_is_lost_reads_the_holders_cache_wri
     assert answer.data.price == 42.0 and answer.source == PROVIDER
     assert two.provider.calls == []
     assert two.fleet.wait_timeouts == 1
+
+
+# -- tenant isolation and signed messages ------------------------------------------------------
+
+
+def _accounts(tenant: str) -> Accounts:
+    return Accounts((Account(f"acc-{tenant}", "Checking", "depository", "USD"),))
+
+
+@pytest.mark.parametrize("many", [False, True], ids=["fetch", "fetch_many"])
+async def test_a_tenant_whose_pseudonym_collides_never_takes_anothers_fleet_answer(
+    engines, monkeypatch, many
+):
+    """Two tenants with the same short pseudonym share a lease, but the waiting one rejects
+    the holder's answer (another tenant's digest) and asks its own provider."""
+    monkeypatch.setattr(Keyring, "pseudonym", lambda self, tenant: "h:000000000000")
+    one, two = await engines(), await engines()
+    await one.orch.connections.save(Connection("alice", PROVIDER, "link"))
+    await two.orch.connections.save(Connection("bob", PROVIDER, "link"))
+    gate = hold(one, "all", _accounts("alice"))
+    two.provider.answer("all", _accounts("bob"))
+    first = asyncio.create_task(one.orch.fetch(ACCOUNTS, "all", tenant="alice"))
+    await until(lambda: one.provider.calls, "alice's call")
+    if many:
+        second = asyncio.create_task(two.orch.fetch_many(ACCOUNTS, ["all"], tenant="bob"))
+    else:
+        second = asyncio.create_task(two.orch.fetch(ACCOUNTS, "all", tenant="bob"))
+    await until(lambda: two.fleet.waiting, "bob to wait on the lease his pseudonym shares")
+    gate.set()
+    assert (await first).data == _accounts("alice")
+    answer = await second
+    got = answer.results["all"].data if many else answer.data
+    assert got == _accounts("bob")
+    assert len(two.provider.calls) + len(two.provider.batch_calls) == 1
+    assert two.events.of(EventKind.TENANT_MISMATCH)
+
+
+async def test_a_forged_answer_on_the_channel_is_dropped(engines, raw, prefix):
+    """An unsigned answer published for a key a process waits on is rejected; the holder's
+    signed answer is the one taken."""
+    one, two = await engines(), await engines()
+    gate, first, second = await one_calls_two_waits(one, two, "AAPL", Quote("AAPL", 101.0))
+    forged = encode_record(Quote("AAPL", 666.0), PROVIDER, two.clock.time())
+    key = shared_key(QUOTE, "AAPL", "global", None)
+    header = b'{"o": "forger", "t": "d", "k": "' + key.encode() + b'", "ok": 1}\n'
+    await raw.publish(f"{prefix}:fleet", header + forged)
+    await raw.publish(f"{prefix}:fleet", b"\0" * 32 + header + forged)  # a wrong signature
+    await until(lambda: two.fleet.stats()["rejected_messages"] == 2, "the forgeries to arrive")
+    assert not second.done() and two.fleet.waiting == 1
+    gate.set()
+    assert (await first).data.price == (await second).data.price == 101.0
+    rejected = [e for e in two.events.of(EventKind.FLEET) if e.detail.get("state") == "rejected"]
+    assert len(rejected) == 2
+
+
+async def test_a_forged_breaker_message_opens_nothing(engines, raw, prefix):
+    """An unsigned breaker-open message is dropped: no process opens its breaker."""
+    one, two = await engines(), await engines()
+    forged = b'{"o": "forger", "t": "b", "p": "alpha", "s": "open"}\n'
+    await raw.publish(f"{prefix}:fleet", forged)
+    await one.orch.invalidate(QUOTE, ["AAPL"])  # a signed message after it, to know it arrived
+    await until(lambda: two.fleet.invalidations == 1, "the invalidation after the forgery")
+    assert two.breaker() is BreakerState.CLOSED and two.fleet.remote_changes == 0
+    assert two.fleet.stats()["rejected_messages"] == 1
+
+
+# -- a process joins its own flights -----------------------------------------------------------
+
+
+async def test_a_fetch_joins_the_batch_of_its_own_process_that_holds_the_key(engines):
+    """A fetch of a key the same process's fetch_many is fetching (and holds the fleet's lease
+    of) joins that batch: one provider call, answered when the batch's answer arrives."""
+    one = await engines()
+    gate = hold(one, "AAPL", Quote("AAPL", 101.0))
+    batch = asyncio.create_task(one.orch.fetch_many(QUOTE, ["AAPL", "MSFT"]))
+    await until(lambda: one.provider.call_count("AAPL"), "the batch's call")
+    single = asyncio.create_task(one.orch.fetch(QUOTE, "AAPL"))
+    again = asyncio.create_task(one.orch.fetch_many(QUOTE, ["AAPL"]))
+    await one.clock.settle()
+    assert not single.done() and not again.done() and one.fleet.waiting == 0
+    gate.set()
+    await until(lambda: single.done() and again.done(), "the joiners to get the batch's answer")
+    assert (await single).data.price == 101.0 and (await single).deduplicated
+    assert (await again).results["AAPL"].data.price == 101.0
+    assert (await batch).results["AAPL"].data.price == 101.0
+    assert one.provider.call_count("AAPL") == 1
+    assert one.fleet.wait_timeouts == 0

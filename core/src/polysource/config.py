@@ -40,6 +40,7 @@ __all__ = [
     "ProviderConfig",
     "RetryConfig",
     "Secret",
+    "SecurityConfig",
     "TelemetryConfig",
     "load_config",
 ]
@@ -232,6 +233,21 @@ class AuditConfig:
 
 
 @define
+class SecurityConfig:
+    """The deployment secret (section ``[security]``).
+
+    Args:
+        secret: A secret every process of the deployment shares, written
+            ``secret = { env = "POLYSOURCE_SECRET" }`` (or ``{ file = "..." }``), at least 32
+            random characters. It keys the tenant digests that isolate private data in shared
+            cache tiers and fleet answers, and signs fleet messages: a shared tier serving a
+            private dataset, and a fleet, need it. Unset: memory-only use.
+    """
+
+    secret: Secret | None = None
+
+
+@define
 class TelemetryConfig:
     """Built-in telemetry sinks."""
 
@@ -270,6 +286,7 @@ class Config:
     cache: CacheConfig = field(factory=CacheConfig)
     fleet: FleetConfig = field(factory=FleetConfig)
     audit: AuditConfig = field(factory=AuditConfig)
+    security: SecurityConfig = field(factory=SecurityConfig)
     telemetry: TelemetryConfig = field(factory=TelemetryConfig)
     plugins: PluginsConfig = field(factory=PluginsConfig)
 

@@ -1,7 +1,8 @@
 """Structured events delivered to ``on_event`` sinks.
 
 An event is built only when at least one sink wants its kind. Events never carry a secret;
-for private datasets the key is replaced by a short hash and the tenant by its hash.
+for private datasets the key is replaced by a short hash, and a tenant is always shown as its
+pseudonym (keyed with the deployment secret: :meth:`polysource.security.Keyring.pseudonym`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ class EventKind(enum.StrEnum):
     PLUGIN_ERROR = "plugin_error"
     TIER = "tier"
     FLEET = "fleet"
+    TENANT_MISMATCH = "tenant_mismatch"
+    """A shared tier or the fleet handed over a private record of another tenant (or of no
+    tenant): it was treated as a miss."""
 
 
 @frozen
@@ -53,7 +57,7 @@ class Event:
         key: The key (redacted for private data).
         region: Region of the request.
         provider: Provider concerned.
-        tenant: Tenant hash (never the tenant id of private data in clear).
+        tenant: The tenant's pseudonym (never the tenant id in clear).
         duration: Seconds the step took.
         category: Error category for failures and skips.
         attempt: Attempt number for attempts and retries (1-based).
@@ -93,5 +97,9 @@ class Event:
 
 
 def redact_key(value: str) -> str:
-    """A short stable hash standing in for a private key or tenant id."""
+    """A short stable hash standing in for a private key in events and audit rows.
+
+    It is not keyed: tenants are shown by their keyed pseudonym instead, and nothing that
+    isolates tenants rests on it.
+    """
     return "h:" + hashlib.blake2b(value.encode(), digest_size=6).hexdigest()

@@ -44,7 +44,6 @@ from polysource.errors import (
     UnknownDataset,
     UnknownOperation,
 )
-from polysource.events import redact_key
 from polysource.models import (
     TIERS,
     BatchResult,
@@ -65,6 +64,7 @@ from polysource.provider import Provider
 from polysource.redaction import mask_url, redact
 from polysource.registry import Registry
 from polysource.resilience.ratelimit import close_shared_storage, shared_storage
+from polysource.security import Keyring
 from polysource.validation import (
     MAX_REGION_BYTES,
     check_key,
@@ -162,6 +162,7 @@ class Orchestrator:
         self._now = self.clock.monotonic
         self._shared_limits: Any = None
         self._fleet: Fleet | None = None
+        self._keyring = Keyring()
         self.audit: Any = None
         """The provider-attempt audit log that ``[audit] url`` names (``None`` without one),
         built by the plugin serving its scheme (``polysource[sql]``: its ``stats()`` gives
@@ -304,10 +305,11 @@ class Orchestrator:
                 version=report.version,
                 error=report.error,
             )
+        keyring = self._keyring = self._keyring_for(registry)
         sinks = list(registry.event_sinks)
         if self.config.telemetry.log:
             sinks.append(LogSink(self.config.telemetry.log_level).on_event)
-        emitter = Emitter(sinks, self.clock)
+        emitter = Emitter(sinks, self.clock, keyring)
         infos: dict[str, ProviderInfo] = {}
         regions: dict[str, Mapping[str, int]] = {}
         fleet_backend = self._fleet_backend_made = self._fleet_backend(registry)
@@ -358,6 +360,7 @@ class Orchestrator:
             memory=memory,
             emitter=emitter,
             tasks=self._tasks,
+            keyring=keyring,
         )
         store = self._plugin_store()
         self.connections: ConnectionStore = store if store is not None else MemoryConnectionStore()
@@ -403,6 +406,50 @@ class Orchestrator:
                     if name not in registry.providers and name not in absent:
                         path = f"routing.{target}.{region}"
                         raise _unknown("provider", name, providers, path)
+
+    def _keyring_for(self, registry: Registry) -> Keyring:
+        """The keyring of ``[security] secret``; without one, this process's own.
+
+        Raises:
+            ConfigError: The secret cannot be read or is too short; or there is none while a
+                fleet is configured (its messages could not be signed, nor its answers tied
+                to a tenant), or while a shared cache tier would hold a private dataset.
+        """
+        keyring = Keyring.from_secret(self.config.security.secret)
+        if keyring.keyed:
+            return keyring
+        how = (
+            'set [security] secret = { env = "POLYSOURCE_SECRET" } (at least 32 random '
+            "characters, the same in every process)"
+        )
+        if self.config.fleet.url is not None:
+            raise ConfigError(
+                f"a fleet signs its messages and ties its answers to tenants with the "
+                f"deployment secret; {how}",
+                path="security.secret",
+            )
+        if not any(not url.startswith("memory://") for url in self.config.cache.tiers):
+            return keyring
+        served = {
+            name
+            for provider, entry in registry.providers.items()
+            if self.config.provider(provider).enabled
+            for name in entry.info.datasets
+        }
+        policies = self._policies(registry)
+        private = sorted(
+            name
+            for name, dataset in registry.datasets.items()
+            if dataset.private and policies[name].cacheable and name in served
+        )
+        if private:
+            raise ConfigError(
+                f"the shared cache tiers would hold the private datasets {', '.join(private)}, "
+                f"isolated by tenant with the deployment secret; {how}, or set "
+                f"datasets.<name>.cacheable = false for them",
+                path="security.secret",
+            )
+        return keyring
 
     def _limited(self, registry: Registry) -> list[str]:
         """The enabled providers with a rate limit or a cost budget."""
@@ -467,6 +514,7 @@ class Orchestrator:
             failure_window=config.failure_window,
             breakers=config.breakers,
             single_flight=config.single_flight,
+            keyring=self._keyring,
         )
         self._fleet.on_invalidate = self._engine.drop_invalidated
         memory = self._engine.memory
@@ -1378,7 +1426,7 @@ class Orchestrator:
         if keys is not None or pattern is not None:
             area = region or self.config.region
             fields["r"] = area
-            fields["h"] = redact_key(owner) if owner is not None else None
+            fields["h"] = self._keyring.digest(owner) if owner is not None else None
             if keys is not None:
                 fields["k"] = [ds.normalize_key(k) for k in keys]
             else:
@@ -1386,12 +1434,13 @@ class Orchestrator:
         # Shared tiers first: were memory dropped first, a request in between (here or in
         # another process) could fill it again from a shared tier not yet invalidated.
         if tiers:
+            pseudonym = self._keyring.pseudonym(owner) if owner is not None else None
             if keys is None and pattern is None:
                 await tiers.delete_pattern(shared_pattern(ds, None, "", None))
             elif pattern is not None:
-                await tiers.delete_pattern(shared_pattern(ds, pattern, fields["r"], owner))
+                await tiers.delete_pattern(shared_pattern(ds, pattern, fields["r"], pseudonym))
             else:
-                await tiers.delete([shared_key(ds, k, fields["r"], owner) for k in fields["k"]])
+                await tiers.delete([shared_key(ds, k, fields["r"], pseudonym) for k in fields["k"]])
         self._engine.drop_invalidated(fields)
         if self._fleet is not None:
             self._fleet.invalidate(fields)

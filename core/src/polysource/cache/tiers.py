@@ -90,7 +90,12 @@ class CacheBackend(Protocol):
 
 @define
 class Record:
-    """A decoded record: the value, its provider, the wall time it was fetched, its byte size.
+    """A decoded record: the value, its provider, the wall time it was fetched, its byte size
+    and its owner.
+
+    ``owner`` is the keyed digest of the tenant a private record belongs to
+    (:meth:`polysource.security.Keyring.digest`; ``None`` for public data): a reader compares
+    it with its own tenant's, and a record of another owner is a miss.
 
     Slotted but not frozen: a frozen class sets each field through ``object.__setattr__``,
     which made building one about a tenth of a whole decode. Nothing changes a record.
@@ -100,13 +105,15 @@ class Record:
     source: str
     fetched_at: float
     size: int = 0
+    owner: str | None = None
 
 
-def encode_record(value: Any, source: str, fetched_at: float) -> bytes:
-    """Encode a value with its provenance."""
-    return orjson.dumps(
-        {"v": FORMAT_VERSION, "s": source, "t": fetched_at, "d": converter.unstructure(value)}
-    )
+def encode_record(value: Any, source: str, fetched_at: float, owner: str | None = None) -> bytes:
+    """Encode a value with its provenance (and, for private data, its owner's digest)."""
+    fields = {"v": FORMAT_VERSION, "s": source, "t": fetched_at, "d": converter.unstructure(value)}
+    if owner is not None:
+        fields["o"] = owner
+    return orjson.dumps(fields)
 
 
 def decode_record(data: bytes, schema: type[T]) -> Record | None:
@@ -124,7 +131,7 @@ def decode_many(data: Sequence[bytes | None], schema: type[Any]) -> list[Record 
         try:
             raw = loads(item)  # type: ignore[arg-type]  # None raises: a miss
             record = (
-                Record(structure(raw["d"]), str(raw["s"]), float(raw["t"]), len(item))  # type: ignore[arg-type]  # item is bytes here
+                Record(structure(raw["d"]), str(raw["s"]), float(raw["t"]), len(item), raw.get("o"))  # type: ignore[arg-type]  # item is bytes here
                 if raw["v"] == FORMAT_VERSION
                 else None
             )
@@ -141,7 +148,7 @@ def decode_with(data: bytes, structure: Callable[[Any], Any]) -> Record | None:
         raw = orjson.loads(data)
         if raw["v"] != FORMAT_VERSION:
             return None
-        return Record(structure(raw["d"]), str(raw["s"]), float(raw["t"]), len(data))
+        return Record(structure(raw["d"]), str(raw["s"]), float(raw["t"]), len(data), raw.get("o"))
     except Exception:  # noqa: BLE001 - an undecodable record is a miss, whatever the cause
         return None
 

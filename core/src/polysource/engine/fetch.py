@@ -35,7 +35,7 @@ from polysource.errors import (
     ProviderError,
     stops_failover,
 )
-from polysource.events import EventKind, redact_key
+from polysource.events import EventKind
 from polysource.models import (
     TIERS,
     BatchResult,
@@ -45,6 +45,7 @@ from polysource.models import (
     Request,
     Result,
 )
+from polysource.security import Keyring
 
 __all__ = ["FetchEngine", "Loaded"]
 
@@ -93,8 +94,11 @@ class FetchEngine:
         memory: MemoryCache | None,
         emitter: Emitter,
         tasks: TaskSet,
+        keyring: Keyring | None = None,
     ) -> None:
         self.clock = clock
+        self.keyring = keyring if keyring is not None else Keyring()
+        """Tenants' pseudonyms (in shared keys) and digests (in shared records)."""
         self.router = router
         self.slots = slots
         self.policies = policies
@@ -131,6 +135,14 @@ class FetchEngine:
 
     # -- cache ---------------------------------------------------------------------------------
 
+    def _pseudonym(self, tenant: str | None) -> str | None:
+        """The tenant's pseudonym in shared keys (``None`` for public data)."""
+        return self.keyring.pseudonym(tenant) if tenant is not None else None
+
+    def _owner(self, tenant: str | None) -> str | None:
+        """The tenant's digest that its shared records carry (``None`` for public data)."""
+        return self.keyring.digest(tenant) if tenant is not None else None
+
     def _entry(
         self, ckey: CacheKey, loaded: Loaded, policy: CachePolicy, encoded_size: int = 0
     ) -> Entry:
@@ -155,11 +167,12 @@ class FetchEngine:
             now = self.clock.monotonic()
             fetched_wall = self.clock.time() - (now - loaded.fetched_at)
             self.tiers.write(
-                shared_key(ds, ckey[1], ckey[2], ckey[3]),
+                shared_key(ds, ckey[1], ckey[2], self._pseudonym(ckey[3])),
                 loaded.value,
                 loaded.source,
                 fetched_wall,
                 max(policy.ttl.values()) + policy.stale,
+                owner=self._owner(ckey[3]),
             )
         if self.memory is None:
             return
@@ -180,7 +193,7 @@ class FetchEngine:
         """Drop memory-tier entries named by an invalidation (this process's or the fleet's).
 
         ``fields``: ``d`` the dataset; with neither ``k`` (normalised keys) nor ``p`` (a glob
-        over them), the whole dataset; else entries of region ``r`` whose tenant hashes to
+        over them), the whole dataset; else entries of region ``r`` whose tenant's digest is
         ``h`` (``None`` for public data).
         """
         memory = self.memory
@@ -205,7 +218,7 @@ class FetchEngine:
             if (
                 entry_name == name
                 and entry_region == region
-                and (redact_key(tenant) if tenant is not None else None) == owner
+                and self._owner(tenant) == owner
                 and (key in wanted if keys is not None else matches(key))
             ):
                 memory.remove(entry.key)
@@ -398,21 +411,29 @@ class FetchEngine:
             misses = await self._many_shared(ds, misses, region, tier, tenant, answers, stale)
         batches = 0
         if misses:
-            batches = await self._load_many(
-                ds,
-                misses,
-                region,
-                tier,
-                tenant,
-                started,
-                deadline,
-                (self.memory is not None or bool(self.tiers))
-                and policy.cacheable
-                and not skip_cache,
-                answers,
-                failures,
-                concurrency,
-            )
+            opened = self._open_flights(ds, misses, region, tenant, started, deadline, joined)
+            try:
+                batches = (
+                    await self._load_many(
+                        ds,
+                        list(opened),
+                        region,
+                        tier,
+                        tenant,
+                        started,
+                        deadline,
+                        (self.memory is not None or bool(self.tiers))
+                        and policy.cacheable
+                        and not skip_cache,
+                        answers,
+                        failures,
+                        concurrency,
+                    )
+                    if opened
+                    else 0
+                )
+            finally:
+                self._close_flights(opened, answers, failures)
         for nkey, flight in joined.items():
             try:
                 answers[nkey] = self.joined_result(flight, await flight.wait())
@@ -431,6 +452,66 @@ class FetchEngine:
         return self._batch_result(
             len(keys), canonical, len(unique), answers, failures, batches, started
         )
+
+    def _open_flights(
+        self,
+        ds: Dataset[Any],
+        misses: list[str],
+        region: str,
+        tenant: str | None,
+        started: float,
+        deadline: float,
+        joined: dict[str, Flight[Loaded]],
+    ) -> dict[str, Flight[Loaded]]:
+        """A flight of this batch's own for each miss, so that a ``fetch`` or another batch of
+        the same key joins it; a key in flight already (started while this batch read the
+        shared tiers) is joined instead. Returns the keys this batch fetches."""
+        opened: dict[str, Flight[Loaded]] = {}
+        owner = tenant if ds.private else None
+        for nkey in misses:
+            ckey: CacheKey = (ds.name, nkey, region, owner)
+            flight = self.flights.open(ckey, deadline, _FlightContext(ds, ckey, started))
+            if flight is not None:
+                opened[nkey] = flight
+                continue
+            running = self.flights.get(ckey)
+            assert running is not None
+            joined[nkey] = running
+            self.deduplicated += 1
+        return opened
+
+    def _close_flights(
+        self,
+        opened: dict[str, Flight[Loaded]],
+        answers: dict[str, Result[Any]],
+        failures: dict[str, PolysourceError],
+    ) -> None:
+        """End this batch's flights with each key's answer or failure."""
+        for nkey, flight in opened.items():
+            result = answers.get(nkey)
+            if result is not None:
+                loaded = Loaded(
+                    result.data,
+                    result.source,
+                    result.errors,
+                    result.attempts,
+                    result.providers,
+                    result.fetched_at,
+                )
+                self.flights.close(flight, loaded)
+                continue
+            error = failures.get(nkey) or AllProvidersFailed(
+                f"{nkey!r}: the batch fetching it ended without an answer",
+                [
+                    ProviderError(
+                        "the batch fetching this key was cancelled",
+                        provider="(in flight)",
+                        category=ErrorCategory.TIMEOUT,
+                        retryable=True,
+                    )
+                ],
+            )
+            self.flights.close(flight, error=error)
 
     def _batch_result(
         self,
@@ -481,8 +562,10 @@ class FetchEngine:
         """Look the misses up in the shared tiers (one round trip per tier); the rest remain."""
         assert self.tiers is not None
         owner = tenant if ds.private else None
-        prefix = shared_prefix(ds, region, owner)
-        found, tier_names = await self.tiers.get_many([prefix + nkey for nkey in misses], ds)
+        prefix = shared_prefix(ds, region, self._pseudonym(owner))
+        found, tier_names = await self.tiers.get_many(
+            [prefix + nkey for nkey in misses], ds, self._owner(owner)
+        )
         policy = self.policies[ds.name]
         fresh_for, stale_for = ages(policy.ttl[tier], policy.stale)
         promote = self.memory is not None
@@ -646,7 +729,7 @@ class FetchEngine:
         fleet = self.fleet
         assert fleet is not None
         owner = tenant if ds.private else None
-        prefix = shared_prefix(ds, region, owner)
+        prefix = shared_prefix(ds, region, self._pseudonym(owner))
         cut = len(prefix)
         lease = await fleet.lead_many([prefix + nkey for nkey in misses], deadline)
         request = Request(ds, misses[0], region, tier, tenant, deadline=deadline)
@@ -662,7 +745,10 @@ class FetchEngine:
                 return found
             finally:  # publish at once: other processes may be waiting for these keys
                 if lease.token is not None:
-                    fleet.finish_many(lease.token, self._fleet_records(lease.leased, cut, found[0]))
+                    fleet.finish_many(
+                        lease.token,
+                        self._fleet_records(lease.leased, cut, found[0], self._owner(owner)),
+                    )
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -701,16 +787,20 @@ class FetchEngine:
         return values, errors, batches, [*own, *late]
 
     def _fleet_records(
-        self, leased: list[str], cut: int, values: dict[str, tuple[Any, str, int]]
+        self,
+        leased: list[str],
+        cut: int,
+        values: dict[str, tuple[Any, str, int]],
+        owner: str | None,
     ) -> dict[str, bytes | None]:
         """The answers to publish for the leased shared keys (``None`` where a key failed);
-        ``cut`` is the length of the keys' shared prefix."""
+        ``cut`` is the length of the keys' shared prefix, ``owner`` their tenant's digest."""
         now = self.clock.monotonic()
         records: dict[str, bytes | None] = {}
         for skey in leased:
             found = values.get(skey[cut:])
             records[skey] = (
-                self._record(Loaded(found[0], found[1], (), 0, (), now))
+                self._record(Loaded(found[0], found[1], (), 0, (), now), owner)
                 if found is not None
                 else None
             )
@@ -726,8 +816,9 @@ class FetchEngine:
     ) -> tuple[Result[Any] | None, Entry | None]:
         """The shared tiers' stage: a fresh record answers (and fills the tiers above it)."""
         assert self.tiers is not None
-        skey = shared_key(ds, ckey[1], ckey[2], ckey[3])
-        found = await self.tiers.get(skey, ds)
+        skey = shared_key(ds, ckey[1], ckey[2], self._pseudonym(ckey[3]))
+        owner = self._owner(ckey[3])
+        found = await self.tiers.get(skey, ds, owner)
         if found is None:
             return None, None
         record, tier_name, missed = found
@@ -753,6 +844,7 @@ class FetchEngine:
                 record.fetched_at,
                 max(policy.ttl.values()) + policy.stale,
                 tiers=missed,
+                owner=owner,
             )
         self.hits += 1
         self.tier_hits[tier_name] = self.tier_hits.get(tier_name, 0) + 1
@@ -979,7 +1071,7 @@ class FetchEngine:
         fleet = self.fleet
         lease: str | None = None
         if fleet is not None and store and fleet.single_flight:
-            skey = shared_key(ds, key, region, ckey[3])
+            skey = shared_key(ds, key, region, self._pseudonym(ckey[3]))
             held = await fleet.lead_or_wait(skey, deadline)
             joined: Loaded | None = None
             if isinstance(held, bytes):
@@ -987,7 +1079,7 @@ class FetchEngine:
             elif held is WAITED and self.tiers:
                 # No answer came: the holder may still have written its answer to a shared
                 # tier (its message lost, or it finished as the wait ended).
-                found = await self.tiers.get(skey, ds)
+                found = await self.tiers.get(skey, ds, self._owner(ckey[3]))
                 if found is not None and self._is_fresh(ds, found[0], tier):
                     joined = self._from_fleet(ds, ckey, found[0])
             elif isinstance(held, str):
@@ -1014,7 +1106,11 @@ class FetchEngine:
         finally:
             if lease is not None:
                 assert fleet is not None
-                fleet.finish(skey, lease, self._record(loaded) if loaded is not None else None)
+                fleet.finish(
+                    skey,
+                    lease,
+                    self._record(loaded, self._owner(ckey[3])) if loaded is not None else None,
+                )
         if store:
             self._store(ds, ckey, loaded)
         flight = self.flights.get(ckey)
@@ -1022,12 +1118,13 @@ class FetchEngine:
             flight.context.loaded = loaded
         return loaded
 
-    def _record(self, loaded: Loaded) -> bytes | None:
-        """The shared-tier record of an answer (what another process decodes); ``None`` if
-        the value cannot be encoded (the waiting processes then ask their providers)."""
+    def _record(self, loaded: Loaded, owner: str | None) -> bytes | None:
+        """The shared-tier record of an answer of ``owner`` (what another process decodes);
+        ``None`` if the value cannot be encoded (the waiting processes then ask their
+        providers)."""
         fetched_wall = self.clock.time() - (self.clock.monotonic() - loaded.fetched_at)
         try:
-            return encode_record(loaded.value, loaded.source, fetched_wall)
+            return encode_record(loaded.value, loaded.source, fetched_wall, owner)
         except Exception:  # noqa: BLE001 - publishing the answer must never fail the request
             return None
 
@@ -1048,8 +1145,20 @@ class FetchEngine:
         return classify(now, fetched_at, policy.ttl[tier], policy.stale, None) is Freshness.FRESH
 
     def _from_fleet(self, ds: Dataset[Any], ckey: CacheKey, record: Record | None) -> Loaded | None:
-        """The answer another process of the fleet fetched, kept in memory as if read from L2."""
+        """The answer another process of the fleet fetched, kept in memory as if read from L2;
+        ``None`` if there is none or it is another tenant's (a miss)."""
         if record is None:
+            return None
+        if record.owner != self._owner(ckey[3]):
+            if self.emitter.wants[EventKind.TENANT_MISMATCH]:
+                self.emitter.emit(
+                    EventKind.TENANT_MISMATCH,
+                    dataset=ds.name,
+                    key=ckey[1],
+                    private=True,
+                    tenant=ckey[3],
+                    detail={"fleet": self.fleet.name if self.fleet is not None else None},
+                )
             return None
         self.fleet_joins += 1
         if self.emitter.wants[EventKind.DEDUPLICATED]:

@@ -25,7 +25,13 @@ says so, and the first success afterwards re-attaches it. The listener reconnect
 No request that a provider could answer fails because of the fleet.
 
 Messages are a JSON header line (origin process, kind, fields) and an optional payload (the
-encoded record of a finished call); a process ignores its own messages.
+encoded record of a finished call), signed with the deployment secret
+(:meth:`polysource.security.Keyring.sign`): a message whose signature is missing or wrong is
+dropped, counted in ``rejected_messages`` and reported by a ``fleet`` event (state
+``rejected``), so a client that may only publish on the channel can neither answer a flight
+nor open a breaker. An answer also carries the digest of the tenant it belongs to, checked by
+the process that takes it. A process ignores its own breaker and invalidation messages; the
+answers of its own flights reach its waiters at once, without the channel.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from polysource.models import BreakerState
 
 if TYPE_CHECKING:
     from polysource.engine.attempt import ProviderSlot
+    from polysource.security import Keyring
 
 __all__ = ["MAX_UNSENT", "WAITED", "BatchLease", "Fleet", "FleetBackend", "FleetContext"]
 
@@ -166,6 +173,8 @@ class Fleet(Guard):
         clock: For timeouts, cool-downs and the listener's reconnect delay.
         emitter: For ``fleet`` events.
         tasks: Owner of the listener and of background publishes.
+        keyring: Signs and verifies the fleet's messages (from the deployment secret every
+            process of the fleet shares).
         timeout: Seconds any one backend operation may take.
         cooldown: Seconds the fleet stays detached after a failure.
         lease: Seconds a single-flight lease lasts at most (a holder that dies blocks the
@@ -183,6 +192,7 @@ class Fleet(Guard):
         emitter: Emitter,
         tasks: TaskSet,
         *,
+        keyring: Keyring,
         timeout: float = 0.25,
         cooldown: float = 5.0,
         lease: float = 10.0,
@@ -193,6 +203,7 @@ class Fleet(Guard):
         super().__init__(backend.name, clock, emitter, timeout=timeout, cooldown=cooldown)
         self.backend = backend
         self.tasks = tasks
+        self.keyring = keyring
         self.lease = lease
         self.failure_window = failure_window
         self.share_breakers = breakers
@@ -223,6 +234,8 @@ class Fleet(Guard):
         self.wait_timeouts = 0
         self.remote_changes = 0
         self.invalidations = 0
+        self.rejected = 0
+        """Messages dropped because their signature was missing or wrong."""
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -251,6 +264,7 @@ class Fleet(Guard):
             "joins": self.joins,
             "leads": self.leads,
             "lease_renewals": self.renewals,
+            "rejected_messages": self.rejected,
             "remote_breaker_changes": self.remote_changes,
             "wait_timeouts": self.wait_timeouts,
         }
@@ -300,19 +314,27 @@ class Fleet(Guard):
     def publish(self, kind: str, fields: dict[str, Any], payload: bytes = b"") -> None:
         """Publish a message in the background (dropped while detached)."""
         if self.attached():
-            self._background(self.backend.publish(_message(kind, self.origin, fields, payload)))
+            self._background(self.backend.publish(self._signed(kind, fields, payload)))
+
+    def _signed(self, kind: str, fields: dict[str, Any], payload: bytes = b"") -> bytes:
+        """A message from this process, signed."""
+        return self.keyring.sign(_message(kind, self.origin, fields, payload))
 
     # -- messages -------------------------------------------------------------------------
 
     def _deliver(self, message: bytes) -> None:
-        header, _, payload = message.partition(b"\n")
+        body = self.keyring.verify(message)
+        if body is None:
+            self._reject()
+            return
+        header, _, payload = body.partition(b"\n")
         try:
             fields = orjson.loads(header)
-            if fields.get("o") == self.origin:
-                return
             kind = fields.get("t")
-            if kind == _DONE:
+            if kind == _DONE:  # this process's own too: a flight it joined through the fleet
                 self._done(str(fields["k"]), payload if fields.get("ok") else None)
+            elif fields.get("o") == self.origin:
+                return
             elif kind == _BREAKER:
                 self._breaker_message(str(fields["p"]), str(fields["s"]))
             elif kind == _INVALIDATE and self.on_invalidate is not None:
@@ -320,6 +342,15 @@ class Fleet(Guard):
                 self.on_invalidate(fields)
         except Exception:  # noqa: BLE001, S110 - a malformed message is ignored, never fatal
             pass
+
+    def _reject(self) -> None:
+        """A message without a valid signature arrived: dropped, counted, reported."""
+        self.rejected += 1
+        if self.emitter.wants[EventKind.FLEET]:
+            self.emitter.emit(
+                EventKind.FLEET,
+                detail={"fleet": self.name, "state": "rejected", "reason": "signature"},
+            )
 
     # -- breakers -------------------------------------------------------------------------
 
@@ -498,6 +529,8 @@ class Fleet(Guard):
         """Release the leases on ``records``' keys and publish each answer (``None``: the
         call for that key failed), in one round trip."""
         self._stop_renewing(token)
+        for key, record in records.items():
+            self._done(key, record)
         if not records or not self.attached():
             return
         names = [f"flight:{key}" for key in records]
@@ -507,6 +540,7 @@ class Fleet(Guard):
     def finish(self, key: str, token: str, record: bytes | None) -> None:
         """Release the lease on ``key`` and publish the answer (``None``: the call failed)."""
         self._stop_renewing(token)
+        self._done(key, record)
         if self.attached():
             message = self._answer(key, record)
             self._background(self.backend.release(f"flight:{key}", token, message))
@@ -517,9 +551,7 @@ class Fleet(Guard):
 
     def _answer(self, key: str, record: bytes | None) -> bytes:
         """The message publishing the answer for ``key`` (``None``: the call failed)."""
-        return _message(
-            _DONE, self.origin, {"k": key, "ok": int(record is not None)}, record or b""
-        )
+        return self._signed(_DONE, {"k": key, "ok": int(record is not None)}, record or b"")
 
     def _done(self, key: str, record: bytes | None) -> None:
         for future in self._waiters.get(key, ()):

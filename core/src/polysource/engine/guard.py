@@ -5,11 +5,18 @@ on a shared service (the fleet's backend, a shared ``limits`` storage, a cache t
 within a timeout; a failure *detaches* the service for a cool-down, during which callers skip
 it (process-local state stands in) instead of waiting on it, and the first success afterwards
 *re-attaches* it. Each change is an event.
+
+A timeout only says the service failed if the timer that ended the operation ran on time. When
+the event loop itself is saturated (many callers, or a callback that blocks it), a timer runs
+late and the reply that already arrived is not read in time: the operation is then a miss for
+its caller, counted in ``lagged``, but the service stays attached, since it was the loop, not
+the service, that was slow.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable
 from typing import Final, TypeVar
 
@@ -17,7 +24,7 @@ from polysource.clock import Clock
 from polysource.engine.telemetry import Emitter
 from polysource.events import EventKind
 
-__all__ = ["FAILED", "Failed", "Guard"]
+__all__ = ["FAILED", "LATE", "Failed", "Guard"]
 
 T = TypeVar("T")
 
@@ -31,6 +38,10 @@ class Failed:
 
 
 FAILED: Final = Failed()
+
+LATE: Final = 2.0
+"""A timeout that surfaces this many times its bound after the operation started came from a
+timer the event loop ran late: the loop was saturated, not the service slow."""
 
 
 class Guard:
@@ -70,6 +81,9 @@ class Guard:
         self.cooldown = cooldown
         self.detached_until = 0.0
         self.failures = 0
+        self.lagged = 0
+        """Operations that timed out because the event loop ran their timer late (misses that
+        left the service attached)."""
 
     def attached(self) -> bool:
         """Whether requests use the service now (else they run process-local)."""
@@ -93,7 +107,13 @@ class Guard:
 
     async def run(self, operation: Awaitable[T], *, timed: bool = True) -> T | Failed:
         """Run an operation (within the timeout, if ``timed``); on failure detach and return
-        FAILED."""
+        FAILED.
+
+        Without ``timed`` the operation bounds itself (socket timeouts on the event loop's
+        clock, which is ``time.monotonic``), so its start is taken on that clock; else on
+        ours, which times it.
+        """
+        started = self.clock.monotonic() if timed else time.monotonic()
         try:
             if timed:
                 async with self.clock.timeout(self.timeout):
@@ -103,11 +123,22 @@ class Guard:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a shared service failing never fails a request
+            if self._late(exc, started, timed):
+                self.lagged += 1
+                return FAILED
             self.fail(exc)
             return FAILED
         if self.detached_until:
             self.recover()
         return outcome
+
+    def _late(self, exc: Exception, started: float, timed: bool) -> bool:
+        """Whether ``exc`` is a timeout whose timer ran :data:`LATE` times its bound or more
+        after ``started``: the event loop was late, not the service."""
+        if not isinstance(exc, TimeoutError) and "Timeout" not in type(exc).__name__:
+            return False
+        now = self.clock.monotonic() if timed else time.monotonic()
+        return now - started >= LATE * self.timeout
 
     def recover(self) -> None:
         """The service answered after a failure: it is attached again."""

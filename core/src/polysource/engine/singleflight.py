@@ -12,6 +12,10 @@ The first caller (the leader) starts the work as a task owned by the orchestrato
   their own task did not ask for (``task.cancelling() == 0``) and wait again on a fresh future.
 
 Either way a failure reaches every caller.
+
+A ``fetch_many`` does the work of its keys itself (in provider batches), so it *opens* a flight
+per key (:meth:`SingleFlight.open`) and settles each when its batch ends
+(:meth:`SingleFlight.close`): a ``fetch`` or another batch of the same key meanwhile joins it.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ class Flight(Generic[T]):
 
     __slots__ = (
         "_new_future",
+        "_outcome",
         "context",
         "deadline",
         "future",
@@ -81,6 +86,8 @@ class Flight(Generic[T]):
         self.waiters: list[asyncio.Future[T]] | None = []
         self.task: asyncio.Task[T] | None = None
         self.future: asyncio.Future[T] | None = None
+        self._outcome: tuple[T | None, BaseException | None] = (None, None)
+        """How a flight without a task (opened by a batch) ended."""
         self._new_future = asyncio.get_running_loop().create_future
 
     def abandoned(self) -> bool:
@@ -93,8 +100,7 @@ class Flight(Generic[T]):
         if future is None or future.cancelled():
             future = self.future = self._new_future()
             if self.waiters is None:  # already finished
-                assert self.task is not None
-                self._resolve(future, self.task)
+                self._resolve_ended(future)
         return future
 
     def wait(self) -> asyncio.Future[T]:
@@ -104,9 +110,19 @@ class Flight(Generic[T]):
         if waiters is not None:
             waiters.append(waiter)
         else:
-            assert self.task is not None
-            self._resolve(waiter, self.task)
+            self._resolve_ended(waiter)
         return waiter
+
+    def _resolve_ended(self, waiter: asyncio.Future[T]) -> None:
+        """Resolve ``waiter`` with the outcome of this flight, which has ended."""
+        if self.task is not None:
+            self._resolve(waiter, self.task)
+            return
+        value, error = self._outcome
+        if error is not None:
+            waiter.set_exception(error)
+        else:
+            waiter.set_result(value)  # type: ignore[arg-type]
 
     @staticmethod
     def _resolve(waiter: asyncio.Future[T], task: asyncio.Task[T]) -> None:
@@ -127,6 +143,7 @@ class Flight(Generic[T]):
         waiters, self.waiters = self.waiters, None
         if waiters is None:
             return
+        self._outcome = (value, error)
         if self.future is not None:
             waiters.append(self.future)
         for waiter in waiters:
@@ -178,6 +195,23 @@ class SingleFlight(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._inflight)
+
+    def open(self, key: Hashable, deadline: float, context: Any = None) -> Flight[T] | None:
+        """A flight for ``key`` whose work the caller does itself, then ends with :meth:`close`;
+        ``None`` if ``key`` is in flight already (join that one instead)."""
+        if key in self._inflight:
+            return None
+        flight: Flight[T] = Flight(key, deadline, context)
+        self._inflight[key] = flight
+        return flight
+
+    def close(
+        self, flight: Flight[T], value: T | None = None, error: BaseException | None = None
+    ) -> None:
+        """End a flight from :meth:`open`: its waiters get ``value``, or ``error`` if given."""
+        if self._inflight.get(flight.key) is flight:
+            del self._inflight[flight.key]
+        flight._settle(value, error)
 
     def start(
         self,

@@ -7,6 +7,7 @@ from typing import Any
 
 from polysource.clock import Clock
 from polysource.events import Event, EventKind, redact_key
+from polysource.security import Keyring
 
 __all__ = ["Emitter"]
 
@@ -31,10 +32,12 @@ class Emitter:
     Args:
         sinks: The ``on_event`` implementations.
         clock: For event timestamps.
+        keyring: Gives each tenant's pseudonym (default: a keyring of this emitter's own).
     """
 
-    def __init__(self, sinks: Iterable[Sink], clock: Clock) -> None:
+    def __init__(self, sinks: Iterable[Sink], clock: Clock, keyring: Keyring | None = None) -> None:
         self.clock = clock
+        self._pseudonym = (keyring or Keyring()).pseudonym
         self.sink_errors = 0
         self._by_kind: dict[EventKind, tuple[Sink, ...]] = {}
         sinks = tuple(sinks)
@@ -64,7 +67,7 @@ class Emitter:
             self.clock.time(),
             dataset=dataset,
             key=key,
-            tenant=redact_key(tenant) if tenant is not None else None,
+            tenant=self._pseudonym(tenant) if tenant is not None else None,
             detail=detail,
             **fields,
         )

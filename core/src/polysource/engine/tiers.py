@@ -16,6 +16,11 @@ why, and the provider's answer replaces it.
 A deletion (an invalidation) that a tier misses because it is detached, or fails, is kept and
 run before the tier is read again, so an invalidated value never comes back from a tier that
 was away. Past ``MAX_PENDING`` kept deletions, they are widened to whole datasets.
+
+A private record carries the keyed digest of its tenant (its *owner*) and every read names
+the owner it expects: a record of another owner (or of none) is a miss and a
+``tenant_mismatch`` event, never a hit. Keys only carry the tenant's short pseudonym, so
+isolation does not rest on the pseudonym being unique.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from polysource.clock import Clock
 from polysource.engine.guard import Failed, Guard
 from polysource.engine.singleflight import TaskSet
 from polysource.engine.telemetry import Emitter
-from polysource.events import EventKind, redact_key
+from polysource.events import EventKind
 from polysource.models import Dataset
 
 __all__ = [
@@ -69,14 +74,14 @@ def _dataset_pattern(key_or_pattern: str) -> str:
     return "{" + key_or_pattern[1:].split(":", 1)[0] + ":*"
 
 
-def shared_key(ds: Dataset[Any], key: str, region: str, tenant: str | None) -> str:
+def shared_key(ds: Dataset[Any], key: str, region: str, pseudonym: str | None) -> str:
     """The key of an entry in shared tiers: :func:`shared_prefix` and the key.
 
     ``{dataset:region}`` is a Redis Cluster hash tag, so the keys of one ``fetch_many`` share a
-    slot and one ``MGET`` reads them; a private dataset's tenant is stored as a hash.
+    slot and one ``MGET`` reads them. ``pseudonym`` is a private dataset's tenant's
+    (:meth:`~polysource.security.Keyring.pseudonym`), ``None`` for public data.
     """
-    owner = redact_key(tenant) if tenant is not None else "-"
-    return f"{{{ds.name}:{region}}}:{owner}:{key}"  # one call less than prefix + key
+    return f"{{{ds.name}:{region}}}:{pseudonym or '-'}:{key}"  # one call less than prefix + key
 
 
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
@@ -87,18 +92,19 @@ def glob_escape(text: str) -> str:
     return _GLOB_SPECIAL.sub(r"\\\1", text)
 
 
-def shared_pattern(ds: Dataset[Any], pattern: str | None, region: str, tenant: str | None) -> str:
+def shared_pattern(
+    ds: Dataset[Any], pattern: str | None, region: str, pseudonym: str | None
+) -> str:
     """The glob over shared keys that ``pattern`` (over ``ds``'s keys in ``region``) stands for.
 
     Only ``pattern`` is a glob; the dataset and region are escaped, so a region named ``*`` is
     that one region, as in the memory tier. ``None``: every key of the dataset (every region
-    and tenant).
+    and tenant). ``pseudonym`` is as in :func:`shared_key`.
     """
     name = glob_escape(ds.name)
     if pattern is None:
         return "{" + name + ":*"
-    owner = redact_key(tenant) if tenant is not None else "-"
-    return f"{{{name}:{glob_escape(region)}}}:{owner}:{pattern}"
+    return f"{{{name}:{glob_escape(region)}}}:{pseudonym or '-'}:{pattern}"
 
 
 def glob_matcher(pattern: str) -> Callable[[str], bool]:
@@ -121,10 +127,9 @@ def glob_matcher(pattern: str) -> Callable[[str], bool]:
     return re.compile("".join(parts), re.DOTALL).fullmatch  # type: ignore[return-value]
 
 
-def shared_prefix(ds: Dataset[Any], region: str, tenant: str | None) -> str:
-    """What every :func:`shared_key` of ``ds``, ``region`` and ``tenant`` starts with."""
-    owner = redact_key(tenant) if tenant is not None else "-"
-    return f"{{{ds.name}:{region}}}:{owner}:"
+def shared_prefix(ds: Dataset[Any], region: str, pseudonym: str | None) -> str:
+    """What every :func:`shared_key` of ``ds``, ``region`` and ``pseudonym`` starts with."""
+    return f"{{{ds.name}:{region}}}:{pseudonym or '-'}:"
 
 
 class Tier(Guard):
@@ -143,6 +148,8 @@ class Tier(Guard):
         )
         self.backend = backend
         self.hits = 0
+        self.mismatches = 0
+        """Records of another owner read (each a miss)."""
         self.pending: list[tuple[bool, Any]] = []
         """Deletions the tier missed while detached, ``(is_pattern, keys or pattern)``: run
         before the tier is read again."""
@@ -207,8 +214,23 @@ class TierChain:
         for tier in self.tiers:
             tier.detached_until = 0.0
 
-    async def get(self, key: str, ds: Dataset[Any]) -> tuple[Record, str, list[Tier]] | None:
-        """The first tier's record for ``key``, its tier's name, and the tiers above that missed."""
+    def _foreign(self, tier: Tier, key: str) -> None:
+        """A record of another owner was read from ``tier`` under ``key``: a miss."""
+        tier.mismatches += 1
+        if self.emitter.wants[EventKind.TENANT_MISMATCH]:
+            self.emitter.emit(
+                EventKind.TENANT_MISMATCH,
+                dataset=key[1:].split(":", 1)[0],
+                key=key,
+                private=True,
+                detail={"tier": tier.name},
+            )
+
+    async def get(
+        self, key: str, ds: Dataset[Any], owner: str | None = None
+    ) -> tuple[Record, str, list[Tier]] | None:
+        """The first tier's record for ``key`` (of ``owner``: a tenant's digest, ``None`` for
+        public data), its tier's name, and the tiers above that missed."""
         missed: list[Tier] = []
         for tier in self.tiers:
             if self.clock.monotonic() < tier.detached_until:
@@ -219,15 +241,18 @@ class TierChain:
             if data is not None and not isinstance(data, Failed):
                 record = self._accept(tier, key, ds, data, decode_record(data, ds.schema))
                 if record is not None:
-                    tier.hits += 1
-                    return record, tier.name, missed
+                    if record.owner == owner:
+                        tier.hits += 1
+                        return record, tier.name, missed
+                    self._foreign(tier, key)
             missed.append(tier)
         return None
 
     async def get_many(
-        self, keys: Sequence[str], ds: Dataset[Any]
+        self, keys: Sequence[str], ds: Dataset[Any], owner: str | None = None
     ) -> tuple[list[Record | None], list[str]]:
-        """Records for ``keys`` (``None`` where no tier holds one), one round trip per tier.
+        """Records for ``keys`` (``None`` where no tier holds one of ``owner``, as in
+        :meth:`get`), one round trip per tier.
 
         Returns the records and, beside each, the name of its tier (``""`` for none).
         """
@@ -249,6 +274,10 @@ class TierChain:
             latest = self.clock.time() + MAX_CLOCK_SKEW
             records = decode_many(answer, ds.schema)
             for position, data, record in zip(remaining, answer, records, strict=False):
+                if record is not None and record.owner != owner:
+                    self._foreign(tier, keys[position])
+                    still.append(position)
+                    continue
                 if record is not None and record.fetched_at <= latest:
                     found[position] = record
                     names[position] = name
@@ -293,15 +322,17 @@ class TierChain:
         fetched_at: float,
         ttl: float,
         tiers: Sequence[Tier] | None = None,
+        owner: str | None = None,
     ) -> None:
-        """Write a value to the tiers (all, or ``tiers``) in the background."""
+        """Write a value of ``owner`` (a tenant's digest, ``None`` for public data) to the
+        tiers (all, or ``tiers``) in the background."""
         targets = [t for t in (self.tiers if tiers is None else tiers) if t.attached()]
         if not targets:
             return
         if self.writing >= self.max_writes:
             self.dropped_writes += 1
             return
-        record = encode_record(value, source, fetched_at)
+        record = encode_record(value, source, fetched_at, owner)
         self.writing += 1
         task = self.tasks.spawn(self._write(targets, key, record, ttl))
         task.add_done_callback(self._written)
