@@ -22,7 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from polysource.errors import ConfigError
 
-__all__ = ["SQLITE_BEGIN", "InvalidUrl", "Target", "autocommit", "create_engine", "parse_url"]
+__all__ = [
+    "SQLITE_BEGIN",
+    "InvalidUrl",
+    "Target",
+    "autocommit",
+    "create_engine",
+    "parse_url",
+    "statement_bound",
+]
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -32,6 +40,8 @@ SQLITE_BEGIN: Final = "polysource_sqlite_begin"
 ``""`` begins none: each statement then commits on its own, which saves round trips for reads.
 """
 
+_STATEMENT_TIMEOUT_FACTOR: Final = 40  # a statement may take this many operation timeouts
+_STATEMENT_TIMEOUT_FLOOR: Final = 10.0
 _SCHEMA_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _JOURNAL_MODES: Final = frozenset({"wal", "delete", "truncate", "persist", "memory"})
 _DRIVERS: Final[Mapping[str, Dialect]] = {
@@ -123,7 +133,9 @@ def create_engine(target: Target, *, timeout: float) -> AsyncEngine:
     SQLite: the busy timeout is ``timeout``, the journal mode is set on each connection, and
     transactions are begun by polysource (the driver's implicit ``BEGIN`` leaves DDL outside
     the transaction); the execution option :data:`SQLITE_BEGIN` picks ``BEGIN IMMEDIATE``.
-    PostgreSQL: ``lock_timeout`` is ``timeout``, and ``search_path`` is the URL's ``schema``.
+    PostgreSQL: ``lock_timeout`` is ``timeout``, ``search_path`` is the URL's ``schema``, and
+    asyncpg gives up on a statement (cancelling it on the server) after
+    :func:`statement_bound` seconds, so no statement holds a connection for ever.
     """
     if target.dialect == "sqlite":
         engine = create_async_engine(
@@ -137,9 +149,17 @@ def create_engine(target: Target, *, timeout: float) -> AsyncEngine:
     }
     if target.schema is not None:
         settings["search_path"] = target.schema
-    return create_async_engine(
-        target.url, connect_args={"server_settings": settings}, hide_parameters=True
-    )
+    connect_args: dict[str, Any] = {
+        "server_settings": settings,
+        "command_timeout": statement_bound(timeout),
+    }
+    return create_async_engine(target.url, connect_args=connect_args, hide_parameters=True)
+
+
+def statement_bound(timeout: float) -> float:
+    """Seconds one statement may run in the background (a purge, a statement whose caller
+    gave up) when each operation's timeout is ``timeout``: 40 of them, at least 10 s."""
+    return max(_STATEMENT_TIMEOUT_FLOOR, timeout * _STATEMENT_TIMEOUT_FACTOR)
 
 
 def autocommit(engine: AsyncEngine) -> AsyncEngine:
