@@ -21,13 +21,23 @@ from polysource.cache.tiers import BackendContext
 from polysource_sql._engine import Target, autocommit, create_engine, parse_url, statement_bound
 from polysource_sql.schema import cache_table, migrate
 
-__all__ = ["DEFAULT_PURGE_INTERVAL", "DEFAULT_SQLITE_FILE", "SqlBackend", "glob_to_like"]
+__all__ = [
+    "DEFAULT_PURGE_INTERVAL",
+    "DEFAULT_SQLITE_FILE",
+    "MAX_KEY_BYTES",
+    "SqlBackend",
+    "glob_to_like",
+]
 
 DEFAULT_SQLITE_FILE: Final = "polysource-cache.db"
 """The file ``sqlite://`` (no path) opens, in the working directory."""
 
 DEFAULT_PURGE_INTERVAL: Final = 300.0
 """Seconds between purges of expired rows."""
+
+MAX_KEY_BYTES: Final = 2048
+"""Longest key stored, in UTF-8 bytes (PostgreSQL's primary-key index takes rows of at most
+2704 bytes); a longer key, or one with a NUL character or a lone surrogate, is never stored."""
 
 _SQLITE_CHUNK: Final = 900  # bound parameters per statement, under SQLite's oldest limit (999)
 _log = structlog.get_logger("polysource.sql")
@@ -43,6 +53,11 @@ class SqlBackend:
     Tables are created or migrated on first use, in a task of the backend's own that survives
     the engine abandoning a slow operation, so a first use over a slow link still completes.
     The periodic purge starts then too; :meth:`close` cancels both.
+
+    A key the database cannot hold (over :data:`MAX_KEY_BYTES`, with a NUL character, or not
+    valid Unicode) is never sent to it: reading it is a miss, writing or deleting it does
+    nothing. One request's odd key therefore never fails an operation, which would detach
+    the tier for everyone.
 
     Every statement runs in a task of the backend's own too: a caller that gives up (the tier
     timeout, a cancelled request) stops waiting for it, but the statement finishes and its
@@ -96,12 +111,21 @@ class SqlBackend:
         """
         if not keys:
             return []
+        storable = [key for key in keys if _storable(key)]
+        if not storable:
+            return [None] * len(keys)
         await self._ensure_ready()
-        found = await self._owned(self._select(keys, self.clock.time()))
+        found = await self._owned(self._select(storable, self.clock.time()))
         return [found.get(key) for key in keys]
 
     async def set(self, key: str, record: bytes, ttl: float) -> None:
-        """Insert or replace ``key``'s record, to expire ``ttl`` seconds from now."""
+        """Insert or replace ``key``'s record, to expire ``ttl`` seconds from now.
+
+        A key the database cannot hold is skipped (see :data:`MAX_KEY_BYTES`).
+        """
+        if not _storable(key):
+            _log.debug("sql_cache_key_skipped", backend=repr(self))
+            return
         await self._ensure_ready()
         if ttl <= 0:  # born expired: the older record must not outlive it
             await self.delete((key,))
@@ -114,6 +138,7 @@ class SqlBackend:
 
     async def delete(self, keys: Sequence[str]) -> None:
         """Remove ``keys``."""
+        keys = [key for key in keys if _storable(key)]
         if not keys:
             return
         await self._ensure_ready()
@@ -129,6 +154,8 @@ class SqlBackend:
             ValueError: The pattern has a character class (``[...]``), which ``LIKE`` lacks.
         """
         like, glob = glob_to_like(pattern)
+        if _utf8_size(pattern) is None:
+            return 0  # no stored key has a NUL character or a lone surrogate
         await self._ensure_ready()
         where: ColumnElement[bool] = _c.key.like(like, escape="\\")
         if not self._postgresql:  # SQLite's LIKE ignores ASCII case; GLOB does not
@@ -303,6 +330,25 @@ def glob_to_like(pattern: str) -> tuple[str, str]:
             like.append("\\" + literal if literal in "%_\\" else literal)
             glob.append(f"[{literal}]" if literal in "*?[" else literal)
     return "".join(like), "".join(glob)
+
+
+def _storable(key: str) -> bool:
+    """Whether the database can hold ``key``: valid Unicode without NUL, short enough."""
+    size = _utf8_size(key)
+    return size is not None and size <= MAX_KEY_BYTES
+
+
+def _utf8_size(text: str) -> int | None:
+    """``text``'s size in UTF-8, or ``None`` when no database column can hold it (a NUL
+    character, which PostgreSQL's text refuses, or a lone surrogate, which UTF-8 cannot say)."""
+    if "\x00" in text:
+        return None
+    if text.isascii():
+        return len(text)
+    try:
+        return len(text.encode())
+    except UnicodeEncodeError:
+        return None
 
 
 def _failed(task: asyncio.Task[Any]) -> bool:
