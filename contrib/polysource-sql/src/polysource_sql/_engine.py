@@ -27,12 +27,14 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from polysource.errors import ConfigError
+from polysource_sql.errors import NotWritable
 
 __all__ = [
     "SQLITE_BEGIN",
     "InvalidUrl",
     "Target",
     "autocommit",
+    "check_writable",
     "create_engine",
     "parse_url",
     "statement_bound",
@@ -90,6 +92,31 @@ class Target:
     def display(self) -> str:
         """The URL with its password masked, for reprs and messages."""
         return self.url.render_as_string(hide_password=True)
+
+    @property
+    def shm_file(self) -> str | None:
+        """SQLite's shared-memory index beside the database file (``None`` for PostgreSQL)."""
+        return f"{self.url.database}-shm" if self.dialect == "sqlite" else None
+
+
+def check_writable(target: Target) -> None:
+    """Refuse to use a SQLite database whose ``-shm`` file cannot be written.
+
+    SQLite writes that file through a shared memory map, even to read in WAL mode; once the
+    file is read-only (an immutable attribute, a read-only mount) such a write kills the
+    process with ``SIGBUS`` instead of failing. One ``access()`` call before each use turns
+    that into an error, which detaches the tier. (The file turning read-only between the
+    check and the statement is not covered.)
+
+    Raises:
+        NotWritable: The file exists and this process may not write it.
+    """
+    path = target.shm_file
+    if path is not None and not os.access(path, os.W_OK) and os.path.exists(path):
+        raise NotWritable(
+            f"{target.display!r}: {os.path.basename(path)!r} is not writable; "
+            "the database is not used until it is"
+        )
 
 
 def parse_url(url: str, *, default_file: str) -> Target:

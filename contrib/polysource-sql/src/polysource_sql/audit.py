@@ -32,8 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from polysource.clock import Clock, SystemClock
 from polysource.events import Event, EventKind, redact_key
 from polysource.hookspecs import hookimpl
-from polysource_sql._engine import Target, create_engine, parse_url
-from polysource_sql.errors import AuditWriteError
+from polysource_sql._engine import Target, check_writable, create_engine, parse_url
+from polysource_sql.errors import AuditWriteError, NotWritable
 from polysource_sql.schema import attempts_table, migrate
 
 if TYPE_CHECKING:
@@ -258,6 +258,7 @@ class AuditLog:
                 return 0
             rows = [_row(event, failover) for event, failover in batch]
             try:
+                check_writable(self._target)
                 async with self.clock.timeout(self.timeout):
                     await self._ready()
                     async with self.engine.begin() as conn:
@@ -265,7 +266,7 @@ class AuditLog:
                         if self.retention_days is not None:
                             cutoff = self.clock.time() - self.retention_days * _DAY
                             await conn.execute(delete(attempts_table).where(_a.at < cutoff))
-            except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            except (SQLAlchemyError, OSError, TimeoutError, NotWritable) as exc:
                 cause = _cause(exc)
                 # from None: SQLAlchemy's message carries the statement, and a driver's may
                 # quote parameters (hashed keys); the class names say what went wrong.
@@ -300,7 +301,11 @@ class AuditLog:
 
         Latencies are of successful attempts only (a timeout's duration is the timeout).
         Returns providers in name order.
+
+        Raises:
+            NotWritable: The SQLite file's ``-shm`` index is read-only (reading would crash).
         """
+        check_writable(self._target)
         await self._ready()
         since = self.clock.time() - since_seconds
         is_success = _a.outcome == "success"

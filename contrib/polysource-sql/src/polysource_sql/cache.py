@@ -18,7 +18,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polysource.cache.tiers import BackendContext
-from polysource_sql._engine import Target, autocommit, create_engine, parse_url, statement_bound
+from polysource_sql._engine import (
+    Target,
+    autocommit,
+    check_writable,
+    create_engine,
+    parse_url,
+    statement_bound,
+)
 from polysource_sql.schema import cache_table, migrate
 
 __all__ = [
@@ -225,6 +232,7 @@ class SqlBackend:
         if self._target.dialect == "sqlite":
             directory = os.path.dirname(self._target.url.database or "")
             await asyncio.to_thread(os.makedirs, directory, exist_ok=True)
+            check_writable(self._target)
         await migrate(self.engine, now=self.clock.time(), schema=self._target.schema)
         self._is_ready = True
         if self.purge_interval > 0 and self._purger is None and not self._closed:
@@ -243,6 +251,11 @@ class SqlBackend:
         writers time out and the WAL is never checkpointed. The task finishes the statement
         and returns the connection; only the caller stops waiting.
         """
+        try:
+            check_writable(self._target)
+        except BaseException:
+            operation.close()  # never started
+            raise
         task = asyncio.get_running_loop().create_task(operation)
         self._operations.add(task)
         task.add_done_callback(self._operation_done)
