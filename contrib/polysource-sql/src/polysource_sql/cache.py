@@ -15,6 +15,7 @@ from typing import Any, Final, TypeVar
 import structlog
 from sqlalchemy import ColumnElement, Insert, Text, any_, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polysource.cache.tiers import BackendContext
@@ -375,4 +376,8 @@ def _retrieve(task: asyncio.Task[Any]) -> None:
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    """Class names only: SQLAlchemy's message quotes the statement (and a driver's may quote
+    its parameters)."""
+    if isinstance(exc, DBAPIError):
+        return f"{type(exc).__name__}: {type(exc.orig).__name__}"
+    return type(exc).__name__
