@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
+from sqlalchemy import text
 
 from polysource.config import load_config
 from polysource.datasets import QUOTE
@@ -20,6 +22,7 @@ from polysource.orchestrator import Orchestrator
 from polysource.testing import FakeProvider
 from polysource_sql import audit_plugin
 from polysource_sql.audit import FAILOVER_WINDOW, AuditLog
+from polysource_sql.errors import AuditWriteError
 
 DAY = 86400.0
 
@@ -374,7 +377,7 @@ async def test_rows_stay_queued_while_the_database_is_locked(
     holder.execute("BEGIN EXCLUSIVE")
     try:
         audit.on_event(_event(clock))
-        with pytest.raises(Exception, match="locked"):
+        with pytest.raises(AuditWriteError, match="OperationalError"):
             await audit.flush()
         assert len(audit.queue) == 1
         audit.startup(lifecycle)
@@ -408,3 +411,32 @@ def test_invalid_sizes_are_refused(clock) -> None:
         AuditLog("sqlite:///x.db", batch_size=0, clock=clock)
     with pytest.raises(ValueError, match="queue_size"):
         AuditLog("sqlite:///x.db", batch_size=10, queue_size=5, clock=clock)
+
+
+async def test_a_lost_connection_fails_flush_with_a_typed_error_and_keeps_the_rows(
+    clock, postgresql_url, pg_schema, attempt_rows
+) -> None:
+    """With its backend terminated, flush raises AuditWriteError without SQL; rows stay queued."""
+    audit = AuditLog(f"{postgresql_url}?schema={pg_schema}", clock=clock)
+    try:
+        audit.on_event(_event(clock))
+        await audit.flush()
+        async with audit.engine.connect() as conn:
+            pid = await conn.scalar(text("SELECT pg_backend_pid()"))
+        killer = await asyncpg.connect(postgresql_url)
+        try:
+            assert await killer.fetchval("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await killer.close()
+        audit.on_event(_event(clock, key="SECRET-KEY"))
+        with pytest.raises(AuditWriteError) as caught:
+            await audit.flush()
+        message = str(caught.value)
+        for leak in ("INSERT", "polysource_attempts", "SELECT", redact_key("SECRET-KEY"), "SQL"):
+            assert leak not in message
+        assert caught.value.__cause__ is None and caught.value.__suppress_context__
+        assert caught.value.rows == 1 and len(audit.queue) == 1
+        assert await audit.flush() == 1  # the pool reconnects; nothing was lost
+        assert len(await attempt_rows(audit.engine)) == 2
+    finally:
+        await audit.close()

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import random
 
 import pytest
 from sqlalchemy import func, select
 
 from polysource.cache.tiers import CacheBackend, decode_record, encode_record
 from polysource.datasets import Quote
-from polysource_sql.cache import SqlBackend, glob_to_like
+from polysource_sql.cache import MAX_KEY_BYTES, SqlBackend, glob_to_like
 from polysource_sql.schema import cache_table
 
 
@@ -217,3 +219,35 @@ def test_glob_to_like_rejects_what_like_cannot_say(pattern: str) -> None:
     """Character classes and a lone trailing backslash are refused."""
     with pytest.raises(ValueError, match="pattern"):
         glob_to_like(pattern)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "quote:A\x00B",
+        "quote:" + "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(1000)),  # 3 KB of CJK
+        "quote:" + base64.b64encode(random.Random(7).randbytes(3000)).decode(),  # incompressible
+        "quote:\ud800",
+    ],
+    ids=["nul", "cjk-3kb", "random-4kb", "lone-surrogate"],
+)
+async def test_a_key_the_database_cannot_hold_is_a_miss_and_a_skipped_write(make_backend, key):
+    """A NUL, over-long or non-Unicode key reads as a miss and writes nothing, never an error."""
+    backend = make_backend()
+    await backend.set("quote:OK", b"ok", 60)
+    assert await backend.get_many([key, "quote:OK"]) == [None, b"ok"]
+    await backend.set(key, b"odd", 60)
+    assert await backend.get_many([key]) == [None]
+    assert await _rows(backend) == 1
+    await backend.delete([key])
+    assert await backend.delete_pattern(key + "*") == 0
+    assert await backend.get_many(["quote:OK"]) == [b"ok"]
+
+
+async def test_the_longest_key_is_stored(make_backend) -> None:
+    """A key of exactly MAX_KEY_BYTES of incompressible text is written and read back."""
+    backend = make_backend()
+    text = base64.b64encode(random.Random(3).randbytes(MAX_KEY_BYTES)).decode()
+    key = text[:MAX_KEY_BYTES]
+    await backend.set(key, b"v", 60)
+    assert await backend.get_many([key]) == [b"v"]

@@ -1,19 +1,22 @@
-"""URLs, files, schemas, secrets in URLs, and bounded waits on a locked SQLite file."""
+"""URLs, files, schemas, secrets in URLs, TLS, and bounded waits on a locked SQLite file."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polysource.cache.tiers import BackendContext
 from polysource.errors import ConfigError
+from polysource_sql.audit import AuditLog
 from polysource_sql.cache import SqlBackend
 
 TIMEOUT = 0.3
@@ -200,3 +203,94 @@ async def test_a_caller_giving_up_does_not_cancel_the_migration(backends, clock,
     assert backend._is_ready
     await backend.set("k", b"v", 60)
     assert await backend.get_many(["k"]) == [b"v"]
+
+
+class _Captured(Exception):
+    """Raised instead of connecting, once the driver's arguments are recorded."""
+
+
+async def _driver_arguments(engine: AsyncEngine) -> dict[str, Any]:
+    """The keyword arguments ``engine`` hands to ``asyncpg.connect`` (without connecting)."""
+    captured: dict[str, Any] = {}
+
+    def capture(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+        captured.update(params)
+        raise _Captured
+
+    event.listen(engine.sync_engine, "do_connect", capture)
+    with pytest.raises(_Captured):
+        async with engine.connect():
+            pass
+    return captured
+
+
+def _cache_engine(url: str, clock) -> AsyncEngine:
+    return SqlBackend(url, BackendContext(clock)).engine
+
+
+def _audit_engine(url: str, clock) -> AsyncEngine:
+    return AuditLog(url, clock=clock).engine
+
+
+@pytest.fixture(params=[_cache_engine, _audit_engine], ids=["cache", "audit"])
+async def engine_for(request, clock, monkeypatch) -> AsyncIterator[Any]:
+    """``engine_for(url)``: the engine the cache tier, or the audit log, builds for ``url``."""
+    monkeypatch.delenv("PGHOST", raising=False)
+    made: list[AsyncEngine] = []
+
+    def make(url: str) -> AsyncEngine:
+        made.append(request.param(url, clock))
+        return made[-1]
+
+    yield make
+    for engine in made:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://db.example.com/x",
+        "postgresql://app:secret@10.0.0.7:5432/x?schema=polysource",
+        "postgresql:///x?host=db.example.com:5432",
+        "postgresql://localhost/x?host=db.example.com:5432",
+    ],
+)
+async def test_a_postgresql_server_on_another_host_is_verified_by_default(engine_for, url) -> None:
+    """Without sslmode in the URL, asyncpg gets ssl=True: verify-full against the system CAs."""
+    arguments = await _driver_arguments(engine_for(url))
+    assert arguments["ssl"] is True
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://localhost/x",
+        "postgresql://127.0.0.1:5432/x",
+        "postgresql://[::1]:5432/x",
+        "postgresql:///x",
+        "postgresql:///x?host=/var/run/postgresql",
+    ],
+)
+async def test_a_local_postgresql_server_needs_no_tls(engine_for, url) -> None:
+    """A server on this machine (loopback or Unix socket) is left to the driver's default."""
+    arguments = await _driver_arguments(engine_for(url))
+    assert "ssl" not in arguments
+
+
+@pytest.mark.parametrize("mode", ["disable", "require", "verify-ca", "verify-full"])
+async def test_sslmode_in_the_url_wins(engine_for, mode) -> None:
+    """``?sslmode=`` is handed to asyncpg as its ``ssl`` mode, for any host."""
+    arguments = await _driver_arguments(engine_for(f"postgresql://db.example.com/x?sslmode={mode}"))
+    assert arguments["ssl"] == mode
+    assert "sslmode" not in arguments
+
+
+@pytest.mark.parametrize(
+    "query", ["sslmode=sometimes", "sslmode=require&ssl=require", "sslmode=" + "x" * 500]
+)
+def test_a_bad_sslmode_is_a_config_error(clock, query) -> None:
+    """An unknown sslmode, or sslmode with ssl, is refused naming it, with a short prefix."""
+    with pytest.raises(ConfigError, match="ssl") as caught:
+        SqlBackend(f"postgresql://db.example.com/x?{query}", BackendContext(clock))
+    assert len(str(caught.value)) < 200

@@ -10,6 +10,7 @@ MODULES = [
     "polysource_sql",
     "polysource_sql.audit",
     "polysource_sql.cache",
+    "polysource_sql.errors",
     "polysource_sql.schema",
 ]
 

@@ -26,12 +26,14 @@ from typing import TYPE_CHECKING, Any, Final
 import structlog
 from attrs import frozen
 from sqlalchemy import case, delete, func, insert, select
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polysource.clock import Clock, SystemClock
 from polysource.events import Event, EventKind, redact_key
 from polysource.hookspecs import hookimpl
-from polysource_sql._engine import Target, create_engine, parse_url
+from polysource_sql._engine import Target, check_writable, create_engine, parse_url
+from polysource_sql.errors import AuditWriteError, NotWritable
 from polysource_sql.schema import attempts_table, migrate
 
 if TYPE_CHECKING:
@@ -206,7 +208,12 @@ class AuditLog:
     # -- writing -------------------------------------------------------------------------------
 
     async def flush(self) -> int:
-        """Write every row queued now, in batches; returns how many were written."""
+        """Write every row queued now, in batches; returns how many were written.
+
+        Raises:
+            AuditWriteError: A batch could not be written (the database is down, locked or
+                slower than ``timeout``); its rows, and those behind it, stay queued.
+        """
         total = 0
         while self.queue:
             total += await self._write_batch()
@@ -250,13 +257,25 @@ class AuditLog:
             if not batch:
                 return 0
             rows = [_row(event, failover) for event, failover in batch]
-            async with self.clock.timeout(self.timeout):
-                await self._ready()
-                async with self.engine.begin() as conn:
-                    await conn.execute(insert(attempts_table), rows)
-                    if self.retention_days is not None:
-                        cutoff = self.clock.time() - self.retention_days * _DAY
-                        await conn.execute(delete(attempts_table).where(_a.at < cutoff))
+            try:
+                check_writable(self._target)
+                async with self.clock.timeout(self.timeout):
+                    await self._ready()
+                    async with self.engine.begin() as conn:
+                        await conn.execute(insert(attempts_table), rows)
+                        if self.retention_days is not None:
+                            cutoff = self.clock.time() - self.retention_days * _DAY
+                            await conn.execute(delete(attempts_table).where(_a.at < cutoff))
+            except (SQLAlchemyError, OSError, TimeoutError, NotWritable) as exc:
+                cause = _cause(exc)
+                # from None: SQLAlchemy's message carries the statement, and a driver's may
+                # quote parameters (hashed keys); the class names say what went wrong.
+                raise AuditWriteError(
+                    f"audit log {self._target.display!r}: a batch of {len(rows)} rows was not "
+                    f"written ({cause}); they stay queued",
+                    rows=len(rows),
+                    cause=cause,
+                ) from None
             self._pop_written(batch)
             self.written += len(rows)
             self.batches += 1
@@ -282,7 +301,11 @@ class AuditLog:
 
         Latencies are of successful attempts only (a timeout's duration is the timeout).
         Returns providers in name order.
+
+        Raises:
+            NotWritable: The SQLite file's ``-shm`` index is read-only (reading would crash).
         """
+        check_writable(self._target)
         await self._ready()
         since = self.clock.time() - since_seconds
         is_success = _a.outcome == "success"
@@ -365,3 +388,13 @@ def _provider_stats(row: Any, median: Any) -> ProviderStats:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
+
+
+def _cause(exc: BaseException) -> str:
+    """The class names of ``exc`` and the driver error under it, without any message."""
+    if isinstance(exc, TimeoutError):
+        return "TimeoutError: slower than the timeout"
+    if isinstance(exc, DBAPIError):
+        lost = ", connection lost" if exc.connection_invalidated else ""
+        return f"{type(exc).__name__}: {type(exc.orig).__name__}{lost}"
+    return type(exc).__name__

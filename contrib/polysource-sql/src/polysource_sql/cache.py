@@ -9,19 +9,33 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator, Sequence
-from typing import Final
+from collections.abc import Coroutine, Iterator, Sequence
+from typing import Any, Final, TypeVar
 
 import structlog
 from sqlalchemy import ColumnElement, Insert, Text, any_, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polysource.cache.tiers import BackendContext
-from polysource_sql._engine import Target, autocommit, create_engine, parse_url
+from polysource_sql._engine import (
+    Target,
+    autocommit,
+    check_writable,
+    create_engine,
+    parse_url,
+    statement_bound,
+)
 from polysource_sql.schema import cache_table, migrate
 
-__all__ = ["DEFAULT_PURGE_INTERVAL", "DEFAULT_SQLITE_FILE", "SqlBackend", "glob_to_like"]
+__all__ = [
+    "DEFAULT_PURGE_INTERVAL",
+    "DEFAULT_SQLITE_FILE",
+    "MAX_KEY_BYTES",
+    "SqlBackend",
+    "glob_to_like",
+]
 
 DEFAULT_SQLITE_FILE: Final = "polysource-cache.db"
 """The file ``sqlite://`` (no path) opens, in the working directory."""
@@ -29,11 +43,16 @@ DEFAULT_SQLITE_FILE: Final = "polysource-cache.db"
 DEFAULT_PURGE_INTERVAL: Final = 300.0
 """Seconds between purges of expired rows."""
 
+MAX_KEY_BYTES: Final = 2048
+"""Longest key stored, in UTF-8 bytes (PostgreSQL's primary-key index takes rows of at most
+2704 bytes); a longer key, or one with a NUL character or a lone surrogate, is never stored."""
+
 _SQLITE_CHUNK: Final = 900  # bound parameters per statement, under SQLite's oldest limit (999)
-_PURGE_TIMEOUT_FACTOR: Final = 40  # a purge may take this many operation timeouts (>= 10 s)
 _log = structlog.get_logger("polysource.sql")
 
 _c = cache_table.c
+
+T = TypeVar("T")
 
 
 class SqlBackend:
@@ -42,6 +61,17 @@ class SqlBackend:
     Tables are created or migrated on first use, in a task of the backend's own that survives
     the engine abandoning a slow operation, so a first use over a slow link still completes.
     The periodic purge starts then too; :meth:`close` cancels both.
+
+    A key the database cannot hold (over :data:`MAX_KEY_BYTES`, with a NUL character, or not
+    valid Unicode) is never sent to it: reading it is a miss, writing or deleting it does
+    nothing. One request's odd key therefore never fails an operation, which would detach
+    the tier for everyone.
+
+    Every statement runs in a task of the backend's own too: a caller that gives up (the tier
+    timeout, a cancelled request) stops waiting for it, but the statement finishes and its
+    connection goes back to the pool clean. The drivers bound such a task: SQLite's busy
+    timeout and PostgreSQL's ``lock_timeout`` are the operation timeout, and asyncpg gives up
+    on a statement (cancelling it on the server) after the purge's bound.
 
     Args:
         url: ``sqlite://`` (the file ``polysource-cache.db``), ``sqlite:///path.db``,
@@ -77,6 +107,7 @@ class SqlBackend:
         self._ready: asyncio.Task[None] | None = None
         self._is_ready = False
         self._purger: asyncio.Task[None] | None = None
+        self._operations: set[asyncio.Task[Any]] = set()
         self._closed = False
 
     # -- CacheBackend --------------------------------------------------------------------------
@@ -88,37 +119,38 @@ class SqlBackend:
         """
         if not keys:
             return []
+        storable = [key for key in keys if _storable(key)]
+        if not storable:
+            return [None] * len(keys)
         await self._ensure_ready()
-        now = self.clock.time()
-        found: dict[str, bytes] = {}
-        async with self._one_statement.connect() as conn:
-            for where in self._key_filters(keys):
-                rows = await conn.execute(
-                    select(_c.key, _c.record).where(where, _c.expires_at > now)
-                )
-                found.update((row.key, row.record) for row in rows)
+        found = await self._owned(self._select(storable, self.clock.time()))
         return [found.get(key) for key in keys]
 
     async def set(self, key: str, record: bytes, ttl: float) -> None:
-        """Insert or replace ``key``'s record, to expire ``ttl`` seconds from now."""
+        """Insert or replace ``key``'s record, to expire ``ttl`` seconds from now.
+
+        A key the database cannot hold is skipped (see :data:`MAX_KEY_BYTES`).
+        """
+        if not _storable(key):
+            _log.debug("sql_cache_key_skipped", backend=repr(self))
+            return
         await self._ensure_ready()
         if ttl <= 0:  # born expired: the older record must not outlive it
             await self.delete((key,))
             return
-        async with self._one_statement.connect() as conn:
-            await conn.execute(
-                self._upsert,
-                {"key": key, "record": record, "expires_at": self.clock.time() + ttl},
+        await self._owned(
+            self._execute(
+                self._upsert, {"key": key, "record": record, "expires_at": self.clock.time() + ttl}
             )
+        )
 
     async def delete(self, keys: Sequence[str]) -> None:
         """Remove ``keys``."""
+        keys = [key for key in keys if _storable(key)]
         if not keys:
             return
         await self._ensure_ready()
-        async with self.engine.begin() as conn:
-            for where in self._key_filters(keys):
-                await conn.execute(delete(cache_table).where(where))
+        await self._owned(self._delete(keys))
 
     async def delete_pattern(self, pattern: str) -> int:
         """Remove every key matching the glob ``pattern``; returns how many rows went.
@@ -130,16 +162,19 @@ class SqlBackend:
             ValueError: The pattern has a character class (``[...]``), which ``LIKE`` lacks.
         """
         like, glob = glob_to_like(pattern)
+        if _utf8_size(pattern) is None:
+            return 0  # no stored key has a NUL character or a lone surrogate
         await self._ensure_ready()
         where: ColumnElement[bool] = _c.key.like(like, escape="\\")
         if not self._postgresql:  # SQLite's LIKE ignores ASCII case; GLOB does not
             where = where & _c.key.op("GLOB", is_comparison=True)(glob)
-        async with self._one_statement.connect() as conn:
-            result = await conn.execute(delete(cache_table).where(where))
-        return int(result.rowcount)
+        return await self._owned(self._execute(delete(cache_table).where(where)))
 
     async def close(self) -> None:
-        """Stop the migration and purge tasks and close every connection."""
+        """Stop the migration and purge tasks, let running statements end, close connections.
+
+        A statement still running after the purge's bound is cancelled.
+        """
         self._closed = True
         self._is_ready = False
         tasks = [task for task in (self._ready, self._purger) if task is not None]
@@ -148,6 +183,13 @@ class SqlBackend:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         self._purger = None
+        if self._operations:
+            try:
+                async with self.clock.timeout(self._statement_bound):
+                    await asyncio.wait(self._operations)
+            except TimeoutError:
+                for task in self._operations:
+                    task.cancel()
         await self.engine.dispose()
 
     # -- maintenance ---------------------------------------------------------------------------
@@ -155,17 +197,15 @@ class SqlBackend:
     async def purge_expired(self) -> int:
         """Delete the rows that have expired; returns how many."""
         await self._ensure_ready()
-        async with self._one_statement.connect() as conn:
-            result = await conn.execute(
-                delete(cache_table).where(_c.expires_at <= self.clock.time())
-            )
-        return int(result.rowcount)
+        return await self._owned(
+            self._execute(delete(cache_table).where(_c.expires_at <= self.clock.time()))
+        )
 
     async def _purge_periodically(self) -> None:
         while True:
             await self.clock.sleep(self.purge_interval)
             try:
-                async with self.clock.timeout(max(10.0, self.timeout * _PURGE_TIMEOUT_FACTOR)):
+                async with self.clock.timeout(self._statement_bound):
                     purged = await self.purge_expired()
             except Exception as exc:  # noqa: BLE001 - a failed purge is retried next interval
                 _log.warning("sql_cache_purge_failed", backend=repr(self), error=_describe(exc))
@@ -193,6 +233,7 @@ class SqlBackend:
         if self._target.dialect == "sqlite":
             directory = os.path.dirname(self._target.url.database or "")
             await asyncio.to_thread(os.makedirs, directory, exist_ok=True)
+            check_writable(self._target)
         await migrate(self.engine, now=self.clock.time(), schema=self._target.schema)
         self._is_ready = True
         if self.purge_interval > 0 and self._purger is None and not self._closed:
@@ -201,6 +242,55 @@ class SqlBackend:
             )
 
     # -- statements ----------------------------------------------------------------------------
+
+    async def _owned(self, operation: Coroutine[Any, Any, T]) -> T:
+        """Run ``operation`` in a task of the backend's own and wait for its result.
+
+        shield: cancelling a caller inside the driver's await would leave the statement
+        unfinished on a pooled connection (aiosqlite keeps stepping it in its thread), which
+        then holds SQLite's shared lock, or its WAL read mark, for the life of the process:
+        writers time out and the WAL is never checkpointed. The task finishes the statement
+        and returns the connection; only the caller stops waiting.
+        """
+        try:
+            check_writable(self._target)
+        except BaseException:
+            operation.close()  # never started
+            raise
+        task = asyncio.get_running_loop().create_task(operation)
+        self._operations.add(task)
+        task.add_done_callback(self._operation_done)
+        return await asyncio.shield(task)
+
+    def _operation_done(self, task: asyncio.Task[Any]) -> None:
+        self._operations.discard(task)
+        _retrieve(task)  # its caller may have given up on it
+
+    async def _select(self, keys: Sequence[str], now: float) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        async with self._one_statement.connect() as conn:
+            for where in self._key_filters(keys):
+                rows = await conn.execute(
+                    select(_c.key, _c.record).where(where, _c.expires_at > now)
+                )
+                found.update((row.key, row.record) for row in rows)
+        return found
+
+    async def _execute(self, statement: Any, parameters: dict[str, Any] | None = None) -> int:
+        """Run one statement on its own (no transaction); returns the rows it touched."""
+        async with self._one_statement.connect() as conn:
+            result = await conn.execute(statement, parameters)
+        return int(result.rowcount)
+
+    async def _delete(self, keys: Sequence[str]) -> None:
+        async with self.engine.begin() as conn:
+            for where in self._key_filters(keys):
+                await conn.execute(delete(cache_table).where(where))
+
+    @property
+    def _statement_bound(self) -> float:
+        """Seconds a purge, or the wait for running statements at close, may take."""
+        return statement_bound(self.timeout)
 
     def _key_filters(self, keys: Sequence[str]) -> Iterator[ColumnElement[bool]]:
         """``key`` filters covering ``keys``: one ``= ANY(array)``, or ``IN`` chunks on SQLite."""
@@ -256,15 +346,38 @@ def glob_to_like(pattern: str) -> tuple[str, str]:
     return "".join(like), "".join(glob)
 
 
-def _failed(task: asyncio.Task[None]) -> bool:
+def _storable(key: str) -> bool:
+    """Whether the database can hold ``key``: valid Unicode without NUL, short enough."""
+    size = _utf8_size(key)
+    return size is not None and size <= MAX_KEY_BYTES
+
+
+def _utf8_size(text: str) -> int | None:
+    """``text``'s size in UTF-8, or ``None`` when no database column can hold it (a NUL
+    character, which PostgreSQL's text refuses, or a lone surrogate, which UTF-8 cannot say)."""
+    if "\x00" in text:
+        return None
+    if text.isascii():
+        return len(text)
+    try:
+        return len(text.encode())
+    except UnicodeEncodeError:
+        return None
+
+
+def _failed(task: asyncio.Task[Any]) -> bool:
     return task.done() and (task.cancelled() or task.exception() is not None)
 
 
-def _retrieve(task: asyncio.Task[None]) -> None:
+def _retrieve(task: asyncio.Task[Any]) -> None:
     """Mark a failure as seen: the callers that awaited it may all have given up already."""
     if not task.cancelled():
         task.exception()
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    """Class names only: SQLAlchemy's message quotes the statement (and a driver's may quote
+    its parameters)."""
+    if isinstance(exc, DBAPIError):
+        return f"{type(exc).__name__}: {type(exc.orig).__name__}"
+    return type(exc).__name__
