@@ -56,7 +56,12 @@ class _Schemas:
         origin = typing.get_origin(tp)
         args = typing.get_args(tp)
         if origin in {typing.Union, types.UnionType}:
-            return {"anyOf": [self.of(a) for a in args]}
+            choices: list[dict[str, Any]] = []
+            for arg in args:
+                schema = self.of(arg)
+                if schema not in choices:
+                    choices.append(schema)
+            return choices[0] if len(choices) == 1 else {"anyOf": choices}
         if origin is typing.Literal:
             return {"enum": list(args)}
         if origin in {tuple, list, Sequence, frozenset, set} or tp in {tuple, list}:
