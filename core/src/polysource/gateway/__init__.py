@@ -19,10 +19,10 @@ from polysource.gateway.serve import serve
 
 __all__ = [
     "CLIENT",
-    "GATEWAY",
-    "PROBLEM_JSON",
     "Client",
+    "GATEWAY",
     "Gateway",
+    "PROBLEM_JSON",
     "Problem",
     "create_app",
     "openapi_document",
