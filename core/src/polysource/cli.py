@@ -256,3 +256,40 @@ def health(config_path: str | None) -> None:
             return table
 
     Console().print(asyncio.run(run()))
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default: [gateway] host).")
+@click.option("--port", type=int, default=None, help="Port (default: [gateway] port; 0: any).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=lambda: os.environ.get("POLYSOURCE_CONFIG"),
+    help="polysource.toml to read (default: $POLYSOURCE_CONFIG).",
+)
+def serve(host: str | None, port: int | None, config_path: str | None) -> None:
+    """Serve the HTTP gateway (data, admin, health and /openapi.json routes)."""
+    import asyncio
+
+    from polysource.errors import PolysourceError
+    from polysource.gateway import create_app
+    from polysource.gateway import serve as run
+
+    def ready(url: str) -> None:
+        click.echo(f"polysource gateway serving on {url} (OpenAPI: {url}/openapi.json)")
+
+    try:
+        orch = _orchestrator(config_path)
+        section = orch.config.gateway
+        app = create_app(orch)
+        asyncio.run(
+            run(
+                app,
+                host if host is not None else section.host,
+                port if port is not None else section.port,
+                ready=ready,
+            )
+        )
+    except PolysourceError as exc:
+        raise click.ClickException(str(exc)) from None

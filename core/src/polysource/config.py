@@ -36,6 +36,8 @@ __all__ = [
     "Config",
     "DatasetConfig",
     "FleetConfig",
+    "GatewayConfig",
+    "GatewayKeyConfig",
     "PluginsConfig",
     "ProviderConfig",
     "RetryConfig",
@@ -260,6 +262,50 @@ class TelemetryConfig:
 
 
 @define
+class GatewayKeyConfig:
+    """One API key of the HTTP gateway (section ``[gateway.api_keys.NAME]``).
+
+    Args:
+        key: The key clients send as ``Authorization: Bearer KEY`` (a secret).
+        tenant: The tenant the key acts as; private datasets and operations need one.
+        tier: The tier its requests use unless they ask for another (default from config).
+    """
+
+    key: Secret
+    tenant: str | None = None
+    tier: str | None = None
+
+
+@define
+class GatewayConfig:
+    """The HTTP gateway ``polysource serve`` (section ``[gateway]``).
+
+    Args:
+        host: Address to listen on.
+        port: Port to listen on.
+        api_keys: Key name to its key and tenant; the name identifies the client in limits.
+        admin_token: Bearer token of the ``/v1/admin/`` routes; unset: they answer 404.
+        anonymous: Whether public datasets may be read without an API key.
+        max_body: Largest request body in bytes (413 above).
+        max_batch: Most keys one batch request may ask for (400 above).
+        max_concurrency: Requests one client may have in flight (429 above).
+        deadline: Seconds one request may take at most (504 after).
+        max_key_length: Longest key accepted in a URL (400 above).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    api_keys: dict[str, GatewayKeyConfig] = field(factory=dict)
+    admin_token: Secret | None = None
+    anonymous: bool = True
+    max_body: int = 1024 * 1024
+    max_batch: int = 100
+    max_concurrency: int = 32
+    deadline: float = 30.0
+    max_key_length: int = 256
+
+
+@define
 class PluginsConfig:
     """Which plugins load: ``block`` names plugins to skip, ``only`` (if set) the only ones."""
 
@@ -289,6 +335,7 @@ class Config:
     security: SecurityConfig = field(factory=SecurityConfig)
     telemetry: TelemetryConfig = field(factory=TelemetryConfig)
     plugins: PluginsConfig = field(factory=PluginsConfig)
+    gateway: GatewayConfig = field(factory=GatewayConfig)
 
     def provider(self, name: str) -> ProviderConfig:
         """The config of provider ``name`` (defaults when it has no section)."""
@@ -467,6 +514,21 @@ def _check(config: Config) -> None:
             f"must be > 0 (leave it out to keep rows), got {audit.retention_days}",
             path="audit.retention_days",
         )
+    _check_gateway(config.gateway)
+
+
+def _check_gateway(gateway: GatewayConfig) -> None:
+    for name in ("max_body", "max_batch", "max_concurrency", "max_key_length", "deadline"):
+        if getattr(gateway, name) <= 0:
+            raise ConfigError(f"must be > 0, got {getattr(gateway, name)}", path=f"gateway.{name}")
+    if not 0 <= gateway.port <= 65535:
+        raise ConfigError(f"must be a port (0-65535), got {gateway.port}", path="gateway.port")
+    for name, key in gateway.api_keys.items():
+        if key.tier is not None and key.tier not in TIERS:
+            raise ConfigError(
+                f"unknown tier {key.tier!r}; tiers are {', '.join(TIERS)}",
+                path=f"gateway.api_keys.{name}.tier",
+            )
 
 
 def _check_rate_limit(limit: str, path: str) -> None:

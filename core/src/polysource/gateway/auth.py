@@ -1,0 +1,153 @@
+"""Who is asking: API keys mapped to tenants, and the admin bearer token.
+
+Keys and the token come from the configuration as :class:`~polysource.config.Secret` values and
+are revealed once, when the app is built. A presented credential is hashed and compared with
+every configured key's hash in constant time (``hmac.compare_digest``, no early exit), so the
+answer's timing says nothing about how much of a key was right. A tenant comes only from a
+verified key, never from a query parameter or a body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from typing import Final
+
+from aiohttp import web
+from attrs import frozen
+
+from polysource.config import GatewayConfig, GatewayKeyConfig, Secret
+from polysource.errors import ConfigError
+from polysource.gateway.problems import Problem
+
+__all__ = ["ANONYMOUS", "Authenticator", "Client"]
+
+MIN_ADMIN_TOKEN: Final = 16
+"""Shortest admin token accepted: a short one could be guessed."""
+
+
+@frozen
+class Client:
+    """The verified caller of one request.
+
+    Args:
+        name: The API key's name (``None`` for an anonymous caller).
+        tenant: The tenant the key acts as, if any.
+        tier: The key's default tier, if any.
+    """
+
+    name: str | None
+    tenant: str | None = None
+    tier: str | None = None
+
+
+ANONYMOUS: Final = Client(None)
+
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise Problem(401, "bad-credentials", "send credentials as 'Authorization: Bearer <key>'")
+    return credential.strip()
+
+
+class Authenticator:
+    """Resolves a request's bearer credential to a :class:`Client` or to the admin role.
+
+    Args:
+        config: The ``[gateway]`` section.
+
+    Raises:
+        ConfigError: A key or the admin token cannot be revealed, the admin token is shorter
+            than 16 characters, or two keys are equal.
+    """
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.anonymous = config.anonymous
+        self._keys: tuple[tuple[bytes, Client], ...] = tuple(
+            (_digest(_reveal(k.key, f"gateway.api_keys.{name}.key")), _client(name, k))
+            for name, k in sorted(config.api_keys.items())
+        )
+        if len({digest for digest, _ in self._keys}) != len(self._keys):
+            raise ConfigError("two API keys have the same value", path="gateway.api_keys")
+        self._admin: bytes | None = None
+        if config.admin_token is not None:
+            token = _reveal(config.admin_token, "gateway.admin_token")
+            if len(token) < MIN_ADMIN_TOKEN:
+                raise ConfigError(
+                    f"must be at least {MIN_ADMIN_TOKEN} characters", path="gateway.admin_token"
+                )
+            self._admin = _digest(token)
+
+    @property
+    def admin_enabled(self) -> bool:
+        """Whether an admin token is configured (the admin routes answer 404 otherwise)."""
+        return self._admin is not None
+
+    def client(self, request: web.Request) -> Client:
+        """The request's client: a verified key's, or anonymous when it sent none.
+
+        Raises:
+            Problem: 401 for a malformed or unknown credential, or for no credential when
+                anonymous reads are off.
+        """
+        credential = _bearer(request)
+        if credential is None:
+            if not self.anonymous:
+                raise Problem(401, "unauthenticated", "an API key is required")
+            return ANONYMOUS
+        digest = _digest(credential)
+        found: Client | None = None
+        for known, client in self._keys:
+            if hmac.compare_digest(known, digest):
+                found = client
+        if found is None:
+            raise Problem(401, "bad-credentials", "the API key is not valid")
+        return found
+
+    def require_admin(self, request: web.Request) -> None:
+        """Let the request through only with the admin token.
+
+        Raises:
+            Problem: 404 when no admin token is configured; 401 without the exact token.
+        """
+        if self._admin is None:
+            raise Problem(
+                404,
+                "admin-disabled",
+                "the admin routes are off: set [gateway] admin_token to turn them on",
+            )
+        credential = _bearer(request)
+        if credential is None or not hmac.compare_digest(self._admin, _digest(credential)):
+            raise Problem(401, "bad-credentials", "the admin token is missing or wrong")
+
+
+def _client(name: str, key: GatewayKeyConfig) -> Client:
+    return Client(name, key.tenant, key.tier)
+
+
+def _reveal(secret: Secret, path: str) -> str:
+    try:
+        value = secret.reveal()
+    except ConfigError as exc:
+        raise ConfigError(str(exc), path=path) from None
+    if not value:
+        raise ConfigError("is empty", path=path)
+    return value
+
+
+def secret_values(secrets: Mapping[str, Secret]) -> list[str]:
+    """The values of the secrets that can be revealed (for the :class:`Redactor`)."""
+    out = []
+    for secret in secrets.values():
+        if secret.is_available:
+            out.append(secret.reveal())
+    return out
