@@ -65,9 +65,8 @@ VALUES: list[Any] = [
     META,
     WeaponProfile("m4", STATS, META),
     WeaponProfile("m4"),
-    CreateLink("bank", Secret.of("user"), Secret(env="PASSWORD"), ["accounts"], "es", "app://"),
-    Link("plaid", "item-1", "pending", Secret.of("link"), None, "bank"),
-    ExchangeToken(Secret.of("public")),
+    CreateLink("bank", products=["accounts"], language="es", redirect_uri="app://"),
+    Link("plaid", "item-1", "pending", institution="bank"),
     GetAccounts(["a1", "a2"]),
     SyncTransactions(dt.date(2026, 1, 1), dt.date(2026, 1, 31), "c1"),
 ]
@@ -77,7 +76,7 @@ def test_the_values_cover_every_standard_schema():
     """The round-trip values below include each dataset's and operation's schema."""
     schemas = {ds.schema for ds in STANDARD_DATASETS}
     schemas |= {op.params for op in STANDARD_OPERATIONS} | {op.result for op in STANDARD_OPERATIONS}
-    assert schemas <= {type(value) for value in VALUES}
+    assert schemas <= {type(value) for value in VALUES} | {ExchangeToken}
 
 
 @pytest.mark.parametrize("value", VALUES, ids=lambda value: type(value).__name__)
@@ -162,7 +161,7 @@ def _quote_dict(**changes: Any) -> dict[str, Any]:
         (Accounts, {"accounts": [{**encode_dict(ACCOUNT), "balance_current": {"v": 1}}]}),
         (WeaponStats, {**encode_dict(STATS), "attachments": "scope"}),
         (WeaponMeta, {"weapon_id": "m4", "tiers": {"ranked": 1}}),
-        (Link, {**encode_dict(VALUES[12]), "access_token": "raw-token"}),
+        (Link, {**encode_dict(VALUES[12]), "access_token": {"env": "HOME"}}),
     ],
     ids=lambda value: getattr(value, "__name__", ""),
 )
@@ -286,3 +285,27 @@ def test_decode_many_reads_each_record_and_misses_the_rest():
     assert records[0] is not None and records[0].value == Quote("AAPL", 1.5)
     assert (records[0].source, records[0].fetched_at, records[0].size) == ("p", 100.0, len(good))
     assert records[1:] == [None, None, None, None]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [{"env": "HOME"}, {"file": "/etc/hostname"}, {"value": "x"}, 5, None],
+    ids=["env", "file", "object", "number", "null"],
+)
+def test_a_secret_parameter_is_read_only_from_a_string(raw):
+    """Caller input never makes the process read its environment or files into a Secret."""
+    with pytest.raises(Exception):  # any error: the callers make it invalid input
+        converter.structure({"public_token": raw}, ExchangeToken)
+    token = converter.structure({"public_token": "public-sandbox-1"}, ExchangeToken).public_token
+    assert token.reveal() == "public-sandbox-1"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [ExchangeToken(Secret.of("public")), Link("plaid", "i", "ok", access_token=Secret.of("t"))],
+    ids=["params", "result"],
+)
+def test_a_secret_is_never_encoded(value):
+    """Encoding a value that holds a Secret fails instead of writing the plain token."""
+    with pytest.raises(TypeError, match="Secret is not encoded"):
+        encode(value)

@@ -17,7 +17,7 @@ import cattrs
 import structlog
 
 from polysource._builtins import LogSink
-from polysource.cache.codec import converter as params_converter
+from polysource.cache.codec import params_converter
 from polysource.cache.memory import IndexSlot, MemoryCache
 from polysource.cache.tiers import BackendContext
 from polysource.clock import Clock, SystemClock

@@ -24,10 +24,13 @@ from cattrs import ClassValidationError, Converter, IterableValidationError, tra
 from cattrs.errors import IterableValidationNote
 from cattrs.preconf.orjson import make_converter
 
+from polysource.config import Secret
+
 __all__ = [
     "FORMAT_VERSION",
     "builder",
     "converter",
+    "params_converter",
     "decode",
     "encode",
     "problem",
@@ -255,10 +258,35 @@ def _strict(conv: Converter) -> None:
     conv.register_structure_hook_factory(_is_sequence, _sequence_hook(conv))
     conv.register_structure_hook_factory(_is_mapping, _mapping_hook(conv))
     conv.register_structure_hook_factory(attrs.has, _object_hook(conv))
+    # After the attrs factory, so that it wins for Secret (an attrs class too).
+    conv.register_structure_hook_factory(lambda hint: hint is Secret, lambda _: _secret)
+    conv.register_unstructure_hook(Secret, _no_secret)
+
+
+def _secret(value: Any, _: Any) -> Secret:
+    """A secret parameter only from a plain string.
+
+    Parameters come from callers (a gateway passes them from request bodies): structured as
+    an attrs class, ``{"env": "NAME"}`` or ``{"file": "path"}`` would make the process read
+    its own environment or files into a request.
+    """
+    if value.__class__ is not str:
+        raise TypeError(f"a secret is written as a string, not {type(value).__name__}")
+    return Secret.of(value)
+
+
+def _no_secret(_: Secret) -> Any:
+    """Secrets are never encoded: a cache record or a log of one would hold the plain value."""
+    raise TypeError("a Secret is not encoded")
 
 
 _strict(converter)
 _strict(_explainer)
+
+params_converter: Final = make_converter(detailed_validation=True, forbid_extra_keys=True)
+"""The same strict hooks for operation parameters a caller passes as a mapping: a field of
+the wrong JSON type or an unknown field is an error, and a secret comes only from a string."""
+_strict(params_converter)
 
 
 def encode(value: Any) -> bytes:

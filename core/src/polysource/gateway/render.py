@@ -1,12 +1,10 @@
 """JSON in and out of the gateway: results rendered, operation parameters structured.
 
-One cattrs converter (the cache codec's, copied) with two changes at the HTTP boundary:
-
-- a :class:`~polysource.config.Secret` in a result is written as ``null`` (an access token
-  never leaves the process), except a link's ``link_token``, which exists to be handed to the
-  aggregator's front-end widget;
-- a ``Secret`` parameter is read only from a plain string (``{"env": ...}`` or
-  ``{"file": ...}`` would make the server read its own environment or files).
+One cattrs converter: the codec's converter for operation parameters (strict JSON types, no
+unknown fields, a ``Secret`` parameter only from a plain string), copied, with one change at
+the HTTP boundary: a :class:`~polysource.config.Secret` in a result is written as ``null`` (an
+access token never leaves the process), except a link's ``link_token``, which exists to be
+handed to the aggregator's front-end widget.
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ from typing import Any, Final
 import cattrs
 import orjson
 
-from polysource.cache.codec import converter as _codec
+from polysource.cache.codec import params_converter
 from polysource.config import Secret
 from polysource.errors import InvalidRequest
 from polysource.models import BatchResult, MergedResult, Operation, OperationResult, Result
@@ -24,7 +22,7 @@ from polysource.operations import Link
 
 __all__ = ["batch_body", "dumps", "merged_body", "operation_body", "params", "result_body"]
 
-converter: Final = _codec.copy(forbid_extra_keys=True)
+converter: Final = params_converter.copy()
 converter.register_unstructure_hook(Secret, lambda _: None)
 
 
@@ -38,14 +36,7 @@ def _link(link: Link) -> dict[str, Any]:
     }
 
 
-def _secret_from_string(value: object, _: type) -> Secret:
-    if not isinstance(value, str):
-        raise TypeError("a secret parameter is written as a string")
-    return Secret.of(value)
-
-
 converter.register_unstructure_hook(Link, _link)
-converter.register_structure_hook(Secret, _secret_from_string)
 
 
 def dumps(value: object) -> bytes:
