@@ -1210,13 +1210,6 @@ class FetchEngine:
         chosen = self.policy.order(target, region, views)
         return tuple(name for name in chosen if name in order)
 
-    def candidates(self, order: tuple[str, ...]) -> list[ProviderSlot]:
-        """Slots of ``order`` that are in rotation or decided by their breaker (or all, when
-        none is)."""
-        slots = [self.slots[name] for name in order]
-        admitted = [slot for slot in slots if not slot.breaker.is_closed or slot.health.admit()]
-        return admitted or slots
-
     def _walkable(self, order: tuple[str, ...]) -> tuple[list[ProviderSlot], bool]:
         """The slots of ``order``, and whether those out of rotation are asked anyway (when no
         enabled provider is in rotation or decided by its breaker)."""
