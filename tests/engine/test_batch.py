@@ -182,3 +182,42 @@ async def test_cached_fetch_many_takes_the_hit_path(make_orchestrator, clock):
     await clock.advance(61)
     stale = await orch.fetch_many(QUOTE, keys)
     assert stale.summary.cached == 0
+
+
+def _hanging_primary(clock, max_batch_size):
+    a = FakeProvider("a", regions={"US": 1}, clock=clock, latency=10, max_batch_size=max_batch_size)
+    b = FakeProvider("b", regions={"US": 2}, clock=clock, latency=0.05)
+    return a, b
+
+
+@pytest.mark.parametrize("max_batch_size", [1, 10])
+async def test_fetch_many_retry_that_would_starve_the_backup_fails_over_at_once(
+    make_orchestrator, clock, max_batch_size
+):
+    """fetch_many does not retry a hanging primary (batched or per key) when the retry would
+    leave the backup no full try: the backup answers every key within the deadline."""
+    a, b = _hanging_primary(clock, max_batch_size)
+    orch = await make_orchestrator(a, b, providers={"a": {"timeout": 0.2}, "b": {"timeout": 0.2}})
+    start = clock.monotonic()
+    batch = await clock.run(orch.fetch_many(QUOTE, ["K1", "K2"], region="US", deadline=0.45))
+    assert not batch.errors
+    assert {r.source for r in batch.results.values()} == {"b"}
+    assert orch.stats().providers["a"].attempts == (2 if max_batch_size == 1 else 1)
+    assert orch.stats().providers["a"].retries == 0
+    assert clock.monotonic() - start == pytest.approx(0.25)
+
+
+async def test_coalesced_retry_that_would_starve_the_backup_fails_over_at_once(
+    make_orchestrator, clock
+):
+    """A coalesced batch is not retried when the retry would leave its callers' backup no
+    full try: each caller fails over at once and the backup answers within the deadline."""
+    a, b = _hanging_primary(clock, 10)
+    orch = await make_orchestrator(a, b, providers={"a": {"timeout": 0.2}, "b": {"timeout": 0.2}})
+    start = clock.monotonic()
+    results = await clock.run(
+        asyncio.gather(*(orch.fetch(QUOTE, k, region="US", deadline=0.45) for k in ("K1", "K2")))
+    )
+    assert [r.source for r in results] == ["b", "b"]
+    assert len(a.batch_calls) == 1 and orch.stats().providers["a"].retries == 0
+    assert clock.monotonic() - start == pytest.approx(0.25)

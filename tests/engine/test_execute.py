@@ -169,3 +169,107 @@ async def test_bad_input_is_rejected_before_any_provider(banks):
     with pytest.raises(InvalidRequest, match="prefer"):
         await orch.execute(CREATE_LINK, tenant="u1", region="US", prefer="nobank")
     assert plaid.operation_calls == []
+
+
+def _hanging_reads(clock):
+    """plaid hangs on get_accounts, mx answers it; both with a 0.2 s per-try timeout."""
+    plaid = _bank("plaid", {"US": 1}, clock)
+    mx = _bank("mx", {"US": 2}, clock)
+
+    async def hang(params, call):
+        await clock.sleep(60)
+
+    plaid.on_operation("get_accounts", hang)
+    return plaid, mx, {"plaid": {"timeout": 0.2}, "mx": {"timeout": 0.2}}
+
+
+async def test_idempotent_retry_that_would_starve_the_backup_fails_over_at_once(
+    make_orchestrator, clock
+):
+    """A hanging provider of an idempotent read is not retried when the retry would leave the
+    next linked provider no full try: that provider answers within the deadline."""
+    plaid, mx, timeouts = _hanging_reads(clock)
+    orch = await make_orchestrator(plaid, mx, providers=timeouts)
+    for name in ("plaid", "mx"):
+        await orch.connections.save(Connection("u1", name, f"{name}-link"))
+    start = clock.monotonic()
+    result = await clock.run(orch.execute(GET_ACCOUNTS, tenant="u1", region="US", deadline=0.45))
+    assert (result.provider, len(plaid.operation_calls)) == ("mx", 1)
+    assert [e.category for e in result.errors] == ["timeout"]
+    assert clock.monotonic() - start == pytest.approx(0.2)
+
+
+async def test_retry_runs_when_no_other_provider_is_linked(make_orchestrator, clock):
+    """A provider the tenant is not linked at leaves no time to keep: the only linked one is
+    retried as the last provider of the walk."""
+    plaid, mx, timeouts = _hanging_reads(clock)
+    orch = await make_orchestrator(plaid, mx, providers=timeouts)
+    await orch.connections.save(Connection("u1", "plaid", "plaid-link"))
+    with pytest.raises(AllProvidersFailed):
+        await clock.run(orch.execute(GET_ACCOUNTS, tenant="u1", region="US", deadline=0.45))
+    assert len(plaid.operation_calls) == 2
+
+
+async def test_disabled_and_out_of_rotation_providers_are_reported(make_orchestrator, clock):
+    """execute reports a provider disabled by the operator or out of rotation in the result's
+    errors, and fails with AllProvidersFailed naming each when every one is disabled."""
+    plaid = _bank("plaid", {"US": 1}, clock)
+    mx = _bank("mx", {"US": 2}, clock)
+    orch = await make_orchestrator(
+        plaid,
+        mx,
+        providers={
+            "plaid": {
+                "retry": {"attempts": 1},
+                "down_after": 2,
+                "breaker": {"failure_threshold": 9},
+            }
+        },
+    )
+    orch.disable("plaid")
+    result = await orch.execute(CREATE_LINK, tenant="u1", region="US")
+    assert result.provider == "mx" and plaid.operation_calls == []
+    assert [(e.provider, e.category, e.message) for e in result.errors] == [
+        ("plaid", "provider_down", "disabled by the operator")
+    ]
+    orch.disable("mx")
+    with pytest.raises(AllProvidersFailed) as caught:
+        await orch.execute(CREATE_LINK, tenant="u1", region="US")
+    assert [(e.provider, e.category) for e in caught.value.errors] == [
+        ("plaid", "provider_down"),
+        ("mx", "provider_down"),
+    ]
+    orch.enable("plaid")
+    orch.enable("mx")
+    plaid.fail("op:create_link", "provider_down", times=2)
+    for _ in range(2):
+        await orch.execute(CREATE_LINK, tenant="u1", region="US")
+    result = await orch.execute(CREATE_LINK, tenant="u1", region="US")
+    assert result.provider == "mx" and len(plaid.operation_calls) == 2
+    (error,) = result.errors
+    assert (error.provider, error.category) == ("plaid", "provider_down")
+    assert "out of rotation after 2 consecutive failures" in error.message
+
+
+async def test_always_failing_provider_is_rarely_called_under_adaptive(make_orchestrator, clock):
+    """With selection = adaptive, execute follows the policy as fetch does: an always-failing
+    provider first in the failover order is asked in few of 40 create_link calls."""
+    plaid = _bank("plaid", {"US": 1}, clock)
+    plaid.fail("op:create_link", "provider_down", times=1000)
+    mx = _bank("mx", {"US": 2}, clock)
+    orch = await make_orchestrator(
+        plaid,
+        mx,
+        selection="adaptive",
+        selection_options={"seed": 3},
+        providers={
+            "plaid": {
+                "retry": {"attempts": 1},
+                "breaker": {"failure_threshold": 1000},
+                "down_after": 1000,
+            }
+        },
+    )
+    for i in range(40):
+        assert (await orch.execute(CREATE_LINK, tenant=f"u{i}", region="US")).provider == "mx"
+    assert len(plaid.operation_calls) < 10

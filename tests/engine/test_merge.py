@@ -605,3 +605,45 @@ async def test_excluded_outliers_do_not_count_towards_min_providers(make_orchest
     orch = await make_orchestrator(*providers)
     with pytest.raises(AllProvidersFailed, match="excluded as outliers"):
         await orch.fetch_merged(QUOTE, "X", region="US", min_providers=3)
+
+
+async def test_disabled_provider_is_reported_as_the_walk_reports_it(make_orchestrator, clock):
+    """A provider the operator disabled is not asked and is reported in the merged result's
+    errors; with every one disabled the merge fails naming each."""
+    a, b, c = fakes(clock, "a", "b", "c")
+    orch = await make_orchestrator(a, b, c, region="US")
+    orch.disable("a")
+    result = await clock.run(fetch_merged(orch, QUOTE, "AAPL"))
+    assert result.sources == ("b", "c") and a.call_count() == 0
+    assert [(e.provider, e.category, e.message) for e in result.errors] == [
+        ("a", "provider_down", "disabled by the operator")
+    ]
+    orch.disable("b")
+    orch.disable("c")
+    with pytest.raises(AllProvidersFailed) as caught:
+        await clock.run(fetch_merged(orch, QUOTE, "AAPL"))
+    assert [e.provider for e in caught.value.errors] == ["a", "b", "c"]
+
+
+async def test_out_of_rotation_provider_is_reported_as_the_walk_reports_it(
+    make_orchestrator, clock
+):
+    """A provider out of rotation is skipped with the walk's reason and counted as skipped."""
+    a, b = fakes(clock, "a", "b")
+    a.fail_always("*", "network")
+    orch = await make_orchestrator(
+        a,
+        b,
+        region="US",
+        providers={
+            "a": {"retry": {"attempts": 1}, "down_after": 2, "breaker": {"failure_threshold": 9}}
+        },
+    )
+    for _ in range(2):
+        await clock.run(fetch_merged(orch, QUOTE, "AAPL"))
+    result = await clock.run(fetch_merged(orch, QUOTE, "AAPL"))
+    assert result.sources == ("b",) and a.call_count() == 2
+    (error,) = result.errors
+    assert (error.provider, error.category) == ("a", "provider_down")
+    assert "out of rotation after 2 consecutive failures" in error.message
+    assert orch.stats().providers["a"].skipped == 1

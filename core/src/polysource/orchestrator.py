@@ -1243,10 +1243,8 @@ class Orchestrator:
         return await execute(
             operation=op,
             params=structured,
-            slots=self._slots,
-            router=self._router,
+            engine=self._engine,
             store=self.connections,
-            clock=self.clock,
             region=region or self.config.region,
             tier=resolved_tier,
             tenant=tenant,

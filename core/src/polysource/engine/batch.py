@@ -5,16 +5,18 @@
   ``fetch_batch`` per ``max_batch_size`` keys. The batch call goes through the attempt stage
   once, so breakers, rate limits and budgets count provider calls, not keys. Each caller waits
   on a future of its own; a key the batch did not return is ``not_found`` for that caller,
-  who then fails over as usual.
+  who then fails over as usual. A retry of the batch must leave every caller's next provider
+  its full per-try timeout (see ``attempt``'s ``reserve``).
 - :func:`fetch_many`: cache first; misses grouped into provider batches of at most
   ``max_batch_size``, run concurrently under a bound; keys a batch did not return fail over
-  per key to the next provider.
+  per key to the next provider. Each provider's retries leave the next provider of the walk
+  its full per-try timeout, as in ``fetch``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from polysource.engine.attempt import ProviderSlot, accepted, attempt
@@ -40,9 +42,16 @@ def _missing(slot: ProviderSlot, key: str) -> ProviderError:
 
 
 async def load_batch(
-    slot: ProviderSlot, request: Request, keys: Sequence[str], deadline: float
+    slot: ProviderSlot,
+    request: Request,
+    keys: Sequence[str],
+    deadline: float,
+    reserve: float | None = None,
 ) -> dict[str, Any]:
     """One ``fetch_batch`` call through the attempt stage; answers outside ``keys`` dropped.
+
+    ``reserve`` is the per-try timeout of the next provider the keys would fail over to
+    (``None`` if there is none), which the batch's retries must leave before ``deadline``.
 
     Raises:
         ProviderError: The batch call failed (after retries); it applies to every key.
@@ -69,17 +78,29 @@ async def load_batch(
             detail={"keys": len(keys)},
         )
     return await attempt(
-        slot, call, target=request.dataset.name, deadline=deadline, private=request.dataset.private
+        slot,
+        call,
+        target=request.dataset.name,
+        deadline=deadline,
+        private=request.dataset.private,
+        reserve=reserve,
     )
 
 
 class _Group:
-    __slots__ = ("deadline", "request", "waiters")
+    __slots__ = ("deadline", "request", "reserve", "waiters")
 
-    def __init__(self, request: Request, deadline: float) -> None:
+    def __init__(self, request: Request, deadline: float, reserve: float | None) -> None:
         self.request = request
         self.deadline = deadline
+        self.reserve = reserve
         self.waiters: dict[str, list[asyncio.Future[Any]]] = {}
+
+    def join(self, deadline: float, reserve: float | None) -> None:
+        """Hold the batch to the tightest caller: the earliest deadline, the longest reserve."""
+        self.deadline = min(self.deadline, deadline)
+        if reserve is not None and (self.reserve is None or reserve > self.reserve):
+            self.reserve = reserve
 
 
 class Coalescer:
@@ -98,8 +119,12 @@ class Coalescer:
         self.size = slot.info.max_batch_size
         self._groups: dict[tuple[Any, ...], _Group] = {}
 
-    async def load(self, request: Request, deadline: float) -> Any:
-        """The value for ``request.key``, fetched in a batch with other concurrent keys."""
+    async def load(self, request: Request, deadline: float, reserve: float | None = None) -> Any:
+        """The value for ``request.key``, fetched in a batch with other concurrent keys.
+
+        ``reserve`` is the per-try timeout of the caller's next provider (``None`` if there is
+        none): the batch is retried only if that leaves every caller's next provider a try.
+        """
         group_key = (
             request.dataset.name,
             request.region,
@@ -109,9 +134,9 @@ class Coalescer:
         )
         group = self._groups.get(group_key)
         if group is None:
-            group = self._groups[group_key] = _Group(request, deadline)
+            group = self._groups[group_key] = _Group(request, deadline, reserve)
             self.tasks.spawn(self._dispatch(group_key, group))
-        group.deadline = min(group.deadline, deadline)
+        group.join(deadline, reserve)
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         group.waiters.setdefault(request.key, []).append(waiter)
         return await waiter
@@ -127,7 +152,7 @@ class Coalescer:
 
     async def _send(self, group: _Group, keys: list[str]) -> None:
         try:
-            answer = await load_batch(self.slot, group.request, keys, group.deadline)
+            answer = await load_batch(self.slot, group.request, keys, group.deadline, group.reserve)
         except ProviderError as error:
             for key in keys:
                 for waiter in group.waiters[key]:
@@ -156,27 +181,35 @@ async def walk_many(
     deadline: float,
     try_one: Any,
     concurrency: int,
+    reserve: Callable[[list[ProviderSlot], int], float | None],
 ) -> tuple[dict[str, tuple[Any, str, int]], dict[str, list[ProviderError]], int]:
     """Serve ``keys`` from ``slots`` in failover order, batching where a provider can.
+
+    ``reserve(slots, index)`` is the time the provider at ``index`` must leave the next one
+    (the walk's own rule, so a batch walk retries exactly when a single fetch would).
 
     Returns:
         Values by key as ``(value, provider, calls)``, the errors of each key, the number of
         batch calls made.
     """
+    slots = list(slots)
     remaining = list(dict.fromkeys(keys))
     values: dict[str, tuple[Any, str, int]] = {}
     errors: dict[str, list[ProviderError]] = {key: [] for key in remaining}
     batches = 0
     bound = asyncio.Semaphore(concurrency)
-    for slot in slots:
+    for index, slot in enumerate(slots):
         if not remaining:
             break
         batched = slot.info.max_batch_size > 1 and hasattr(slot.provider, "fetch_batch")
+        leave = reserve(slots, index)
 
-        async def one_batch(part: list[str], slot: ProviderSlot = slot) -> None:
+        async def one_batch(
+            part: list[str], slot: ProviderSlot = slot, leave: float | None = leave
+        ) -> None:
             async with bound:
                 try:
-                    answer = await load_batch(slot, request, part, deadline)
+                    answer = await load_batch(slot, request, part, deadline, leave)
                 except ProviderError as error:
                     for key in part:
                         errors[key].append(error)
@@ -187,7 +220,7 @@ async def walk_many(
                 else:
                     errors[key].append(_missing(slot, key))
 
-        async def one_key(key: str, slot: ProviderSlot = slot) -> None:
+        async def one_key(key: str, slot: ProviderSlot = slot, leave: float | None = leave) -> None:
             async with bound:
                 single = Request(
                     request.dataset,
@@ -200,7 +233,7 @@ async def walk_many(
                 )
                 before = slot.attempts
                 try:
-                    value = await try_one(slot, single, deadline)
+                    value = await try_one(slot, single, deadline, leave)
                 except ProviderError as error:
                     errors[key].append(error)
                     return

@@ -1,8 +1,14 @@
 """The execute stage: operations with failover that respects the taxonomy and idempotency.
 
-- Order: the (operation, region) failover order; ``prefer`` moves one provider first.
+- Order: the (operation, region) failover order as the selection policy orders it, as for
+  ``fetch``; ``prefer`` moves one provider first.
 - Sticky operations (reads of a tenant's bank data) go only to providers where the tenant has a
   connection; the others are recorded as ``auth`` ("not linked") and skipped.
+- Providers the operator disabled, and those out of health rotation, are skipped and reported
+  as the fetch walk reports them (``provider_down`` with the reason); so are providers whose
+  breaker is open, or whose rate limit or budget is spent (by the attempt stage).
+- A retry of an idempotent operation starts only if it leaves the next provider that may
+  answer (linked, for a sticky operation) its full per-try timeout, as in the fetch walk.
 - ``invalid_request`` stops (unless ``unsupported``); ``auth`` skips only that provider.
 - A non-idempotent operation is not retried, and if its call timed out or lost its connection
   after the request may have reached the provider, it is not failed over either: the error
@@ -25,8 +31,7 @@ from polysource.events import EventKind
 from polysource.models import Operation, OperationCall, OperationResult
 
 if TYPE_CHECKING:
-    from polysource.clock import Clock
-    from polysource.engine.route import Router
+    from polysource.engine.fetch import FetchEngine
 
 __all__ = ["execute"]
 
@@ -40,6 +45,29 @@ def _not_linked(slot: ProviderSlot, operation: Operation[Any, Any]) -> ProviderE
         category=ErrorCategory.AUTH,
         retryable=False,
     )
+
+
+def _order(
+    engine: FetchEngine, operation: Operation[Any, Any], region: str, prefer: str | None
+) -> tuple[str, ...]:
+    """The operation's route as the selection policy orders it, ``prefer`` moved first."""
+    order = engine.select(operation.name, region, engine.router.route(operation.name, region))
+    if prefer is not None and prefer in order:
+        order = (prefer, *(name for name in order if name != prefer))
+    return order
+
+
+async def _connections(
+    store: ConnectionStore, tenant: str | None, order: tuple[str, ...]
+) -> dict[str, Connection]:
+    """The tenant's connections at the providers of ``order``."""
+    found: dict[str, Connection] = {}
+    if tenant is not None:
+        for name in order:
+            connection = await store.get(tenant, name)
+            if connection is not None:
+                found[name] = connection
+    return found
 
 
 async def _save_connection(
@@ -65,31 +93,41 @@ async def execute(
     *,
     operation: Operation[Any, Any],
     params: Any,
-    slots: dict[str, ProviderSlot],
-    router: Router,
+    engine: FetchEngine,
     store: ConnectionStore,
-    clock: Clock,
     region: str,
     tier: str,
     tenant: str | None,
     prefer: str | None,
     time_limit: float,
 ) -> OperationResult[Any]:
-    """Run ``operation`` on the first provider that can, failing over as the rules allow."""
+    """Run ``operation`` on the first provider that can, failing over as the rules allow.
+
+    The providers are walked with the fetch walk's own routing, selection, skip and retry
+    rules (see the module docstring).
+    """
+    clock = engine.clock
     started = clock.monotonic()
     deadline = started + time_limit
-    order = list(router.order(operation.name, region))
-    if prefer is not None and prefer in order:
-        order.remove(prefer)
-        order.insert(0, prefer)
+    order = _order(engine, operation, region, prefer)
+    connections = await _connections(store, tenant, order)
+    # The walk's reserve and its "ask them all anyway" look only at providers that could be
+    # asked: for a sticky operation, those where the tenant is linked.
+    askable, anyway = engine._walkable(
+        tuple(name for name in order if not operation.sticky or name in connections)
+    )
     errors: list[ProviderError] = []
     calls = 0
     first = order[0]
     for name in order:
-        slot = slots[name]
-        connection = await store.get(tenant, name) if tenant is not None else None
+        slot = engine.slots[name]
+        connection = connections.get(name)
         if operation.sticky and connection is None:
             errors.append(_not_linked(slot, operation))
+            continue
+        passed = engine._passed_by(slot, operation.name, anyway)
+        if passed is not None:
+            errors.append(passed)
             continue
         call = OperationCall(operation, region, tenant, connection, deadline, tier)
         provider: Any = slot.provider
@@ -102,6 +140,7 @@ async def execute(
                 deadline=deadline,
                 private=operation.private,
                 retry=operation.idempotent,
+                reserve=engine._reserve(askable, askable.index(slot)),
             )
         except ProviderError as error:
             calls += slot.attempts - before

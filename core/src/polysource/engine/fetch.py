@@ -670,7 +670,7 @@ class FetchEngine:
         else:
             request = Request(ds, misses[0], region, tier, tenant, deadline=deadline)
             values, errors, batches = await walk_many(
-                slots, request, misses, deadline, self._try_direct, concurrency
+                slots, request, misses, deadline, self._try_direct, concurrency, self._reserve
             )
         now = self.clock.monotonic()
         for nkey in misses:
@@ -740,7 +740,13 @@ class FetchEngine:
             try:
                 if own:
                     found = await walk_many(
-                        candidates, request, own, deadline, self._try_direct, concurrency
+                        candidates,
+                        request,
+                        own,
+                        deadline,
+                        self._try_direct,
+                        concurrency,
+                        self._reserve,
                     )
                 return found
             finally:  # publish at once: other processes may be waiting for these keys
@@ -779,7 +785,7 @@ class FetchEngine:
             )
         if late:  # their holders failed or were too slow: ask the providers
             more, more_errors, more_batches = await walk_many(
-                candidates, request, late, deadline, self._try_direct, concurrency
+                candidates, request, late, deadline, self._try_direct, concurrency, self._reserve
             )
             values.update(more)
             errors.update(more_errors)
@@ -1204,13 +1210,6 @@ class FetchEngine:
         chosen = self.policy.order(target, region, views)
         return tuple(name for name in chosen if name in order)
 
-    def candidates(self, order: tuple[str, ...]) -> list[ProviderSlot]:
-        """Slots of ``order`` that are in rotation or decided by their breaker (or all, when
-        none is)."""
-        slots = [self.slots[name] for name in order]
-        admitted = [slot for slot in slots if not slot.breaker.is_closed or slot.health.admit()]
-        return admitted or slots
-
     def _walkable(self, order: tuple[str, ...]) -> tuple[list[ProviderSlot], bool]:
         """The slots of ``order``, and whether those out of rotation are asked anyway (when no
         enabled provider is in rotation or decided by its breaker)."""
@@ -1277,7 +1276,7 @@ class FetchEngine:
     ) -> Any:
         coalescer = self.coalescers.get(slot.name)
         if coalescer is not None:
-            return await coalescer.load(request, deadline)
+            return await coalescer.load(request, deadline, reserve)
         return await self._try_direct(slot, request, deadline, reserve)
 
     async def _try_direct(

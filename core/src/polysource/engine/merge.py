@@ -25,7 +25,6 @@ from attrs import define, field, frozen
 
 from polysource.errors import (
     AllProvidersFailed,
-    ErrorCategory,
     InvalidRequest,
     PluginError,
     ProviderError,
@@ -236,8 +235,9 @@ def _check_options(ds: Dataset[Any], options: MergeOptions) -> None:
 def _order(
     engine: FetchEngine, ds: Dataset[Any], region: str, providers: Sequence[str] | None
 ) -> tuple[str, ...]:
-    """The providers to ask: the failover order, or the caller's subset of it, in their order."""
-    order = engine.select(ds.name, region, engine.router.order(ds.name, region))
+    """The providers to ask: the failover order (the providers the operator disabled in place,
+    to be reported), or the caller's subset of it, in their order."""
+    order = engine.select(ds.name, region, engine.router.route(ds.name, region))
     if providers is None:
         return order
     if isinstance(providers, str) or not providers:
@@ -260,24 +260,18 @@ def _check_min_providers(ds: Dataset[Any], region: str, order: Sequence[str], wa
 
 
 def _collect(
-    order: Sequence[str], slots: Sequence[ProviderSlot], gathered: _Gathered
+    order: Sequence[str],
+    slots: Sequence[ProviderSlot],
+    gathered: _Gathered,
+    skipped: Sequence[ProviderError],
 ) -> tuple[list[Answer], list[ProviderError]]:
-    """Answers and errors in failover order; providers out of rotation count as errors."""
-    by_name = {slot.name: gathered.outcomes[i] for i, slot in enumerate(slots)}
+    """Answers and errors in failover order, the providers the walk passed by included."""
+    by_name: dict[str, Answer | ProviderError | None] = {error.provider: error for error in skipped}
+    by_name.update((slot.name, gathered.outcomes[i]) for i, slot in enumerate(slots))
     answers: list[Answer] = []
     errors: list[ProviderError] = []
     for name in order:
-        if name not in by_name:
-            errors.append(
-                ProviderError(
-                    "out of rotation (unhealthy)",
-                    provider=name,
-                    category=ErrorCategory.PROVIDER_DOWN,
-                    retryable=False,
-                )
-            )
-            continue
-        outcome = by_name[name]
+        outcome = by_name.get(name)
         if isinstance(outcome, Answer):
             answers.append(outcome)
         elif outcome is not None:  # None: cancelled because another provider stopped failover
@@ -373,8 +367,9 @@ async def fetch_merged(
     """Ask every candidate provider in parallel and merge their answers.
 
     Each provider is called through the attempt stage, so breakers, rate limits, budgets,
-    retries, per-try timeouts and health apply as for ``fetch``; providers out of rotation are
-    left out and reported as errors. For a private dataset each provider gets the tenant's
+    retries, per-try timeouts and health apply as for ``fetch``; providers disabled by the
+    operator or out of rotation are not asked and are reported as errors, as the fetch walk
+    reports them. For a private dataset each provider gets the tenant's
     connection there, and a provider where the tenant has none fails with ``auth``.
 
     Merged results are neither read from nor written to the cache: a merged value depends on
@@ -421,9 +416,10 @@ async def fetch_merged(
     engine.requests += 1
     deadline = started + time_limit
     request = Request(ds, ds.normalize_key(key), region, tier, tenant, deadline=deadline)
-    slots = engine.candidates(order)
+    skipped: list[ProviderError] = []
+    slots = engine._asked(order, ds.name, skipped)
     gathered = await _ask_all(engine, slots, request, deadline)
-    answers, errors = _collect(order, slots, gathered)
+    answers, errors = _collect(order, slots, gathered, skipped)
     stopped = next((error for error in errors if stops_failover(error)), None)
     if stopped is not None:
         message = f"{stopped.provider} rejected {ds.name} {request.key!r} as invalid"
