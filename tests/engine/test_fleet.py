@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -562,3 +563,16 @@ async def test_a_fleet_needs_the_deployment_secret(make_orchestrator, fakes, clo
             FakeProvider(PROVIDER, clock=clock), fakes, fleet={"url": "fake://f"}
         )
     assert error.value.path == "security.secret"
+
+
+def test_the_testing_howtos_fleet_recipe_passes(pytester):
+    """The testing how-to's fleet example passes as published, with the kit's pytest plugin."""
+    page = Path(__file__).resolve().parents[2] / "docs" / "howto" / "testing.md"
+    section = page.read_text(encoding="utf-8").split("## Fleet behaviour without Redis", 1)[1]
+    recipe = section.split("```python\n", 1)[1].split("```", 1)[0]
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    pytester.makeconftest('pytest_plugins = ["polysource.testing.pytest_plugin"]\n')
+    pytester.makepyfile(test_recipe=recipe)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)

@@ -89,6 +89,9 @@ class _Switches:
 class FakeFleetServer(_Switches):
     """The state every :class:`FakeFleetBackend` of one name shares: what Redis holds.
 
+    Its ``failing``, ``hanging`` and ``dropping`` switches act on the whole fleet (see the
+    module docstring).
+
     Args:
         name: The server's name (``NAME`` in ``fake://NAME``).
         clock: The clock counters and leases expire on.
