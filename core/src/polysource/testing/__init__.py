@@ -5,6 +5,9 @@
 - :class:`EventRecorder`: a plugin that records events.
 - :class:`FakeCacheBackend`, :class:`FakeCacheBackends`: a shared cache tier double
   (``fake://NAME``) that can fail or hang on demand.
+- :class:`FakeFleetBackends`, :class:`FakeFleetBackend`, :class:`FakeFleetServer`: a fleet
+  backend double (``fake://NAME``): several orchestrators of one test share its counters,
+  leases and channel, and it can fail, hang or drop messages on demand.
 - :func:`recorded_http`: recorded HTTP answers (``aioresponses``) for a provider's tests.
 - :class:`ProviderConformance`, :class:`FetchCase`, :class:`ErrorCase`: the conformance suite.
 - ``polysource.testing.pytest_plugin``: opt-in fixtures ``clock``, ``events``,
@@ -21,6 +24,7 @@ from polysource.testing.conformance import (
     ProviderConformance,
 )
 from polysource.testing.fakes import FakeProvider
+from polysource.testing.fleet import FakeFleetBackend, FakeFleetBackends, FakeFleetServer
 from polysource.testing.http import recorded_http
 from polysource.testing.recorder import EventRecorder
 
@@ -30,6 +34,9 @@ __all__ = [
     "FakeCacheBackend",
     "FakeCacheBackends",
     "FakeClock",
+    "FakeFleetBackend",
+    "FakeFleetBackends",
+    "FakeFleetServer",
     "FakeProvider",
     "FetchCase",
     "OperationCase",
