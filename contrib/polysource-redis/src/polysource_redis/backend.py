@@ -357,7 +357,7 @@ class Connections:
                 f"({_MAX_CONNECTING} being opened)"
             ) from None
         try:
-            await connection.connect()
+            await connection.connect()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
         finally:
             slots.release()
 
