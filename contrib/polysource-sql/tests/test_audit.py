@@ -24,7 +24,7 @@ from polysource.security import Keyring
 from polysource.testing import FakeProvider
 from polysource_sql import audit_plugin
 from polysource_sql.audit import FAILOVER_WINDOW, AuditLog
-from polysource_sql.errors import AuditWriteError
+from polysource_sql.errors import AuditReadError, AuditWriteError
 
 DAY = 86400.0
 PSEUDONYMS = Keyring("audit-test-deployment-secret-0123456789")
@@ -476,3 +476,22 @@ async def test_a_lost_connection_fails_flush_with_a_typed_error_and_keeps_the_ro
         assert len(await attempt_rows(audit.engine)) == 2
     finally:
         await audit.close()
+
+
+async def test_stats_on_a_broken_database_raise_a_typed_error_without_sql(
+    make_audit, clock
+) -> None:
+    """stats() on a database whose attempts table is gone raises AuditReadError naming the
+    error classes, never SQLAlchemy's error with the statement."""
+    audit = make_audit()
+    audit.on_event(_event(clock))
+    await audit.flush()
+    async with audit.engine.begin() as conn:
+        await conn.execute(text("DROP TABLE polysource_attempts"))
+    with pytest.raises(AuditReadError) as caught:
+        await audit.stats()
+    message = str(caught.value)
+    for leak in ("SELECT", "polysource_attempts", "SQL", "FROM"):
+        assert leak not in message
+    assert caught.value.cause.startswith(("ProgrammingError", "OperationalError"))
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__

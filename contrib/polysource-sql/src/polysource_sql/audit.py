@@ -36,7 +36,7 @@ from polysource.clock import Clock, SystemClock
 from polysource.events import Event, EventKind
 from polysource.hookspecs import hookimpl
 from polysource_sql._engine import Target, check_writable, create_engine, parse_url
-from polysource_sql.errors import AuditWriteError, NotWritable
+from polysource_sql.errors import AuditReadError, AuditWriteError, NotWritable
 from polysource_sql.schema import attempts_table, migrate
 
 if TYPE_CHECKING:
@@ -307,8 +307,21 @@ class AuditLog:
 
         Raises:
             NotWritable: The SQLite file's ``-shm`` index is read-only (reading would crash).
+            AuditReadError: The database could not answer (it is down, or the tables are not
+                the audit log's); the message names the error classes, never the statement.
         """
         check_writable(self._target)
+        try:
+            return await self._stats(since_seconds)
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            cause = _cause(exc)
+            # from None: SQLAlchemy's message carries the statement (see _write_batch).
+            raise AuditReadError(
+                f"audit log {self._target.display!r}: the attempts could not be read ({cause})",
+                cause=cause,
+            ) from None
+
+    async def _stats(self, since_seconds: float) -> dict[str, ProviderStats]:
         await self._ready()
         since = self.clock.time() - since_seconds
         is_success = _a.outcome == "success"
