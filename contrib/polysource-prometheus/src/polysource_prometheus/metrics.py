@@ -144,8 +144,8 @@ class PrometheusMetrics:
             registry=reg,
         )
         self._children: dict[tuple[Any, ...], Any] = {}
+        self._successes: dict[tuple[str | None, str | None], tuple[Any, Any]] = {}
         self._handlers: dict[EventKind, _Handler] = {
-            EventKind.SUCCESS: self._success,
             EventKind.FAILURE: self._failure,
             EventKind.RETRY: self._retry,
             EventKind.SKIPPED: self._skipped,
@@ -162,6 +162,9 @@ class PrometheusMetrics:
     @hookimpl
     def on_event(self, event: Event) -> None:
         """Count one event (a few dict lookups and one or two increments)."""
+        if event.kind is EventKind.SUCCESS:
+            self._success(event)
+            return
         handler = self._handlers.get(event.kind)
         if handler is not None:
             handler(event)
@@ -223,10 +226,17 @@ class PrometheusMetrics:
         return child
 
     def _success(self, event: Event) -> None:
-        provider, dataset = event.provider or "", event.dataset or ""
-        self._child(self.attempts, provider, dataset, "success", "").inc()
+        # The common case gets one lookup for both children.
+        pair = self._successes.get((event.provider, event.dataset))
+        if pair is None:
+            provider, dataset = event.provider or "", event.dataset or ""
+            pair = self._successes[(event.provider, event.dataset)] = (
+                self.attempts.labels(provider, dataset, "success", ""),
+                self.duration.labels(provider, dataset, "success"),
+            )
+        pair[0].inc()
         if event.duration is not None:
-            self._child(self.duration, provider, dataset, "success").observe(event.duration)
+            pair[1].observe(event.duration)
 
     def _failure(self, event: Event) -> None:
         provider, dataset = event.provider or "", event.dataset or ""
