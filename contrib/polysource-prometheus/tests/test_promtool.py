@@ -60,3 +60,14 @@ async def test_promtool_accepts_the_exposition(make_orchestrator, metrics, clock
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
     assert b"polysource_provider_request_duration_seconds_bucket" in exposition
     assert b"polysource_breaker_state" in exposition
+
+
+def test_missing_promtool_fails_in_ci(monkeypatch) -> None:
+    """With CI=true and no promtool on PATH the lint fails instead of skipping."""
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="promtool is not on PATH"):
+        _promtool()
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception):
+        _promtool()
