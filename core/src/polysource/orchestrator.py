@@ -1311,6 +1311,7 @@ class Orchestrator:
         if engine is None:
             raise PolysourceError("the orchestrator was never started; use 'async with'")
         hits = engine.hits + self._fast_hits
+        memory = engine.memory
         return Stats(
             requests=engine.requests + self._fast_hits + self._fast_joins,
             cache_hits=hits,
@@ -1324,6 +1325,9 @@ class Orchestrator:
             deduplicated=engine.deduplicated + self._fast_joins,
             providers={name: slot.stats() for name, slot in sorted(self._slots.items())},
             fleet=engine.fleet.stats() if engine.fleet is not None else {},
+            memory_entries=len(memory) if memory is not None else 0,
+            memory_bytes=memory.bytes if memory is not None else 0,
+            memory_evictions=memory.evictions if memory is not None else 0,
         )
 
     def disable(self, name: str) -> None:

@@ -154,6 +154,8 @@ class ProviderSlot:
             retries=self.retries,
             skipped=self.skipped,
             cost_spent=self.budget.total_spent if self.budget else self.cost * self.attempts,
+            budget_limit=self.budget.limit if self.budget else None,
+            budget_spent=self.budget.limit - self.budget.remaining if self.budget else 0.0,
         )
 
     def _skip(self, category: ErrorCategory, message: str, target: str) -> ProviderError:
