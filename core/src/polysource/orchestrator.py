@@ -351,6 +351,8 @@ class Orchestrator:
             memory = MemoryCache(self.config.cache.max_entries, self.config.cache.max_bytes)
             self._index = memory.index
             self._plain = memory.plain
+        store = self._plugin_store()
+        self.connections: ConnectionStore = store if store is not None else MemoryConnectionStore()
         self._engine = FetchEngine(
             clock=self.clock,
             router=self._router,
@@ -361,12 +363,10 @@ class Orchestrator:
             emitter=emitter,
             tasks=self._tasks,
             keyring=keyring,
+            store=self.connections,
+            tiers=self._shared_tiers(registry, emitter),
+            policy=self._selection_policy(registry),
         )
-        store = self._plugin_store()
-        self.connections: ConnectionStore = store if store is not None else MemoryConnectionStore()
-        self._engine.store = self.connections
-        self._engine.tiers = self._shared_tiers(registry, emitter)
-        self._engine.use_policy(self._selection_policy(registry))
         if fleet_backend is not None:
             self._start_fleet(fleet_backend, emitter, slots)
         self._slots = slots

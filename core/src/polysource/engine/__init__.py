@@ -26,9 +26,8 @@ handling), ``telemetry.py`` (events only when a sink wants them), ``strategies.p
 ``composite.py`` (merge strategies, composite datasets).
 
 Layers, top to bottom (a module imports only from layers below it; the import-linter contract
-in ``pyproject.toml`` holds the engine to this): ``fetch`` / ``merge`` / ``execute`` /
-``composite`` -> ``batch`` -> ``call`` -> ``attempt`` -> ``fleet`` / ``tiers`` /
-``singleflight`` / ``selection`` / ``route`` -> ``guard`` / ``health`` / ``telemetry``.
-The breaker reports to the fleet through an observer protocol, so ``attempt`` does not
-import ``fleet``.
+in ``pyproject.toml`` holds the engine to this): ``strategies`` -> ``fetch`` / ``merge`` /
+``execute`` / ``composite`` -> ``call`` -> ``batch`` (the coalescer and the batched walk,
+which takes the call component as an argument) -> ``attempt`` -> ``fleet`` / ``tiers`` /
+``selection`` / ``route`` -> ``singleflight`` / ``guard`` / ``health`` -> ``telemetry``.
 """
