@@ -30,4 +30,7 @@ in ``pyproject.toml`` holds the engine to this): ``strategies`` -> ``fetch`` / `
 ``execute`` / ``composite`` -> ``call`` -> ``batch`` (the coalescer and the batched walk,
 which takes the call component as an argument) -> ``attempt`` -> ``fleet`` / ``tiers`` /
 ``selection`` / ``route`` -> ``singleflight`` / ``guard`` / ``health`` -> ``telemetry``.
+Objects are built complete by the orchestrator's start-up: a provider's breaker reports to the
+fleet through the ``BreakerObserver`` protocol it was built with (so ``attempt`` does not import
+``fleet``), and the fleet is built with the callbacks that drop invalidated memory entries.
 """

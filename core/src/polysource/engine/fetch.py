@@ -48,13 +48,45 @@ from polysource.models import (
 )
 from polysource.security import Keyring
 
-__all__ = ["FetchEngine", "Loaded"]
+__all__ = ["FetchEngine", "Loaded", "drop_invalidated"]
 
 MAX_BACKGROUND_REFRESHES = 64
 
 _shared_result = builder(Result, ("data", "source", "tier", "fetched_at", "_clock"), cached=True)
 """``Result(data, source, cached=True, tier=..., fetched_at=..., clock=...)``, built about
 twice as fast: one for every key a shared tier answers."""
+
+
+def drop_invalidated(memory: MemoryCache, keyring: Keyring, fields: Mapping[str, Any]) -> None:
+    """Drop memory-tier entries named by an invalidation (this process's or the fleet's).
+
+    ``fields``: ``d`` the dataset; with neither ``k`` (normalised keys) nor ``p`` (a glob
+    over them), the whole dataset; else entries of region ``r`` whose tenant's digest is
+    ``h`` (``None`` for public data).
+    """
+    name = str(fields["d"])
+    keys = fields.get("k")
+    pattern = str(fields.get("p"))
+    if keys is None and fields.get("p") is None:
+        memory.clear(name)
+        return
+    region = str(fields.get("r"))
+    owner = fields.get("h")
+    if keys is not None and owner is None:
+        for key in keys:
+            memory.remove((name, key, region, None))
+        return
+    wanted = set(keys or ())
+    matches = glob_matcher(pattern)
+    for entry in memory:
+        entry_name, key, entry_region, tenant = entry.key
+        if (
+            entry_name == name
+            and entry_region == region
+            and (keyring.digest(tenant) if tenant is not None else None) == owner
+            and (key in wanted if keys is not None else matches(key))
+        ):
+            memory.remove(entry.key)
 
 
 @attrs.define(slots=True)
@@ -99,6 +131,7 @@ class FetchEngine:
         store: ConnectionStore | None = None,
         tiers: TierChain | None = None,
         policy: SelectionPolicy | None = None,
+        fleet: Fleet | None = None,
     ) -> None:
         self.clock = clock
         self.keyring = keyring if keyring is not None else Keyring()
@@ -127,7 +160,7 @@ class FetchEngine:
         """The one way every walk, merge and execute calls a provider."""
         self.tiers: TierChain | None = tiers
         """Shared tiers below L1 (L2, L3), when configured."""
-        self.fleet: Fleet | None = None
+        self.fleet = fleet
         """Coordination with the other processes of a fleet, when configured."""
         self.tier_hits: dict[str, int] = {}
         self.refreshing = 0
@@ -196,38 +229,9 @@ class FetchEngine:
             )
 
     def drop_invalidated(self, fields: Mapping[str, Any]) -> None:
-        """Drop memory-tier entries named by an invalidation (this process's or the fleet's).
-
-        ``fields``: ``d`` the dataset; with neither ``k`` (normalised keys) nor ``p`` (a glob
-        over them), the whole dataset; else entries of region ``r`` whose tenant's digest is
-        ``h`` (``None`` for public data).
-        """
-        memory = self.memory
-        if memory is None:
-            return
-        name = str(fields["d"])
-        keys = fields.get("k")
-        pattern = str(fields.get("p"))
-        if keys is None and fields.get("p") is None:
-            memory.clear(name)
-            return
-        region = str(fields.get("r"))
-        owner = fields.get("h")
-        if keys is not None and owner is None:
-            for key in keys:
-                memory.remove((name, key, region, None))
-            return
-        wanted = set(keys or ())
-        matches = glob_matcher(pattern)
-        for entry in memory:
-            entry_name, key, entry_region, tenant = entry.key
-            if (
-                entry_name == name
-                and entry_region == region
-                and self._owner(tenant) == owner
-                and (key in wanted if keys is not None else matches(key))
-            ):
-                memory.remove(entry.key)
+        """Drop memory-tier entries named by an invalidation (see :func:`drop_invalidated`)."""
+        if self.memory is not None:
+            drop_invalidated(self.memory, self.keyring, fields)
 
     def _store_not_found(self, ds: Dataset[Any], ckey: CacheKey, error: ProviderError) -> None:
         policy = self.policies[ds.name]
