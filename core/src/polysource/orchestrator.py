@@ -686,12 +686,23 @@ class Orchestrator:
         return found
 
     def failover_order(
-        self, dataset: Dataset[Any] | str, region: str | None = None
+        self, target: Dataset[Any] | Operation[Any, Any] | str, region: str | None = None
     ) -> tuple[str, ...]:
-        """The providers a request for ``dataset`` in ``region`` tries, in order."""
+        """The enabled providers a request for a dataset or an operation in ``region`` tries,
+        in order (before the selection policy reorders them per request).
+
+        Raises:
+            UnknownDataset: ``target`` names neither a dataset nor an operation.
+            UnknownRegion: No enabled provider serves it in the region.
+        """
         self._require_started()
         assert self._router is not None
-        return self._router.order(self.dataset(dataset).name, region or self.config.region)
+        name = target if isinstance(target, str) else getattr(target, "name", None)
+        if isinstance(name, str) and name in self.registry.operations:
+            check_key(name, "operation")
+        else:
+            name = self.dataset(target).name  # type: ignore[arg-type] # checked by dataset()
+        return self._router.order(name, region or self.config.region)
 
     def spawn(self, coro: Coroutine[Any, Any, T], *, name: str | None = None) -> asyncio.Task[T]:
         """Run ``coro`` as a task owned by the orchestrator: cancelled and awaited on close.
