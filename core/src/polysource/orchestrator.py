@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
+import functools
 import inspect
 import os
 import random
@@ -27,7 +28,7 @@ from polysource.engine import merge
 from polysource.engine.attempt import ProviderSlot
 from polysource.engine.composite import fetch_composite
 from polysource.engine.execute import execute
-from polysource.engine.fetch import FetchEngine
+from polysource.engine.fetch import FetchEngine, drop_invalidated
 from polysource.engine.fleet import Fleet, FleetBackend, FleetContext
 from polysource.engine.guard import Guard
 from polysource.engine.route import Router
@@ -317,9 +318,19 @@ class Orchestrator:
         shared_limits = self._shared_limits = self._shared_limit_storage(
             fleet_backend, self._limited(registry)
         )
+        memory = None
+        if any(url.startswith("memory://") for url in self.config.cache.tiers):
+            memory = MemoryCache(self.config.cache.max_entries, self.config.cache.max_bytes)
+            self._index = memory.index
+            self._plain = memory.plain
+        fleet = (
+            self._make_fleet(fleet_backend, emitter, keyring, memory)
+            if fleet_backend is not None
+            else None
+        )
         # A storage of its own is bounded and detached by a guard of its own; the fleet's
-        # storage by the fleet itself (set when the fleet starts).
-        limits_guard = (
+        # storage by the fleet itself.
+        limits_guard: Guard | None = (
             Guard(
                 "rate_limits",
                 self.clock,
@@ -328,6 +339,8 @@ class Orchestrator:
                 cooldown=self.config.fleet.cooldown,
             )
             if shared_limits is not None and self.config.rate_limit_storage
+            else fleet
+            if shared_limits is not None
             else None
         )
         slots: dict[str, ProviderSlot] = {}
@@ -343,15 +356,13 @@ class Orchestrator:
                 self._rng,
                 shared_limits,
                 limits_guard,
+                fleet,
             )
             infos[name] = entry.info
             regions[name] = provider_config.regions or entry.info.regions
         self._router = Router(infos, self.config.routing, registry.failover_hook, regions)
-        memory = None
-        if any(url.startswith("memory://") for url in self.config.cache.tiers):
-            memory = MemoryCache(self.config.cache.max_entries, self.config.cache.max_bytes)
-            self._index = memory.index
-            self._plain = memory.plain
+        store = self._plugin_store()
+        self.connections: ConnectionStore = store if store is not None else MemoryConnectionStore()
         self._engine = FetchEngine(
             clock=self.clock,
             router=self._router,
@@ -362,14 +373,14 @@ class Orchestrator:
             emitter=emitter,
             tasks=self._tasks,
             keyring=keyring,
+            store=self.connections,
+            tiers=self._shared_tiers(registry, emitter),
+            policy=self._selection_policy(registry),
+            fleet=fleet,
         )
-        store = self._plugin_store()
-        self.connections: ConnectionStore = store if store is not None else MemoryConnectionStore()
-        self._engine.store = self.connections
-        self._engine.tiers = self._shared_tiers(registry, emitter)
-        self._engine.use_policy(self._selection_policy(registry))
-        if fleet_backend is not None:
-            self._start_fleet(fleet_backend, emitter, slots)
+        if fleet is not None:
+            self._fleet = fleet
+            fleet.start(slots)
         self._slots = slots
         self._emitter = emitter
         self._joins = self._engine.joins
@@ -499,12 +510,16 @@ class Orchestrator:
                 redact(str(exc).replace(storage, shown)), path="rate_limit_storage"
             ) from None
 
-    def _start_fleet(
-        self, backend: FleetBackend, emitter: Emitter, slots: dict[str, ProviderSlot]
-    ) -> None:
-        assert self._engine is not None
+    def _make_fleet(
+        self,
+        backend: FleetBackend,
+        emitter: Emitter,
+        keyring: Keyring,
+        memory: MemoryCache | None,
+    ) -> Fleet:
+        """The fleet over ``backend``; its invalidations and rejoins reach ``memory``."""
         config = self.config.fleet
-        self._fleet = self._engine.fleet = Fleet(
+        return Fleet(
             backend,
             self.clock,
             emitter,
@@ -515,16 +530,12 @@ class Orchestrator:
             failure_window=config.failure_window,
             breakers=config.breakers,
             single_flight=config.single_flight,
-            keyring=self._keyring,
+            keyring=keyring,
+            on_invalidate=(
+                functools.partial(drop_invalidated, memory, keyring) if memory is not None else None
+            ),
+            on_rejoin=memory.clear if memory is not None else None,
         )
-        self._fleet.on_invalidate = self._engine.drop_invalidated
-        memory = self._engine.memory
-        if memory is not None:
-            self._fleet.on_rejoin = memory.clear  # type: ignore[assignment] # its count is unused
-        self._fleet.start(slots)
-        if self._shared_limits is not None and not self.config.rate_limit_storage:
-            for slot in slots.values():
-                slot.shared_guard = self._fleet  # the limits live on the fleet's servers
 
     def _fleet_backend(self, registry: Registry) -> FleetBackend | None:
         """The fleet backend for ``[fleet] url``, from the plugin claiming its scheme."""
@@ -681,12 +692,23 @@ class Orchestrator:
         return found
 
     def failover_order(
-        self, dataset: Dataset[Any] | str, region: str | None = None
+        self, target: Dataset[Any] | Operation[Any, Any] | str, region: str | None = None
     ) -> tuple[str, ...]:
-        """The providers a request for ``dataset`` in ``region`` tries, in order."""
+        """The enabled providers a request for a dataset or an operation in ``region`` tries,
+        in order (before the selection policy reorders them per request).
+
+        Raises:
+            UnknownDataset: ``target`` names neither a dataset nor an operation.
+            UnknownRegion: No enabled provider serves it in the region.
+        """
         self._require_started()
         assert self._router is not None
-        return self._router.order(self.dataset(dataset).name, region or self.config.region)
+        name = target if isinstance(target, str) else getattr(target, "name", None)
+        if isinstance(name, str) and name in self.registry.operations:
+            check_key(name, "operation")
+        else:
+            name = self.dataset(target).name  # type: ignore[arg-type] # checked by dataset()
+        return self._router.order(name, region or self.config.region)
 
     def spawn(self, coro: Coroutine[Any, Any, T], *, name: str | None = None) -> asyncio.Task[T]:
         """Run ``coro`` as a task owned by the orchestrator: cancelled and awaited on close.

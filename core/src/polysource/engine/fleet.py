@@ -39,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, runtime_checkable
 
 import orjson
@@ -199,6 +199,8 @@ class Fleet(Guard):
         failure_window: float = 60.0,
         breakers: bool = True,
         single_flight: bool = True,
+        on_invalidate: Callable[[Mapping[str, Any]], None] | None = None,
+        on_rejoin: Callable[[], object] | None = None,
     ) -> None:
         super().__init__(backend.name, clock, emitter, timeout=timeout, cooldown=cooldown)
         self.backend = backend
@@ -212,8 +214,9 @@ class Fleet(Guard):
         """This process's id in messages and lease tokens."""
         self.listening = False
         self.slots: dict[str, ProviderSlot] = {}
-        self.on_invalidate: Callable[[dict[str, Any]], None] | None = None
-        self.on_rejoin: Callable[[], None] | None = None
+        self.on_invalidate = on_invalidate
+        """Drops the memory-tier entries an invalidation from another process names."""
+        self.on_rejoin = on_rejoin
         """Called when the listener subscribes again after it was lost: the messages sent
         meanwhile (invalidations) never arrived, so the engine drops its memory tier."""
         self._unsent: list[dict[str, Any]] = []
@@ -240,10 +243,8 @@ class Fleet(Guard):
     # -- life cycle -----------------------------------------------------------------------
 
     def start(self, slots: dict[str, ProviderSlot]) -> None:
-        """Attach to the providers' breakers and start listening."""
+        """Follow the providers' breakers (built with this fleet) and start listening."""
         self.slots = slots
-        for slot in slots.values():
-            slot.fleet = self
         self._listener = self.tasks.spawn(self._listen(), name="polysource-fleet-listener")
 
     async def close(self) -> None:

@@ -177,9 +177,7 @@ async def _ask(
 ) -> None:
     before = slot.attempts
     try:
-        if request.dataset.private:  # sticky: only where the tenant has a connection
-            request = await engine._connected(slot, request)
-        value = await engine._try(slot, request, deadline)  # the attempt stage, as fetch uses it
+        value = await engine.calls.fetch(slot, request, deadline)
     except ProviderError as error:
         gathered.outcomes[index] = error
         if stops_failover(error):
@@ -237,7 +235,7 @@ def _order(
 ) -> tuple[str, ...]:
     """The providers to ask: the failover order (the providers the operator disabled in place,
     to be reported), or the caller's subset of it, in their order."""
-    order = engine.select(ds.name, region, engine.router.route(ds.name, region))
+    order = engine.calls.route(ds.name, region)
     if providers is None:
         return order
     if isinstance(providers, str) or not providers:
@@ -417,7 +415,7 @@ async def fetch_merged(
     deadline = started + time_limit
     request = Request(ds, ds.normalize_key(key), region, tier, tenant, deadline=deadline)
     skipped: list[ProviderError] = []
-    slots = engine._asked(order, ds.name, skipped)
+    slots = engine.calls.asked(order, ds.name, skipped)
     gathered = await _ask_all(engine, slots, request, deadline)
     answers, errors = _collect(order, slots, gathered, skipped)
     stopped = next((error for error in errors if stops_failover(error)), None)
