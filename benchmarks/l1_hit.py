@@ -39,8 +39,20 @@ async def run(quick: bool) -> list[dict[str, Any]]:
     async def polysource() -> Any:
         return await fetch(QUOTE, "AAPL")
 
-    async def with_options() -> Any:  # an option takes the engine's path, not the index
+    async def with_options() -> Any:
         return await fetch(QUOTE, "AAPL", deadline=5.0)
+
+    async def by_name() -> Any:
+        return await fetch("quote", "AAPL")
+
+    async def with_region() -> Any:
+        return await fetch(QUOTE, "AAPL", region="US")
+
+    async def with_allow_stale() -> Any:
+        return await fetch(QUOTE, "AAPL", allow_stale=False)
+
+    async def with_max_age() -> Any:
+        return await fetch(QUOTE, "AAPL", max_age=60.0)
 
     async def cashews_get() -> Any:
         return await cashews.get("AAPL")
@@ -53,6 +65,10 @@ async def run(quick: bool) -> list[dict[str, Any]]:
             "floor": floor,
             "polysource": polysource,
             "options": with_options,
+            "by_name": by_name,
+            "region": with_region,
+            "allow_stale": with_allow_stale,
+            "max_age": with_max_age,
             "cashews": cashews_get,
             "aiocache": aiocache_get,
         },
@@ -80,6 +96,16 @@ async def run(quick: bool) -> list[dict[str, Any]]:
             p["median_ns"],
             None,
             anchor_name="the same hit without options",
+        ),
+        *(
+            figure(
+                f"l1_hit_{shape}_vs_plain",
+                result[shape]["median_ns"],
+                p["median_ns"],
+                1.5,
+                anchor_name="the same hit without options",
+            )
+            for shape in ("by_name", "region", "allow_stale", "max_age")
         ),
         figure(
             "l1_hit_vs_cashews",

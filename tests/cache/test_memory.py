@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from polysource.cache.memory import ENTRY_OVERHEAD, MAX_SIGNATURES, Entry, MemoryCache
+from polysource.cache.memory import ENTRY_OVERHEAD, Entry, MemoryCache
 from polysource.cache.policy import Freshness, ages, classify
 from polysource.connections import Connection
 from polysource.datasets import QUOTE, Accounts, Quote
+from polysource.engine.lookup import MAX_MEMO_KEYS
 from polysource.errors import AllProvidersFailed
 from polysource.testing import FakeProvider
 
@@ -68,8 +69,8 @@ def test_count_bound_and_oversized_entry():
     assert not cache.put(_entry("huge", 20_000))
 
 
-def test_replaced_entry_is_dead_so_index_slots_expire():
-    """Replacing an entry marks the old one dead, invalidating index slots that point to it."""
+def test_replaced_entry_is_dead():
+    """Replacing an entry marks the old one dead and charges only the new one's bytes."""
     cache = MemoryCache()
     old = _entry("A", 10)
     cache.put(old)
@@ -168,27 +169,38 @@ async def test_hundred_thousand_quotes_stay_under_byte_bound(make_orchestrator, 
     assert memory.evictions > 0
 
 
-async def test_hits_with_options_keep_the_index_bounded(make_orchestrator, clock):
-    """Thousands of hits with options and key spellings on one key keep its index slots,
-    the index and the accounted bytes bounded, and leave other keys' slots in place."""
+async def test_hits_of_every_call_shape_are_answered_by_the_lookup_stage(make_orchestrator, clock):
+    """Hits with options and key spellings are answered by the L1 lookup stage, without
+    entering the pipeline, and its memo of key spellings stays bounded."""
     fake = FakeProvider("a", clock=clock)
     orch = await make_orchestrator(fake, cache={"max_entries": 10})
-    await orch.fetch(QUOTE, "MSFT")
-    await orch.fetch(QUOTE, "MSFT")  # indexed for the plain call
     await orch.fetch(QUOTE, "AAPL")
-    memory = orch._engine.memory
+    engine_requests = orch._engine.requests
     spellings = ["AAPL", "aapl", " AAPL", "AAPL ", "Aapl", " aapl "]
-    for i in range(3000):
+    options: list[dict[str, object]] = [
+        {"deadline": 5.0},
+        {"allow_stale": False},
+        {"max_age": 100.0},
+        {"region": "global"},
+        {"tier": "free"},
+        {},
+    ]
+    for i in range(60):
         key = spellings[i % len(spellings)]
-        option = ({"deadline": 5.0}, {"allow_stale": False}, {"max_age": 100.0}, {})[i % 4]
-        assert (await orch.fetch(QUOTE, key, **option)).cached
-    (entry,) = [e for e in memory if e.key[1] == "AAPL"]
-    assert len(entry.signatures) <= MAX_SIGNATURES
-    slots = len(memory.index) + sum(len(table) for table in memory.plain.values())
-    assert slots <= MAX_SIGNATURES * len(memory)
-    assert memory.bytes == sum(e.size for e in memory) <= memory.max_bytes
-    assert "MSFT" in memory.plain[QUOTE]
-    assert fake.call_count() == 2
+        assert (await orch.fetch(QUOTE, key, **options[i % len(options)])).cached  # type: ignore[arg-type]
+        assert (await orch.fetch("quote", key, **options[i % len(options)])).cached  # type: ignore[arg-type]
+    assert orch._engine.requests == engine_requests
+    assert orch.stats().cache_hits >= 120
+    for i in range(MAX_MEMO_KEYS + 10):
+        await orch.fetch(QUOTE, f"K{i}")
+    view = orch._lookup.views[QUOTE]
+    assert len(view.keys) <= MAX_MEMO_KEYS and len(view.plain) <= MAX_MEMO_KEYS
+    assert memory_ok(orch)
+
+
+def memory_ok(orch) -> bool:
+    memory = orch._engine.memory
+    return memory.bytes == sum(e.size for e in memory) <= memory.max_bytes
 
 
 async def test_stats_report_the_memory_tier_size(make_orchestrator, clock):

@@ -19,7 +19,7 @@ import structlog
 
 from polysource._builtins import LogSink
 from polysource.cache.codec import params_converter
-from polysource.cache.memory import IndexSlot, MemoryCache
+from polysource.cache.memory import MemoryCache
 from polysource.cache.tiers import BackendContext, CacheBackend
 from polysource.clock import Clock, SystemClock
 from polysource.config import Config, load_config
@@ -31,13 +31,13 @@ from polysource.engine.execute import execute
 from polysource.engine.fetch import FetchEngine, drop_invalidated
 from polysource.engine.fleet import Fleet, FleetBackend, FleetContext
 from polysource.engine.guard import Guard
+from polysource.engine.lookup import Lookup
 from polysource.engine.route import Router
 from polysource.engine.selection import SelectionPolicy
 from polysource.engine.singleflight import TaskSet
 from polysource.engine.telemetry import Emitter
 from polysource.engine.tiers import TierChain, shared_key, shared_pattern
 from polysource.errors import (
-    AllProvidersFailed,
     ConfigError,
     InvalidRequest,
     PluginError,
@@ -67,7 +67,6 @@ from polysource.registry import Registry
 from polysource.resilience.ratelimit import close_shared_storage, shared_storage
 from polysource.security import Keyring
 from polysource.validation import (
-    MAX_REGION_BYTES,
     check_key,
     check_region,
     excerpt,
@@ -81,9 +80,6 @@ T = TypeVar("T")
 P = TypeVar("P")
 R = TypeVar("R")
 _log = structlog.get_logger("polysource")
-_FETCH_OPTIONS = frozenset(
-    {"skip_cache", "force_refresh", "allow_stale", "max_age", "deadline", "hedge"}
-)
 
 
 def _check_number(name: str, value: object, *, zero: bool) -> None:
@@ -158,9 +154,8 @@ class Orchestrator:
         self._emitter: Emitter | None = None
         self._tasks = TaskSet()
         self._rng = random.Random()
-        self._index: dict[Any, IndexSlot] = {}
-        self._plain: dict[Any, dict[str, IndexSlot]] = {}
-        self._now = self.clock.monotonic
+        self._lookup: Lookup | None = None
+        """The L1 lookup stage (while started, with a memory tier)."""
         self._shared_limits: Any = None
         self._fleet: Fleet | None = None
         self._keyring = Keyring()
@@ -170,9 +165,6 @@ class Orchestrator:
         success rate and latency per provider)."""
         self._datasets: Mapping[str, Dataset[Any]] = {}
         """The registered datasets while started (empty otherwise), for the common call."""
-        self._fast_hits = 0
-        self._fast_joins = 0
-        self._joins: dict[Any, Any] = {}
         self._fleet_backend_made: FleetBackend | None = None
         self._tiers_made: list[CacheBackend] = []
         self._started = False
@@ -321,8 +313,6 @@ class Orchestrator:
         memory = None
         if any(url.startswith("memory://") for url in self.config.cache.tiers):
             memory = MemoryCache(self.config.cache.max_entries, self.config.cache.max_bytes)
-            self._index = memory.index
-            self._plain = memory.plain
         fleet = (
             self._make_fleet(fleet_backend, emitter, keyring, memory)
             if fleet_backend is not None
@@ -363,11 +353,25 @@ class Orchestrator:
         self._router = Router(infos, self.config.routing, registry.failover_hook, regions)
         store = self._plugin_store()
         self.connections: ConnectionStore = store if store is not None else MemoryConnectionStore()
+        policies = self._policies(registry)
+        lookup = (
+            Lookup(
+                memory,
+                registry.datasets,
+                policies,
+                self.config.region,
+                self.config.tier,
+                self.clock,
+                emitter,
+            )
+            if memory is not None
+            else None
+        )
         self._engine = FetchEngine(
             clock=self.clock,
             router=self._router,
             slots=slots,
-            policies=self._policies(registry),
+            policies=policies,
             hedge_delays={n: c.hedge_delay for n, c in self.config.datasets.items()},
             memory=memory,
             emitter=emitter,
@@ -377,14 +381,14 @@ class Orchestrator:
             tiers=self._shared_tiers(registry, emitter),
             policy=self._selection_policy(registry),
             fleet=fleet,
+            lookup=lookup,
         )
         if fleet is not None:
             self._fleet = fleet
             fleet.start(slots)
         self._slots = slots
         self._emitter = emitter
-        self._joins = self._engine.joins
-        self._now = self.clock.monotonic
+        self._lookup = lookup
         self._datasets = registry.datasets
         self._started = True
         for hook in registry.startup_hooks:
@@ -640,8 +644,7 @@ class Orchestrator:
             return
         self._started = False
         self._datasets = {}
-        self._index = {}
-        self._plain = {}
+        self._lookup = None
         for hook in self.registry.shutdown_hooks:
             try:
                 outcome = hook(orchestrator=self)
@@ -803,7 +806,12 @@ class Orchestrator:
         region: str | None = None,
         tier: str | None = None,
         tenant: str | None = None,
-        **options: Any,
+        skip_cache: bool = False,
+        force_refresh: bool = False,
+        allow_stale: bool = True,
+        max_age: float | None = None,
+        deadline: float | None = None,
+        hedge: float | None = None,
     ) -> Result[Any]:
         """Fetch one value: from cache if fresh, else from the providers in failover order.
 
@@ -827,131 +835,36 @@ class Orchestrator:
             InvalidRequest: Bad key, tier, option or a private dataset without a tenant.
             AllProvidersFailed: Every provider failed and no stale value could be served.
         """
-        # The hit path: dict lookups and one clock read; no task, lock, timeout or event.
-        # (Options are taken as **options because each keyword-only parameter with a default
-        # costs the hit path more than the empty dict does; the overloads above type them.)
-        if not options:
-            if region is None and tier is None and tenant is None:
-                try:
-                    table = self._plain.get(dataset)
-                    slot = table.get(key) if table is not None else None
-                except TypeError:  # an unhashable argument: the slow path reports it
-                    slot = None
-            else:
-                try:
-                    slot = self._index.get((dataset, key, region, tier, tenant))
-                except TypeError:  # an unhashable argument: the slow path reports it
-                    slot = None
-            if slot is not None:
-                result, fresh_until, entry = slot
-                if self._now() < fresh_until:
-                    entry.referenced = True
-                    self._fast_hits += 1
-                    return result
-            elif self._joins:
-                # Not cached: an identical call in flight is joined at once.
-                try:
-                    flight = self._joins.get((dataset, key, region, tier, tenant))
-                except TypeError:
-                    flight = None
-                if flight is not None:
-                    # Join the identical call in flight (see engine.singleflight for why a
-                    # CancelledError we did not ask for means "wait again").
-                    self._fast_joins += 1
-                    future = flight.future or flight.shared_future()
-                    while True:
-                        try:
-                            await future
-                        except asyncio.CancelledError:
-                            task = asyncio.current_task()
-                            if task is None or task.cancelling() or flight.abandoned():
-                                raise
-                            future = flight.shared_future()  # a fresh one if it was cancelled
-                            continue
-                        except AllProvidersFailed as failed:
-                            return self._engine.stale_for(flight, failed)  # type: ignore[union-attr]
-                        return flight.shared  # type: ignore[no-any-return]
-        if not options:
-            # The common call (an L1 miss, an L2 hit): a registered plain dataset, a plain
-            # key, no options. Anything else takes the general path, which says what is wrong.
-            ds = self._datasets.get(
-                dataset if isinstance(dataset, str) else getattr(dataset, "name", "")
-            )
-            if (
-                ds is not None
-                and not ds.is_composite
-                and (tenant or not ds.private)
-                and (tier is None or tier in TIERS)
-                and is_plain_key(key)
-                and (region is None or (is_plain_key(region) and len(region) <= MAX_REGION_BYTES))
-                and (tenant is None or is_plain_key(tenant))
-            ):
-                assert self._engine is not None
-                return await self._engine.fetch(
-                    ds,
-                    key,
-                    region or self.config.region,
-                    tier or self.config.tier,
-                    tenant,
-                    time_limit=self.config.deadline,
-                    signature=(dataset, key, region, tier, tenant),
-                    joinable=True,
-                )
-        return await self._fetch(dataset, key, region, tier, tenant, options)
-
-    async def _fetch(
-        self,
-        dataset: Dataset[Any] | str,
-        key: str,
-        region: str | None,
-        tier: str | None,
-        tenant: str | None,
-        options: dict[str, Any],
-    ) -> Result[Any]:
-        if options:
-            unknown = set(options) - _FETCH_OPTIONS
-            if unknown:
-                raise InvalidRequest(
-                    f"unknown fetch option(s) {', '.join(sorted(unknown))}; options: "
-                    f"{', '.join(sorted(_FETCH_OPTIONS))}"
-                )
-            skip_cache = bool(options.get("skip_cache", False))
-            force_refresh = bool(options.get("force_refresh", False))
-            allow_stale = bool(options.get("allow_stale", True))
-            max_age = options.get("max_age")
-            deadline = options.get("deadline")
-            hedge = options.get("hedge")
-        else:  # the common call (an L1 miss, an L2 hit): nothing to read or bound-check
-            skip_cache = force_refresh = False
-            allow_stale = True
-            max_age = deadline = hedge = None
+        lookup = self._lookup
+        if lookup is not None and not (skip_cache or force_refresh):
+            # The L1 stage, for any call shape: dict lookups and one clock read.
+            hit = lookup.fresh(dataset, key, region, tier, tenant, max_age)
+            if hit is not None:
+                if deadline is None and hedge is None:
+                    return hit
+                _check_number("deadline", deadline, zero=False)
+                _check_number("hedge", hedge, zero=True)
+                return hit
         self._require_started()
         assert self._engine is not None
         ds = self.dataset(dataset)
         if ds.is_composite:
             raise InvalidRequest(f"dataset {ds.name!r} is composite; use fetch_composite")
-        resolved_tier = (
-            self._check_request(
-                ds, (key,), tenant, tier, deadline, region=region, max_age=max_age, hedge=hedge
-            )
-            if options
-            else self._check_request(ds, (key,), tenant, tier, region=region)
+        resolved_tier = self._check_request(
+            ds, (key,), tenant, tier, deadline, region=region, max_age=max_age, hedge=hedge
         )
-        plain = not (skip_cache or force_refresh or max_age is not None)
         return await self._engine.fetch(
             ds,
             key,
             region or self.config.region,
             resolved_tier,
             tenant,
-            skip_cache=skip_cache,
-            force_refresh=force_refresh,
-            allow_stale=allow_stale,
+            skip_cache=bool(skip_cache),
+            force_refresh=bool(force_refresh),
+            allow_stale=bool(allow_stale),
             max_age=max_age,
             time_limit=deadline if deadline is not None else self.config.deadline,
             hedge=hedge,
-            signature=(dataset, key, region, tier, tenant) if plain else None,
-            joinable=not options,
         )
 
     async def fetch_many(
@@ -992,40 +905,27 @@ class Orchestrator:
         """
         keys = _key_list(keys)
         cached: dict[str, Result[Any]] = {}
-        if (
-            region is None
-            and tier is None
-            and tenant is None
-            and deadline is None
-            and not skip_cache
-        ):
-            # The hit path of fetch, once per key: fresh keys never reach the engine.
-            try:
-                table = self._plain.get(dataset)
-            except TypeError:  # an unhashable dataset: the slow path reports it
-                table = None
-            if table is not None:
-                started = self._now()
-                misses: list[str] = []
-                try:
-                    for key in keys:
-                        slot = table.get(key)
-                        if slot is not None and started < slot[1]:
-                            slot[2].referenced = True
-                            cached[key] = slot[0]
-                        else:
-                            misses.append(key)
-                except TypeError:  # an unhashable key: the slow path reports it
-                    cached.clear()
+        lookup = self._lookup
+        if lookup is not None and not skip_cache and keys:
+            # The L1 stage once per key: fresh keys never reach the engine.
+            started = self.clock.monotonic()
+            fresh = lookup.fresh
+            misses: list[str] = []
+            for key in keys:
+                hit = fresh(dataset, key, region, tier, tenant, None)
+                if hit is not None:
+                    cached[key] = hit
                 else:
-                    self._fast_hits += len(cached)
-                    if not misses:
-                        count = len(cached)
-                        summary = BatchSummary(
-                            len(keys), count, 0, count, 0, 0, self._now() - started
-                        )
-                        return BatchResult(cached, {}, summary)
-                    keys_all, keys = keys, misses
+                    misses.append(key)
+            if cached:
+                _check_number("deadline", deadline, zero=False)
+                if not misses:
+                    count = len(cached)
+                    summary = BatchSummary(
+                        len(keys), count, 0, count, 0, 0, self.clock.monotonic() - started
+                    )
+                    return BatchResult(cached, {}, summary)
+                keys_all, keys = keys, misses
         self._require_started()
         assert self._engine is not None
         ds = self.dataset(dataset)
@@ -1042,7 +942,6 @@ class Orchestrator:
             allow_stale=allow_stale,
             time_limit=deadline if deadline is not None else self.config.deadline,
             concurrency=self.config.batch_concurrency,
-            handle=dataset if region is None and tier is None and tenant is None else None,
         )
         if not cached:
             return batch
@@ -1332,19 +1231,20 @@ class Orchestrator:
         engine = self._engine
         if engine is None:
             raise PolysourceError("the orchestrator was never started; use 'async with'")
-        hits = engine.hits + self._fast_hits
         memory = engine.memory
+        fast = engine.lookup.hits if engine.lookup is not None else 0
+        hits = engine.hits + fast
         return Stats(
-            requests=engine.requests + self._fast_hits + self._fast_joins,
+            requests=engine.requests + fast,
             cache_hits=hits,
-            cache_misses=engine.misses + self._fast_joins,
+            cache_misses=engine.misses,
             hits_by_tier={
                 **({"memory": hits - sum(engine.tier_hits.values())} if engine.memory else {}),
                 **engine.tier_hits,
             },
             stale_served=engine.stale_served,
             batches=sum(slot.batches for slot in self._slots.values()),
-            deduplicated=engine.deduplicated + self._fast_joins,
+            deduplicated=engine.deduplicated,
             providers={name: slot.stats() for name, slot in sorted(self._slots.items())},
             fleet=engine.fleet.stats() if engine.fleet is not None else {},
             memory_entries=len(memory) if memory is not None else 0,

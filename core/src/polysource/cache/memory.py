@@ -1,49 +1,34 @@
-"""The L1 memory tier: a size-aware LRU with a request-signature index for the hit path.
+"""The L1 memory tier: a size-aware LRU.
 
 Entries are keyed by the canonical key ``(dataset, key, region, tenant)``; ``tenant`` is
 ``None`` unless the dataset is private. The store is an ``OrderedDict`` in recency order,
 bounded both by entry count and by bytes (each entry's size is the length of its encoded
-value plus a fixed overhead), so the bound holds under any load. Hits through the index set a
-reference bit instead of reordering the dict (cheaper on the hit path); eviction gives a
-referenced entry a second chance (the CLOCK approximation of LRU).
-
-The *index* maps the exact arguments of a previous ``fetch`` (dataset handle or name, raw key,
-region, tier, tenant) to ``(result, fresh_until)``, so that a repeated request is answered with
-one dict lookup and one clock read: no normalisation, no routing, no allocation. An entry that
-is replaced, evicted or removed takes its index slots with it. An entry holds at most
-``MAX_SIGNATURES`` slots (a request shape already indexed is not added again; a new one past
-the bound takes the place of the entry's oldest), and each slot past the first is charged to
-the entry's bytes, so the index stays within the cache's bounds whatever the call pattern.
+value plus a fixed overhead), so the bound holds under any load. Hits (through
+:mod:`polysource.engine.lookup`) set a reference bit instead of reordering the dict (cheaper on
+the hit path); eviction gives a referenced entry a second chance (the CLOCK approximation of
+LRU).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
 from polysource.errors import ProviderError
 from polysource.models import Result
 
-__all__ = ["ENTRY_OVERHEAD", "MAX_SIGNATURES", "SLOT_SIZE", "Entry", "MemoryCache", "entry_size"]
+__all__ = ["ENTRY_OVERHEAD", "Entry", "MemoryCache", "entry_size"]
 
 ENTRY_OVERHEAD: Final = 512
-"""Bytes charged per entry for the objects around the value (entry, result, key, slots)."""
+"""Bytes charged per entry for the objects around the value (entry, result, key)."""
 
 DATA_FACTOR: Final = 3
 """Python objects take about three times their JSON encoding (measured with tracemalloc on
 quotes and daily bars: 1,025 real bytes for a quote whose JSON is 189 bytes, with the
-entry, result, keys and index slots included). An entry is charged
+entry, result and keys included). An entry is charged
 ``DATA_FACTOR * len(json) + ENTRY_OVERHEAD``; ``benchmarks/memory.py`` checks that real
 memory stays under the accounted bytes."""
-
-
-MAX_SIGNATURES: Final = 4
-"""Index slots one entry holds at most (request shapes: handle or name, tier, key spelling)."""
-
-SLOT_SIZE: Final = 256
-"""Bytes charged for each index slot of an entry past its first (the first is part of
-``ENTRY_OVERHEAD``): the signature tuple, the slot tuple and the dict item."""
 
 
 def entry_size(encoded_length: int) -> int:
@@ -63,7 +48,6 @@ class Entry:
         "key",
         "referenced",
         "result",
-        "signatures",
         "size",
         "stale_until",
         "stored_at",
@@ -89,15 +73,10 @@ class Entry:
         self.error = error
         self.alive = True
         self.referenced = False
-        self.signatures: list[Hashable] | None = None
 
     def fresh_until(self, tier: str) -> float:
         """Monotonic time until which the entry is fresh for ``tier``."""
         return self.stored_at + self.ttl[tier]
-
-
-IndexSlot = tuple[Result[Any], float, Entry]
-"""What the index holds per request signature: the result, until when it is fresh, the entry."""
 
 
 class MemoryCache:
@@ -105,16 +84,16 @@ class MemoryCache:
 
     Args:
         max_entries: Most entries held.
-        max_bytes: Most bytes held (sum of entry sizes, index slots included).
+        max_bytes: Most bytes held (sum of entry sizes).
     """
 
     def __init__(self, max_entries: int = 100_000, max_bytes: int = 256 * 1024 * 1024) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self._store: OrderedDict[CacheKey, Entry] = OrderedDict()
-        self.index: dict[Hashable, IndexSlot] = {}
-        # Requests with no region, tier or tenant: dataset -> key -> slot.
-        self.plain: dict[Any, dict[str, IndexSlot]] = {}
+        self.peek: Callable[[CacheKey], Entry | None] = self._store.get
+        """The entry for a key without touching recency (the store's own ``get``: the hit
+        path's one lookup)."""
         self.bytes = 0
         self.evictions = 0
 
@@ -130,10 +109,6 @@ class MemoryCache:
         if entry is not None:
             self._store.move_to_end(key)
         return entry
-
-    def peek(self, key: CacheKey) -> Entry | None:
-        """The entry for ``key`` without touching recency."""
-        return self._store.get(key)
 
     def put(self, entry: Entry) -> bool:
         """Store ``entry`` (replacing any previous one); evict LRU entries to fit the bounds.
@@ -160,21 +135,6 @@ class MemoryCache:
     def _kill(self, entry: Entry) -> None:
         entry.alive = False
         self.bytes -= entry.size
-        for signature in entry.signatures or ():
-            self._unindex(signature, entry)
-
-    def _unindex(self, signature: Any, entry: Entry) -> None:
-        """Drop the slot of ``signature`` if it is ``entry``'s."""
-        table, key = self._table(signature)
-        slot = table.get(key)
-        if slot is not None and slot[2] is entry:
-            del table[key]
-
-    def _table(self, signature: Any) -> tuple[dict[Any, Any], Any]:
-        dataset, key, region, tier, tenant = signature
-        if region is None and tier is None and tenant is None:
-            return self.plain.setdefault(dataset, {}), key
-        return self.index, signature
 
     def remove(self, key: CacheKey) -> None:
         """Drop the entry for ``key`` if present."""
@@ -182,37 +142,9 @@ class MemoryCache:
         if old is not None:
             self._kill(old)
 
-    def index_put(self, signature: Hashable, entry: Entry, fresh_until: float) -> None:
-        """Remember that requests with ``signature`` are answered by ``entry`` until then.
-
-        A signature already indexed for ``entry`` costs nothing more (``fresh_until`` depends
-        only on the entry and the signature's tier). A new one past ``MAX_SIGNATURES`` takes
-        the place of the entry's oldest; one whose charge would pass ``max_bytes`` is not
-        indexed (those requests take the engine's path, with the same answer).
-        """
-        if entry.result is None or not entry.alive:
-            return
-        table, key = self._table(signature)
-        slot = table.get(key)
-        if slot is not None and slot[2] is entry:
-            return
-        signatures = entry.signatures
-        if signatures is None:
-            entry.signatures = [signature]
-        elif len(signatures) < MAX_SIGNATURES:
-            if self.bytes + SLOT_SIZE > self.max_bytes:
-                return
-            signatures.append(signature)
-            entry.size += SLOT_SIZE
-            self.bytes += SLOT_SIZE
-        else:
-            self._unindex(signatures.pop(0), entry)
-            signatures.append(signature)
-        table[key] = (entry.result, fresh_until, entry)
-
     def clear(self, dataset: str | None = None) -> int:
         """Drop every entry (of one dataset, if given); returns how many were dropped."""
         keys = [k for k in self._store if dataset is None or k[0] == dataset]
         for key in keys:
-            self.remove(key)  # and its index slots
+            self.remove(key)
         return len(keys)
