@@ -26,6 +26,7 @@ from polysource.config import Config, load_config
 from polysource.connections import ConnectionStore, MemoryConnectionStore
 from polysource.engine import merge
 from polysource.engine.attempt import ProviderSlot
+from polysource.engine.call import observer_of
 from polysource.engine.composite import fetch_composite
 from polysource.engine.execute import execute
 from polysource.engine.fetch import FetchEngine, drop_invalidated
@@ -333,6 +334,8 @@ class Orchestrator:
             if shared_limits is not None
             else None
         )
+        selection = self._selection_policy(registry)
+        observe = observer_of(selection)
         slots: dict[str, ProviderSlot] = {}
         for name, provider in self._providers.items():
             entry = registry.providers[name]
@@ -347,6 +350,7 @@ class Orchestrator:
                 shared_limits,
                 limits_guard,
                 fleet,
+                observe,
             )
             infos[name] = entry.info
             regions[name] = provider_config.regions or entry.info.regions
@@ -379,7 +383,7 @@ class Orchestrator:
             keyring=keyring,
             store=self.connections,
             tiers=self._shared_tiers(registry, emitter),
-            policy=self._selection_policy(registry),
+            policy=selection,
             fleet=fleet,
             lookup=lookup,
         )

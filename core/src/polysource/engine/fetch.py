@@ -1093,10 +1093,6 @@ class FetchEngine:
         loaded.entry = entry if entry.alive else None
         return loaded
 
-    def use_policy(self, policy: SelectionPolicy) -> None:
-        """Order candidates with ``policy`` from now on, and let it observe every attempt."""
-        self.calls.use_policy(policy)
-
     async def _walk(
         self, ds: Dataset[Any], request: Request, order: tuple[str, ...], deadline: float
     ) -> Loaded:
