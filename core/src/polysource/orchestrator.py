@@ -913,14 +913,7 @@ class Orchestrator:
         if lookup is not None and not skip_cache and keys:
             # The L1 stage once per key: fresh keys never reach the engine.
             started = self.clock.monotonic()
-            fresh = lookup.fresh
-            misses: list[str] = []
-            for key in keys:
-                hit = fresh(dataset, key, region, tier, tenant, None)
-                if hit is not None:
-                    cached[key] = hit
-                else:
-                    misses.append(key)
+            misses = lookup.fresh_many(dataset, keys, region, tier, tenant, cached)
             if cached:
                 _check_number("deadline", deadline, zero=False)
                 if not misses:

@@ -205,6 +205,77 @@ class Lookup:
             self._hit_event(view, entry)
         return entry.result
 
+    def fresh_many(
+        self,
+        dataset: Any,
+        keys: list[Any],
+        region: Any,
+        tier: Any,
+        tenant: Any,
+        hits: dict[Any, Result[Any]],
+    ) -> list[Any]:
+        """Put the fresh cached results of ``keys`` in ``hits``; return the other keys.
+
+        :meth:`fresh` once per key, with the dataset, region, tier and tenant resolved once:
+        the call shape does not change the cost per key.
+        """
+        view = self.view(dataset)
+        if (
+            view is None
+            or (view.private and tenant is None)
+            or (tenant is not None and not view.private and not is_plain_key(tenant))
+        ):
+            return keys
+        try:
+            ttl = view.tier_ttl if tier is None else view.ttl.get(tier)
+        except TypeError:
+            return keys
+        if ttl is None:
+            return keys
+        peek = self._peek
+        now = self.now()
+        misses: list[Any] = []
+        if region is None and not view.private:
+            plain = view.plain
+            for key in keys:
+                try:
+                    ckey = plain.get(key) or view.plain_key(key)
+                except TypeError:
+                    ckey = None
+                entry = peek(ckey) if ckey is not None else None
+                if entry is None or entry.result is None or now - entry.stored_at >= ttl:
+                    misses.append(key)
+                    continue
+                entry.referenced = True
+                hits[key] = entry.result
+        else:
+            name = view.name
+            area = region or self.region
+            owner = tenant if view.private else None
+            memo = view.keys
+            for key in keys:
+                try:
+                    nkey = memo.get(key) or view.canonical(key)
+                    entry = peek((name, nkey, area, owner)) if nkey is not None else None
+                except TypeError:
+                    entry = None
+                if entry is None or entry.result is None or now - entry.stored_at >= ttl:
+                    misses.append(key)
+                    continue
+                entry.referenced = True
+                hits[key] = entry.result
+        found = len(keys) - len(misses)
+        self.hits += found
+        if found and self.hit_events:
+            for key in keys:
+                if key in hits:
+                    nkey = view.keys.get(key) or view.normalize(key)
+                    owner = tenant if view.private else None
+                    entry = peek((view.name, nkey, region or self.region, owner))
+                    if entry is not None:
+                        self._hit_event(view, entry)
+        return misses
+
     def classify(
         self,
         view: View,
