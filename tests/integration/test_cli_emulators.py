@@ -81,7 +81,9 @@ def test_cli_fetch_goes_through_the_plugin_to_the_emulator(tiingo_emulator):
             main, ["fetch", "quote", "msft", "--region", "US"], env={"COLUMNS": "120"}
         )
         missing = CliRunner().invoke(main, ["fetch", "quote", "ZZZZ", "--region", "US"])
-        health = CliRunner().invoke(main, ["health"], env={"COLUMNS": "200"})
+        health = CliRunner().invoke(
+            main, ["health", "--canary", "tiingo=quote:AAPL"], env={"COLUMNS": "200"}
+        )
     finally:
         for key, value in previous.items():
             if value is None:
