@@ -13,7 +13,11 @@ where redis-py would retry timeouts too, commands are not retried by default.
 
 On one server the backend sends its commands over redis-py connections of its own (see
 :class:`Connections`) rather than through the client's ``execute_command``, whose bookkeeping
-was a fifth of a local ``GET`` here.
+and pool checkout cost a quarter to a third of a local ``GET`` here. On a cluster it uses
+``RedisCluster`` as it is: keys of several hash slots are read with ``mget_nonatomic`` and
+removed with its ``unlink`` (one command per slot, one write per node, the nodes in parallel).
+Connections check their health with a ``PING`` after :data:`HEALTH_CHECK_INTERVAL` seconds
+idle.
 """
 
 from __future__ import annotations
@@ -32,17 +36,27 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from polysource.cache.tiers import BackendContext
 from polysource_redis.settings import RedisSettings, parse_url
 
-__all__ = ["Connections", "RedisBackend", "cluster_client", "standalone_client"]
+__all__ = [
+    "HEALTH_CHECK_INTERVAL",
+    "Connections",
+    "RedisBackend",
+    "cluster_client",
+    "standalone_client",
+]
 
 logger: Final = logging.getLogger("polysource_redis")
 
 _GLOB_SPECIAL: Final = re.compile(r"([*?\[\]\\])")
+
+HEALTH_CHECK_INTERVAL: Final = 30.0
+"""Seconds a pooled connection may sit idle before its next command is preceded by a ``PING``
+(redis-py's ``health_check_interval``): a connection the server or a firewall dropped
+meanwhile is found before a command is sent on it."""
 
 
 @final
@@ -50,10 +64,10 @@ class RedisBackend:
     """A shared cache tier in Redis or a Redis Cluster.
 
     Every key is stored as ``{prefix}:{key}``. ``get`` is one ``GET``; ``get_many`` is one
-    ``MGET`` (on a cluster, one per hash slot, all slots of a node in one round trip and the
-    nodes in parallel); ``set`` is ``SET key record PX ttl_ms``, ``delete`` is ``UNLINK`` and
-    ``delete_pattern`` walks the keyspace with ``SCAN MATCH``, unlinking what it finds, for a
-    bounded number of steps.
+    ``MGET`` (on a cluster, ``mget_nonatomic``: one per hash slot, all slots of a node in one
+    round trip and the nodes in parallel); ``set`` is ``SET key record PX ttl_ms``, ``delete``
+    is ``UNLINK`` and ``delete_pattern`` walks the keyspace with ``SCAN MATCH``, unlinking what
+    it finds, for a bounded number of steps.
 
     Build it with :meth:`from_url` (what the ``redis`` plugin registers) or from
     :class:`~polysource_redis.settings.RedisSettings`. Connections open on first use.
@@ -131,15 +145,18 @@ class RedisBackend:
         return found
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        """Records for ``keys`` (``None`` where absent), with one ``MGET``."""
+        """Records for ``keys`` (``None`` where absent), with one ``MGET`` (per hash slot on a
+        cluster)."""
         if not keys:
             return []
         prefix = self._key_prefix
         full = [prefix + key for key in keys]
+        found: list[bytes | None]
         if self._cluster is None:
-            found: list[bytes | None] = await self._command("MGET", *full)
-            return found
-        return await _cluster_mget(self._cluster, full)
+            found = await self._command("MGET", *full)
+        else:
+            found = await self._cluster.mget_nonatomic(full)
+        return found
 
     async def set(self, key: str, record: bytes, ttl: float) -> None:
         """Store ``record`` for ``ttl`` seconds, rounded up to a millisecond (``<= 0``: no-op)."""
@@ -210,11 +227,10 @@ class RedisBackend:
 
     async def _unlink(self, keys: Sequence[str | bytes]) -> int:
         """``UNLINK`` full keys (one command per hash slot on a cluster); returns how many."""
-        if self._cluster is None:
-            count: int = await self._command("UNLINK", *keys)
-            return count
-        counts = await _per_slot(self._cluster, "UNLINK", keys, _by_slot(keys))
-        return sum(counts.values())
+        count: int = await (
+            self._command("UNLINK", *keys) if self._cluster is None else self._cluster.unlink(*keys)
+        )
+        return count
 
 
 @final
@@ -223,11 +239,11 @@ class Connections:
 
     redis-py's ``Redis.execute_command`` takes a connection from the pool under a lock, checks
     it for unread data, wraps the command in its retry helper and records observability
-    counters around it: measured here, a fifth of a local ``GET`` (a bare connection's
-    ``GET`` plus ``orjson.loads`` took 0.76x-0.79x the client's). Here each command is sent and
-    read by a redis-py connection (its protocol, parser, TLS, authentication and socket
-    timeouts) made by the client's own pool, so settings apply the same way; only the reuse is
-    this class's.
+    counters around it: measured here, a quarter to a third of a local ``GET``, which an L2 hit
+    cannot absorb within its budget (see ``benchmarks/README.md``). Here each command is sent
+    and read by a redis-py connection (its protocol, parser, TLS, authentication, socket
+    timeouts and health check) made by the client's own pool, so settings apply the same way;
+    only the reuse is this class's.
 
     A connection always comes back in a clean state: a command either reads its whole reply,
     or redis-py disconnects the connection (an error, a timeout or a cancellation mid-reply),
@@ -271,13 +287,13 @@ class Connections:
         connection = self._idle.pop() if self._idle else await self._acquire()
         try:
             try:
-                await connection.send_packed_command(connection.pack_command(*args), False)
+                await connection.send_packed_command(connection.pack_command(*args))
                 return await connection.read_response()
             except RedisConnectionError:
                 if not self._retries:
                     raise
             await connection.disconnect()
-            await connection.send_packed_command(connection.pack_command(*args), False)
+            await connection.send_packed_command(connection.pack_command(*args))
             return await connection.read_response()
         finally:
             self._release(connection)
@@ -358,6 +374,7 @@ def standalone_client(settings: RedisSettings) -> Redis:
         "socket_timeout": settings.socket_timeout,
         "socket_connect_timeout": settings.connect_timeout,
         "retry": _retry(settings),
+        "health_check_interval": HEALTH_CHECK_INTERVAL,
     }
     if settings.tls:
         options.update(_tls_options(settings), connection_class=SSLConnection)
@@ -381,6 +398,7 @@ def cluster_client(settings: RedisSettings) -> RedisCluster:
         "socket_timeout": settings.socket_timeout,
         "socket_connect_timeout": settings.connect_timeout,
         "retry": _retry(settings),
+        "health_check_interval": HEALTH_CHECK_INTERVAL,
     }
     if settings.max_connections is not None:
         options["max_connections"] = settings.max_connections
@@ -388,48 +406,3 @@ def cluster_client(settings: RedisSettings) -> RedisCluster:
         options.update(_tls_options(settings), ssl=True)
     options.update(_without_maintenance_notifications(RedisCluster))
     return RedisCluster(**options)
-
-
-def _by_slot(keys: Sequence[str | bytes]) -> dict[int, list[int]]:
-    """Positions of ``keys`` grouped by cluster hash slot (``{tag}`` keys share one)."""
-    slots: dict[int, list[int]] = {}
-    for position, key in enumerate(keys):
-        slot = key_slot(key.encode() if isinstance(key, str) else key)
-        slots.setdefault(slot, []).append(position)
-    return slots
-
-
-async def _per_slot(
-    cluster: RedisCluster,
-    command: str,
-    keys: Sequence[str | bytes],
-    slots: dict[int, list[int]],
-) -> dict[int, Any]:
-    """Run ``command`` once per hash slot of ``keys`` (``slots`` from :func:`_by_slot`).
-
-    One slot is one plain command. Several go through a cluster pipeline, which sends each
-    node its commands in one write and the nodes in parallel, so a lookup costs one round trip
-    per node and a connection per node, however many slots the keys span.
-    """
-    if len(slots) == 1:
-        (slot,) = slots
-        return {slot: await cluster.execute_command(command, *keys)}
-    pipeline = cluster.pipeline()
-    for positions in slots.values():
-        pipeline.execute_command(command, *(keys[i] for i in positions))
-    answers = await pipeline.execute()
-    return dict(zip(slots, answers, strict=True))
-
-
-async def _cluster_mget(cluster: RedisCluster, keys: list[str]) -> list[bytes | None]:
-    """``MGET`` per hash slot, the answers put back in the order of ``keys``."""
-    slots = _by_slot(keys)
-    if len(slots) == 1:
-        found: list[bytes | None] = await cluster.execute_command("MGET", *keys)
-        return found
-    answers = await _per_slot(cluster, "MGET", keys, slots)
-    records: list[bytes | None] = [None] * len(keys)
-    for slot, positions in slots.items():
-        for position, record in zip(positions, answers[slot], strict=True):
-            records[position] = record
-    return records
