@@ -952,9 +952,29 @@ def emulate(
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default: [gateway] host).")
 @click.option("--port", type=int, default=None, help="Port (default: [gateway] port; 0: any).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes (more than 1 runs gunicorn's aiohttp worker: polysource[serve]).",
+)
+@click.option(
+    "--graceful-timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds a stopping worker lets requests in flight finish (with --workers).",
+)
 @config_option
-def serve(host: str | None, port: int | None, config_path: str | None) -> None:
-    """Serve the HTTP gateway (data, admin, health and /openapi.json routes)."""
+def serve(
+    host: str | None,
+    port: int | None,
+    workers: int,
+    graceful_timeout: float,
+    config_path: str | None,
+) -> None:
+    """Serve the HTTP gateway (data, admin, health, dashboard and /openapi.json routes)."""
     import asyncio
 
     from polysource.gateway import create_app
@@ -962,11 +982,34 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
 
     def ready(url: str) -> None:
         click.echo(f"polysource gateway serving on {url} (OpenAPI: {url}/openapi.json)")
+        sys.stdout.flush()
 
     with _errors():
-        orch = _orchestrator(config_path)
-        section = orch.config.gateway
-        app = create_app(orch)
+        config = _config(config_path)
+        section = config.gateway
+        if workers > 1:
+            from polysource.gateway.workers import run_workers
+
+            level = _log_level()
+
+            def make_config() -> Config:
+                from polysource.config import load_config
+
+                overrides = {"telemetry": {"log_level": level}} if level else None
+                return load_config(config_path, overrides=overrides)
+
+            run_workers(
+                make_config,
+                host if host is not None else section.host,
+                port if port is not None else section.port,
+                workers,
+                graceful_timeout=graceful_timeout,
+                ready=ready,
+            )
+            return
+        from polysource.orchestrator import Orchestrator
+
+        app = create_app(Orchestrator(config))
         asyncio.run(
             run(
                 app,
