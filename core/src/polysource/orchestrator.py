@@ -19,7 +19,7 @@ import structlog
 from polysource._builtins import LogSink
 from polysource.cache.codec import params_converter
 from polysource.cache.memory import IndexSlot, MemoryCache
-from polysource.cache.tiers import BackendContext
+from polysource.cache.tiers import BackendContext, CacheBackend
 from polysource.clock import Clock, SystemClock
 from polysource.config import Config, load_config
 from polysource.connections import ConnectionStore, MemoryConnectionStore
@@ -173,6 +173,7 @@ class Orchestrator:
         self._fast_joins = 0
         self._joins: dict[Any, Any] = {}
         self._fleet_backend_made: FleetBackend | None = None
+        self._tiers_made: list[CacheBackend] = []
         self._started = False
 
     @classmethod
@@ -547,7 +548,7 @@ class Orchestrator:
     def _shared_tiers(self, registry: Registry, emitter: Emitter) -> TierChain | None:
         """Build the cache tiers below L1 from ``[cache] tiers`` (their order is theirs)."""
         cache = self.config.cache
-        backends = []
+        backends = self._tiers_made = []  # closed by _release if a later one is invalid
         context = BackendContext(self.clock, cache.tier_timeout)
         for position, url in enumerate(cache.tiers):
             scheme = url.split("://", 1)[0]
@@ -651,6 +652,11 @@ class Orchestrator:
         await self._tasks.close()
         if self._engine is not None and self._engine.tiers:
             await self._engine.tiers.close()
+        else:  # made, but the start failed before the chain was built
+            for backend in self._tiers_made:
+                with contextlib.suppress(Exception):
+                    await backend.close()
+        self._tiers_made = []
         if self._shared_limits is not None:
             with contextlib.suppress(Exception):  # closing a dead store must not fail shutdown
                 await close_shared_storage(self._shared_limits)

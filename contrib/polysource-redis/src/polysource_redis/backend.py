@@ -38,10 +38,11 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from polysource.cache.tiers import BackendContext
+from polysource.cache.tiers import BackendContext, TierBusy
 from polysource_redis.settings import RedisSettings, parse_url
 
 __all__ = [
+    "DEFAULT_TIER_CONNECTIONS",
     "HEALTH_CHECK_INTERVAL",
     "Connections",
     "RedisBackend",
@@ -57,6 +58,20 @@ HEALTH_CHECK_INTERVAL: Final = 30.0
 """Seconds a pooled connection may sit idle before its next command is preceded by a ``PING``
 (redis-py's ``health_check_interval``): a connection the server or a firewall dropped
 meanwhile is found before a command is sent on it."""
+
+_MAX_CONNECTING: Final = 4
+"""Connections one server's backend opens at the same time at most (see
+:meth:`Connections._connect`)."""
+
+DEFAULT_TIER_CONNECTIONS: Final = 64
+"""Connections the tier opens to one server when ``max_connections`` is not given.
+
+Without a cap, as many callers as are waiting would each open a connection at once (500
+callers, 500 connection handshakes), and the handshakes, each bounded by the tier timeout on a
+saturated event loop, would time out and detach a healthy server. With it, callers queue for a
+connection, and a wait that runs out is a miss (:class:`~polysource.cache.tiers.TierBusy`),
+not a failure of the tier.
+"""
 
 
 @final
@@ -113,7 +128,7 @@ class RedisBackend:
             self._client = standalone_client(settings)
             self._connections = Connections(
                 self._client.connection_pool.make_connection,
-                limit=settings.max_connections,
+                limit=settings.max_connections or DEFAULT_TIER_CONNECTIONS,
                 wait=settings.socket_timeout,
                 retries=settings.retries,
             )
@@ -252,14 +267,25 @@ class Connections:
     Args:
         factory: Makes a new (unconnected) connection.
         limit: Connections at most (``None``: no limit); beyond it a command waits, up to
-            ``wait`` seconds, for one to come back.
+            ``wait`` seconds, for one to come back, then raises
+            :class:`~polysource.cache.tiers.TierBusy` (this process is busy, the server is not
+            failing: the engine takes it as a miss and keeps the tier attached).
         wait: Seconds a command may wait for a connection (``None``: no bound).
         retries: 0 or 1: whether a command that found its connection broken (a server
             restart leaves pooled connections dead) is sent once more at once, on a new one.
             A timed-out command is never sent again.
     """
 
-    __slots__ = ("_all", "_factory", "_idle", "_limit", "_retries", "_wait", "_waiters")
+    __slots__ = (
+        "_all",
+        "_connect_slots",
+        "_factory",
+        "_idle",
+        "_limit",
+        "_retries",
+        "_wait",
+        "_waiters",
+    )
 
     def __init__(
         self,
@@ -276,6 +302,7 @@ class Connections:
         self._idle: list[AbstractConnection] = []
         self._all: list[AbstractConnection] = []
         self._waiters: collections.deque[asyncio.Future[AbstractConnection]] = collections.deque()
+        self._connect_slots = asyncio.Semaphore(_MAX_CONNECTING)
 
     @property
     def count(self) -> int:
@@ -286,6 +313,8 @@ class Connections:
         """Send one command and return its reply (redis-py's ``ResponseError`` raises)."""
         connection = self._idle.pop() if self._idle else await self._acquire()
         try:
+            if not connection.is_connected:
+                await self._connect(connection)
             try:
                 await connection.send_packed_command(connection.pack_command(*args))
                 return await connection.read_response()
@@ -314,8 +343,34 @@ class Connections:
             else:
                 waiter.cancel()
             if isinstance(exc, TimeoutError):
-                raise RedisConnectionError("No connection available.") from None
+                raise TierBusy(
+                    f"no connection came free within {self._wait} s ({self._limit} in use)"
+                ) from None
             raise
+
+    async def _connect(self, connection: AbstractConnection) -> None:
+        """Open ``connection``, once one of the few connect slots is free.
+
+        Opening a connection costs far more of this process than a command (a host name
+        lookup in a thread, the socket, the handshake's round trip), all bounded by the connect
+        timeout on the event loop's clock. Hundreds opened at once (a burst of callers on an
+        empty pool, or after timeouts left connections closed) would each see the others'
+        work as their own delay, time out and detach a healthy server. A wait for a slot that
+        runs out is :class:`~polysource.cache.tiers.TierBusy`, like a wait for a connection.
+        """
+        slots = self._connect_slots
+        try:
+            async with asyncio.timeout(self._wait):
+                await slots.acquire()
+        except TimeoutError:
+            raise TierBusy(
+                f"no connection could be opened within {self._wait} s "
+                f"({_MAX_CONNECTING} being opened)"
+            ) from None
+        try:
+            await connection.connect()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+        finally:
+            slots.release()
 
     def _release(self, connection: AbstractConnection) -> None:
         waiters = self._waiters
