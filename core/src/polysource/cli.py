@@ -873,14 +873,44 @@ def plugins(as_json: bool, config_path: str | None) -> None:
 
 @main.command()
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of injected faults.")
-def demo(seed: int) -> None:
-    """Run the engine and the installed plugins against local emulators (no network, no keys)."""
+@click.option(
+    "--serve",
+    "then_serve",
+    is_flag=True,
+    help="After the scenes, keep the gateway and its dashboard running against the emulators.",
+)
+@click.option("--port", type=int, default=8080, show_default=True, help="Port with --serve.")
+def demo(seed: int, then_serve: bool, port: int) -> None:
+    """Run the engine and the installed plugins against local emulators (no network, no keys).
+
+    With --serve, the gateway is then served on 127.0.0.1 over the same orchestrator and
+    emulators until Ctrl-C; the dashboard's one-time admin token is printed.
+    """
     import asyncio
+    import secrets
 
     from polysource.demo import run_demo
 
+    async def serve_gateway(orch: Orchestrator, emulators: Any) -> None:
+        from polysource.config import GatewayConfig, Secret
+        from polysource.gateway import create_app
+        from polysource.gateway import serve as run
+
+        token = secrets.token_urlsafe(24)
+        section = GatewayConfig(port=port, admin_token=Secret.of(token))
+        app = create_app(orch, section, own_orchestrator=False)
+
+        def ready(url: str) -> None:
+            click.echo("")
+            click.echo(f"gateway:   {url}  (try {url}/v1/quote/AAPL, {url}/openapi.json)")
+            click.echo(f"dashboard: {url}/dashboard  (admin token for this run: {token})")
+            click.echo(f"emulators: {', '.join(f'{n} {u}' for n, (u, _) in emulators.items())}")
+            click.echo("Ctrl-C stops it.")
+
+        await run(app, "127.0.0.1", port, ready=ready)
+
     with _errors():
-        _, failed = asyncio.run(run_demo(seed=seed))
+        _, failed = asyncio.run(run_demo(seed=seed, then=serve_gateway if then_serve else None))
     if failed:
         sys.exit(1)
 
