@@ -2,14 +2,15 @@
 
 - the standard datasets and the built-in merge strategies (module-level hooks);
 - :class:`LogSink`, the structlog logger of events, registered by each orchestrator with the
-  level from ``[telemetry]``.
+  level from ``[telemetry]``;
+- :class:`LazyLogger`, a structlog logger made on first use: ``import structlog`` loads its
+  console renderer and, with rich installed, rich, which a process that never logs (or logs
+  only on error paths) should not pay for at import.
 """
 
 from __future__ import annotations
 
-from typing import Final
-
-import structlog
+from typing import Any, Final
 
 from polysource.datasets import STANDARD_DATASETS
 from polysource.engine.selection import builtin_policies
@@ -25,6 +26,7 @@ from polysource.registry import (
 )
 
 __all__ = [
+    "LazyLogger",
     "LogSink",
     "register_datasets",
     "register_merge_strategies",
@@ -113,6 +115,28 @@ def _level_of(event: Event) -> str:
     return "info"
 
 
+class LazyLogger:
+    """A structlog logger that imports structlog and binds itself on its first use.
+
+    Args:
+        name: The logger's name.
+    """
+
+    __slots__ = ("_logger", "_name")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._logger: Any = None
+
+    def __getattr__(self, method: str) -> Any:
+        logger = self._logger
+        if logger is None:
+            import structlog
+
+            logger = self._logger = structlog.get_logger(self._name)
+        return getattr(logger, method)
+
+
 class LogSink:
     """Logs events with structlog, at the level each kind deserves.
 
@@ -124,7 +148,7 @@ class LogSink:
 
     def __init__(self, level: str = "warning") -> None:
         self.level = level
-        self._log = structlog.get_logger("polysource")
+        self._log = LazyLogger("polysource")
         self.event_kinds = _LEVELS[level]
 
     @hookimpl

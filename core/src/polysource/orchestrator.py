@@ -14,9 +14,8 @@ from typing import Any, TypeVar, overload
 
 import attrs
 import cattrs
-import structlog
 
-from polysource._builtins import LogSink
+from polysource._builtins import LazyLogger, LogSink
 from polysource.cache.codec import params_converter
 from polysource.cache.memory import IndexSlot, MemoryCache
 from polysource.cache.tiers import BackendContext
@@ -79,7 +78,7 @@ __all__ = ["Orchestrator"]
 T = TypeVar("T")
 P = TypeVar("P")
 R = TypeVar("R")
-_log = structlog.get_logger("polysource")
+_log = LazyLogger("polysource")
 _FETCH_OPTIONS = frozenset(
     {"skip_cache", "force_refresh", "allow_stale", "max_age", "deadline", "hedge"}
 )

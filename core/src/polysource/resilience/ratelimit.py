@@ -10,7 +10,8 @@ call of a busy provider. So permits are *leased* in blocks: one ``hit(cost=block
 or the window ends (leftovers are dropped, never carried over, so the limit is never exceeded).
 The block is a hundredth of the limit, at most 1,000; a small limit (``50/hour``) leases one
 permit at a time. ``limits`` reads the system clock for its windows; tests exercise exhaustion,
-not window expiry.
+not window expiry. ``limits`` is imported when a limiter or a shared storage is built, not with
+this module: importing it loads every storage backend's module.
 
 A shared lease is one round trip: ``storage.incr`` of a counter for the current window, whose
 windows are aligned on the epoch (``floor(now / period)``), so the process knows when the window
@@ -24,14 +25,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Coroutine, Sequence
-from typing import Any
-
-from limits import RateLimitItem, parse_many
-from limits.aio.storage import Storage as AsyncStorage
-from limits.storage import MemoryStorage, Storage, storage_from_string
-from limits.strategies import FixedWindowRateLimiter
+from typing import TYPE_CHECKING, Any
 
 from polysource.redaction import mask_url
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
+    from limits.aio.storage import Storage as AsyncStorage
+    from limits.storage import Storage
 
 __all__ = ["RateLimiter", "close_shared_storage", "lease_window", "shared_storage"]
 
@@ -75,6 +76,9 @@ def shared_storage(uri: str, prefix: str, timeout: float | None = None) -> Async
     seconds, if given (redis-py has none by default: a hung server would hold a call until the
     engine's own bound); keys start with ``prefix``.
     """
+    from limits.aio.storage import Storage as AsyncStorage
+    from limits.storage import storage_from_string
+
     options: dict[str, Any] = {"key_prefix": prefix}
     if uri.startswith(("async+redis://", "async+rediss://", "async+redis+cluster://")):
         options["implementation"] = "redispy"
@@ -115,6 +119,10 @@ class RateLimiter:
         storage: Storage | None = None,
         shared: AsyncStorage | None = None,
     ) -> None:
+        from limits import parse_many
+        from limits.storage import MemoryStorage
+        from limits.strategies import FixedWindowRateLimiter
+
         self.name = name
         self.items: tuple[RateLimitItem, ...] = tuple(
             item for text in limits for item in parse_many(text)
