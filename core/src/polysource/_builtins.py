@@ -2,16 +2,14 @@
 
 - the standard datasets and the built-in merge strategies (module-level hooks);
 - :class:`LogSink`, the structlog logger of events, registered by each orchestrator with the
-  level from ``[telemetry]``;
-- :class:`LazyLogger`, a structlog logger made on first use: ``import structlog`` loads its
-  console renderer and, with rich installed, rich, which a process that never logs (or logs
-  only on error paths) should not pay for at import.
+  level from ``[telemetry]``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
+from polysource._logging import LazyLogger
 from polysource.datasets import STANDARD_DATASETS
 from polysource.engine.selection import builtin_policies
 from polysource.engine.strategies import BUILTIN_STRATEGIES
@@ -26,7 +24,6 @@ from polysource.registry import (
 )
 
 __all__ = [
-    "LazyLogger",
     "LogSink",
     "register_datasets",
     "register_merge_strategies",
@@ -113,28 +110,6 @@ def _level_of(event: Event) -> str:
     if event.kind in _DEBUG:
         return "debug"
     return "info"
-
-
-class LazyLogger:
-    """A structlog logger that imports structlog and binds itself on its first use.
-
-    Args:
-        name: The logger's name.
-    """
-
-    __slots__ = ("_logger", "_name")
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-        self._logger: Any = None
-
-    def __getattr__(self, method: str) -> Any:
-        logger = self._logger
-        if logger is None:
-            import structlog
-
-            logger = self._logger = structlog.get_logger(self._name)
-        return getattr(logger, method)
 
 
 class LogSink:

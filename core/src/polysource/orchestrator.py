@@ -15,7 +15,7 @@ from typing import Any, TypeVar, overload
 import attrs
 import cattrs
 
-from polysource._builtins import LazyLogger, LogSink
+from polysource._logging import LazyLogger
 from polysource.cache.codec import params_converter
 from polysource.cache.memory import IndexSlot, MemoryCache
 from polysource.cache.tiers import BackendContext
@@ -71,7 +71,6 @@ from polysource.validation import (
     excerpt,
     is_plain_key,
 )
-from polysource.webhook import WebhookSink
 
 __all__ = ["Orchestrator"]
 
@@ -251,6 +250,8 @@ class Orchestrator:
         telemetry = self.config.telemetry
         extra: list[object] = []
         if telemetry.webhook_url:
+            from polysource.webhook import WebhookSink
+
             extra.append(
                 WebhookSink(
                     telemetry.webhook_url,
@@ -307,6 +308,8 @@ class Orchestrator:
         keyring = self._keyring = self._keyring_for(registry)
         sinks = list(registry.event_sinks)
         if self.config.telemetry.log:
+            from polysource._builtins import LogSink
+
             sinks.append(LogSink(self.config.telemetry.log_level).on_event)
         emitter = Emitter(sinks, self.clock, keyring)
         infos: dict[str, ProviderInfo] = {}
