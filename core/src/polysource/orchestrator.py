@@ -15,9 +15,8 @@ from typing import Any, TypeVar, overload
 
 import attrs
 import cattrs
-import structlog
 
-from polysource._builtins import LogSink
+from polysource._logging import LazyLogger
 from polysource.cache.codec import params_converter
 from polysource.cache.memory import IndexSlot, MemoryCache
 from polysource.cache.tiers import BackendContext, CacheBackend
@@ -73,14 +72,13 @@ from polysource.validation import (
     excerpt,
     is_plain_key,
 )
-from polysource.webhook import WebhookSink
 
 __all__ = ["Orchestrator"]
 
 T = TypeVar("T")
 P = TypeVar("P")
 R = TypeVar("R")
-_log = structlog.get_logger("polysource")
+_log = LazyLogger("polysource")
 _FETCH_OPTIONS = frozenset(
     {"skip_cache", "force_refresh", "allow_stale", "max_age", "deadline", "hedge"}
 )
@@ -254,6 +252,8 @@ class Orchestrator:
         telemetry = self.config.telemetry
         extra: list[object] = []
         if telemetry.webhook_url:
+            from polysource.webhook import WebhookSink
+
             extra.append(
                 WebhookSink(
                     telemetry.webhook_url,
@@ -310,6 +310,8 @@ class Orchestrator:
         keyring = self._keyring = self._keyring_for(registry)
         sinks = list(registry.event_sinks)
         if self.config.telemetry.log:
+            from polysource._builtins import LogSink
+
             sinks.append(LogSink(self.config.telemetry.log_level).on_event)
         emitter = Emitter(sinks, self.clock, keyring)
         infos: dict[str, ProviderInfo] = {}

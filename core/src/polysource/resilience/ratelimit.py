@@ -14,20 +14,23 @@ are dropped, never carried over, so the limit is never exceeded). A lease is one
 that ``incr`` returns says how many of the block fit under the limit (the tail of a window is
 handed out too); the counter may pass the limit, which only tells every later renewal in that
 window that nothing is left.
+
+``limits`` is imported when a limiter or a shared storage is built, not with this module:
+importing it loads every storage backend's module.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Coroutine, Sequence
-from typing import Any
-
-from limits import RateLimitItem, parse_many
-from limits.aio.storage import Storage as AsyncStorage
-from limits.storage import MemoryStorage, Storage, storage_from_string
-from limits.strategies import FixedWindowRateLimiter
+from typing import TYPE_CHECKING, Any
 
 from polysource.redaction import mask_url
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
+    from limits.aio.storage import Storage as AsyncStorage
+    from limits.storage import Storage
 
 __all__ = ["RateLimiter", "close_shared_storage", "lease_window", "shared_storage"]
 
@@ -71,6 +74,9 @@ def shared_storage(uri: str, prefix: str, timeout: float | None = None) -> Async
     seconds, if given (redis-py has none by default: a hung server would hold a call until the
     engine's own bound); keys start with ``prefix``.
     """
+    from limits.aio.storage import Storage as AsyncStorage
+    from limits.storage import storage_from_string
+
     options: dict[str, Any] = {"key_prefix": prefix}
     if uri.startswith(("async+redis://", "async+rediss://", "async+redis+cluster://")):
         options["implementation"] = "redispy"
@@ -111,6 +117,10 @@ class RateLimiter:
         storage: Storage | None = None,
         shared: AsyncStorage | None = None,
     ) -> None:
+        from limits import parse_many
+        from limits.storage import MemoryStorage
+        from limits.strategies import FixedWindowRateLimiter
+
         self.name = name
         self.items: tuple[RateLimitItem, ...] = tuple(
             item for text in limits for item in parse_many(text)
