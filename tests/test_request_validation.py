@@ -142,3 +142,43 @@ async def test_private_dataset_tenant_is_checked(make_orchestrator):
     orch = await make_orchestrator(FakeProvider("a", datasets={"accounts"}))
     with pytest.raises(InvalidRequest, match="tenant"):
         await orch.fetch(ACCOUNTS, "conn", tenant="user\x00")
+
+
+CONTROLS = {
+    "disable": lambda orch, name, region, rank: orch.disable(name),
+    "enable": lambda orch, name, region, rank: orch.enable(name),
+    "reset_breaker": lambda orch, name, region, rank: orch.reset_breaker(name),
+    "set_rank": lambda orch, name, region, rank: orch.set_rank(name, region, rank),
+}
+BAD_NAMES = {"name-list": ["a"], "name-none": None, "name-huge": HUGE}
+BAD_RANKS = {
+    "rank-str": ("global", "1"),
+    "rank-none": ("global", None),
+    "rank-bool": ("global", True),
+    "rank-float": ("global", 1.5),
+    "region-list": (["global"], 1),
+    "region-none": (None, 1),
+    "region-nul": ("glo\x00bal", 1),
+}
+BAD_CONTROLS = {
+    **{
+        f"{control}-{bad}": (control, name, "global", 1)
+        for control in CONTROLS
+        for bad, name in BAD_NAMES.items()
+    },
+    **{f"set_rank-{bad}": ("set_rank", "a", *args) for bad, args in BAD_RANKS.items()},
+}
+
+
+@pytest.mark.parametrize("bad", BAD_CONTROLS.values(), ids=BAD_CONTROLS.keys())
+async def test_bad_control_arguments_raise_a_short_invalid_request(make_orchestrator, bad):
+    """A provider control with a bad name, region or rank is a short InvalidRequest and changes
+    nothing: the next fetch still works."""
+    control, name, region, rank = bad
+    fake = FakeProvider("a")
+    fake.answer("AAPL", Quote("AAPL", 1.0))
+    orch = await make_orchestrator(fake)
+    with pytest.raises(InvalidRequest) as caught:
+        CONTROLS[control](orch, name, region, rank)
+    assert len(str(caught.value)) < 200
+    assert (await orch.fetch(QUOTE, "AAPL")).data.price == 1.0

@@ -1286,10 +1286,10 @@ class Orchestrator:
 
     def _slot(self, name: str) -> ProviderSlot:
         self._require_started()
-        slot = self._slots.get(name)
+        slot = self._slots.get(name) if isinstance(name, str) else None
         if slot is None:
             raise InvalidRequest(
-                f"unknown provider {name!r}; providers: {', '.join(sorted(self._slots))}"
+                f"unknown provider {excerpt(name)}; providers: {', '.join(sorted(self._slots))}"
             )
         return slot
 
@@ -1344,6 +1344,10 @@ class Orchestrator:
     def set_rank(self, name: str, region: str, rank: int) -> None:
         """Change a provider's rank in a region at runtime."""
         self._slot(name)
+        if check_region(region) is None:
+            raise InvalidRequest("region must be a string, not None")
+        if not isinstance(rank, int) or isinstance(rank, bool):
+            raise InvalidRequest(f"rank must be an integer, not {excerpt(rank)}")
         assert self._router is not None
         self._router.set_rank(name, region, rank)
 
