@@ -182,3 +182,32 @@ async def test_bad_control_arguments_raise_a_short_invalid_request(make_orchestr
         CONTROLS[control](orch, name, region, rank)
     assert len(str(caught.value)) < 200
     assert (await orch.fetch(QUOTE, "AAPL")).data.price == 1.0
+
+
+BAD_MERGES = {
+    "strategy-list": {"strategy": ["median"]},
+    "strategy-huge": {"strategy": HUGE},
+    "providers-int": {"providers": 7},
+    "providers-huge": {"providers": HUGE},
+    "providers-items": {"providers": [7, None]},
+    "providers-item-huge": {"providers": [HUGE]},
+    "field-priority-int": {"field_priority": 7},
+    "field-priority-order-int": {"field_priority": {"price": 7}},
+    "field-priority-order-huge": {"field_priority": {"price": HUGE}},
+    "field-priority-name-huge": {"field_priority": {HUGE: ["a"]}},
+    "tolerance-huge": {"tolerance": HUGE},
+    "min-providers-huge-int": {"min_providers": 10**5000},
+    "tolerance-huge-int": {"tolerance": -(10**5000)},
+}
+
+
+@pytest.mark.parametrize("bad", BAD_MERGES.values(), ids=BAD_MERGES.keys())
+async def test_bad_merge_arguments_raise_a_short_invalid_request(make_orchestrator, bad):
+    """A bad strategy, provider list, field priority or tolerance for ``fetch_merged`` is a
+    short InvalidRequest before any provider is asked."""
+    fake = FakeProvider("a")
+    orch = await make_orchestrator(fake)
+    with pytest.raises(InvalidRequest) as caught:
+        await orch.fetch_merged(QUOTE, "AAPL", **bad)
+    assert len(str(caught.value)) < 300
+    assert fake.call_count() == 0
