@@ -65,8 +65,22 @@ async def test_bad_arguments_raise_a_short_invalid_request(make_orchestrator, ca
 
 @pytest.mark.parametrize(
     "bad",
-    [{"tier": 7}, {"tier": ["free"]}, {"deadline": HUGE}, {"deadline": [1.0]}],
-    ids=["tier-int", "tier-list", "deadline-huge", "deadline-list"],
+    [
+        {"tier": 7},
+        {"tier": ["free"]},
+        {"deadline": HUGE},
+        {"deadline": [1.0]},
+        {"deadline": 10**5000},
+        {"deadline": -(10**5000)},
+    ],
+    ids=[
+        "tier-int",
+        "tier-list",
+        "deadline-huge",
+        "deadline-list",
+        "deadline-huge-int",
+        "deadline-negative-huge-int",
+    ],
 )
 @pytest.mark.parametrize("call", ["fetch", "fetch_many", "fetch_merged"])
 async def test_bad_tier_or_deadline_is_a_short_invalid_request(make_orchestrator, call, bad):

@@ -93,8 +93,10 @@ def _check_number(name: str, value: object, *, zero: bool) -> None:
         isinstance(value, bool)
         or not isinstance(value, int | float)
         or not (value >= 0 if zero else value > 0)
+        or (isinstance(value, int) and value > 2**53)  # a float (a timer) could not hold it
     ):
-        shown = repr(value) if isinstance(value, int | float) else excerpt(value)
+        small = isinstance(value, float) or (isinstance(value, int) and abs(value) <= 2**53)
+        shown = repr(value) if small else excerpt(value)
         raise InvalidRequest(f"{name} must be a number {'>=' if zero else '>'} 0, got {shown}")
 
 
