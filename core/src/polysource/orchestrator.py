@@ -92,8 +92,10 @@ def _check_number(name: str, value: object, *, zero: bool) -> None:
         isinstance(value, bool)
         or not isinstance(value, int | float)
         or not (value >= 0 if zero else value > 0)
+        or (isinstance(value, int) and value > 2**53)  # a float (a timer) could not hold it
     ):
-        shown = repr(value) if isinstance(value, int | float) else excerpt(value)
+        small = isinstance(value, float) or (isinstance(value, int) and abs(value) <= 2**53)
+        shown = repr(value) if small else excerpt(value)
         raise InvalidRequest(f"{name} must be a number {'>=' if zero else '>'} 0, got {shown}")
 
 
@@ -1310,10 +1312,10 @@ class Orchestrator:
 
     def _slot(self, name: str) -> ProviderSlot:
         self._require_started()
-        slot = self._slots.get(name)
+        slot = self._slots.get(name) if isinstance(name, str) else None
         if slot is None:
             raise InvalidRequest(
-                f"unknown provider {name!r}; providers: {', '.join(sorted(self._slots))}"
+                f"unknown provider {excerpt(name)}; providers: {', '.join(sorted(self._slots))}"
             )
         return slot
 
@@ -1372,6 +1374,10 @@ class Orchestrator:
     def set_rank(self, name: str, region: str, rank: int) -> None:
         """Change a provider's rank in a region at runtime."""
         self._slot(name)
+        if check_region(region) is None:
+            raise InvalidRequest("region must be a string, not None")
+        if not isinstance(rank, int) or isinstance(rank, bool):
+            raise InvalidRequest(f"rank must be an integer, not {excerpt(rank)}")
         assert self._router is not None
         self._router.set_rank(name, region, rank)
 
