@@ -3,14 +3,43 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
+
+from polysource.errors import PolysourceError
 
 if TYPE_CHECKING:
     from polysource.orchestrator import Orchestrator
 
 __all__ = ["main"]
+
+
+class _Commands(click.Group):
+    """The command group: an error that stops a command is one ``Error:`` line, exit code 1.
+
+    Configuration, plugin and other polysource errors, and a file the system refuses, are
+    shown as click shows its own errors (usage errors keep click's exit code 2). ``--debug``
+    or ``POLYSOURCE_DEBUG=1`` lets the exception through, with its traceback.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (PolysourceError, OSError) as exc:
+            if ctx.meta.get(_DEBUG):
+                raise
+            raise click.ClickException(_one_line(exc)) from None
+
+
+_DEBUG = "polysource.debug"
+
+
+def _one_line(exc: BaseException) -> str:
+    message = exc.message if isinstance(exc, BaseExceptionGroup) else str(exc)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        message = f"{exc.strerror or message}: {os.fspath(exc.filename)!r}"
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip()) or repr(exc)
 
 
 def _orchestrator(config_path: str | None) -> Orchestrator:
@@ -23,10 +52,18 @@ def _orchestrator(config_path: str | None) -> Orchestrator:
     return Orchestrator(load_config())
 
 
-@click.group()
+@click.group(cls=_Commands)
 @click.version_option(package_name="polysource")
-def main() -> None:
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="POLYSOURCE_DEBUG",
+    help="Show the traceback of an error (also POLYSOURCE_DEBUG=1).",
+)
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
     """polysource: many data providers, one reliable source."""
+    ctx.meta[_DEBUG] = debug
 
 
 @main.command()
