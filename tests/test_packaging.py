@@ -103,3 +103,14 @@ def test_core_extras_pin_sibling_releases():
                 assert requirement == f"{name.group()}{_compatible_range(VERSION)}"
                 named.add(name.group())
     assert named == siblings
+
+
+def test_mypy_checks_every_distribution_and_the_typing_module():
+    """CI's strict mypy run covers core, every plugin and contrib package and tests/typing."""
+    with (ROOT / "pyproject.toml").open("rb") as fh:
+        mypy = tomllib.load(fh)["tool"]["mypy"]
+    assert mypy["strict"] is True
+    checked = {ROOT / path for pattern in mypy["files"] for path in ROOT.glob(pattern)}
+    for directory in EXTENSIONS:
+        assert directory / "src" in checked, directory.name
+    assert {CORE / "src" / "polysource", ROOT / "tests" / "typing"} <= checked
