@@ -114,3 +114,11 @@ def test_mypy_checks_every_distribution_and_the_typing_module():
     for directory in EXTENSIONS:
         assert directory / "src" in checked, directory.name
     assert {CORE / "src" / "polysource", ROOT / "tests" / "typing"} <= checked
+
+
+def test_changelog_has_a_section_for_the_workspace_version():
+    """docs/changelog.md has a section for the version being released, or an Unreleased one."""
+    changelog = (ROOT / "docs" / "changelog.md").read_text(encoding="utf-8")
+    headings = re.findall(r"^## \[([^\]]+)\]", changelog, re.M)
+    assert headings[0] in {"Unreleased", VERSION}
+    assert VERSION in headings or "Unreleased" in headings
