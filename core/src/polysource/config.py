@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import tomllib
 import types
 import typing
 from collections.abc import Mapping
@@ -594,6 +593,8 @@ def _env_overrides(environ: Mapping[str, str], data: Mapping[str, Any]) -> dict[
         path = _env_path(name[len(ENV_PREFIX) :].split("__"), data)
         if path is None:  # not a config value (POLYSOURCE_STRICT_PLUGINS, POLYSOURCE_CONFIG...)
             continue
+        import tomllib  # only when an override is set: a plain start-up reads no TOML
+
         try:
             value: Any = tomllib.loads(f"v = {raw}")["v"]
         except tomllib.TOMLDecodeError:
@@ -635,6 +636,8 @@ def load_config(
     """
     data: dict[str, Any] = {}
     if path is not None:
+        import tomllib
+
         try:
             with open(path, "rb") as fh:
                 data = tomllib.load(fh)

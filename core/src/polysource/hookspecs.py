@@ -163,13 +163,22 @@ def register_selection_policies(register: SelectionPolicyRegistrar) -> None:
 def register_emulators(register: EmulatorRegistrar) -> None:
     """Register local emulators of providers' HTTP APIs.
 
-    Called when an emulator is wanted (``polysource emulate NAME``, ``polysource demo``, tests
-    and benchmarks). Call ``register(name, factory, description=...)`` where ``factory(faults)``
-    returns an ``aiohttp.web.Application`` speaking the provider's wire protocol with the given
+    Called once when the plugins are resolved (every orchestrator's start-up, ``polysource
+    emulate NAME``, ``polysource demo``, tests and benchmarks). Call ``register(name, factory,
+    description=..., default_port=...)`` where ``factory(faults)`` returns an
+    ``aiohttp.web.Application`` speaking the provider's wire protocol with the given
     :class:`~polysource.emulation.Faults` injected.
 
+    Give ``factory`` as an import path, e.g. ``register("tiingo",
+    "polysource_tiingo.emulator:create_app", ...)``, so that the emulator's module (and
+    ``aiohttp.web``) is imported only when the emulator is asked for, not by every application
+    that loads the plugin; a callable is accepted too. A path that is not
+    ``package.module:function`` raises ``PluginError`` at registration, one that does not
+    import raises it at the first call.
+
     Args:
-        register: Callback taking a name, an app factory and a description.
+        register: Callback taking a name, an app factory or its import path, a description
+            and a default port.
     """
 
 

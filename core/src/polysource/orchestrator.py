@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
+import functools
 import inspect
 import os
 import random
@@ -14,9 +15,8 @@ from typing import Any, TypeVar, overload
 
 import attrs
 import cattrs
-import structlog
 
-from polysource._builtins import LogSink
+from polysource._logging import LazyLogger
 from polysource.cache.codec import params_converter
 from polysource.cache.memory import IndexSlot, MemoryCache
 from polysource.cache.tiers import BackendContext, CacheBackend
@@ -27,7 +27,7 @@ from polysource.engine import merge
 from polysource.engine.attempt import ProviderSlot
 from polysource.engine.composite import fetch_composite
 from polysource.engine.execute import execute
-from polysource.engine.fetch import FetchEngine
+from polysource.engine.fetch import FetchEngine, drop_invalidated
 from polysource.engine.fleet import Fleet, FleetBackend, FleetContext
 from polysource.engine.guard import Guard
 from polysource.engine.route import Router
@@ -72,14 +72,13 @@ from polysource.validation import (
     excerpt,
     is_plain_key,
 )
-from polysource.webhook import WebhookSink
 
 __all__ = ["Orchestrator"]
 
 T = TypeVar("T")
 P = TypeVar("P")
 R = TypeVar("R")
-_log = structlog.get_logger("polysource")
+_log = LazyLogger("polysource")
 _FETCH_OPTIONS = frozenset(
     {"skip_cache", "force_refresh", "allow_stale", "max_age", "deadline", "hedge"}
 )
@@ -93,8 +92,10 @@ def _check_number(name: str, value: object, *, zero: bool) -> None:
         isinstance(value, bool)
         or not isinstance(value, int | float)
         or not (value >= 0 if zero else value > 0)
+        or (isinstance(value, int) and value > 2**53)  # a float (a timer) could not hold it
     ):
-        shown = repr(value) if isinstance(value, int | float) else excerpt(value)
+        small = isinstance(value, float) or (isinstance(value, int) and abs(value) <= 2**53)
+        shown = repr(value) if small else excerpt(value)
         raise InvalidRequest(f"{name} must be a number {'>=' if zero else '>'} 0, got {shown}")
 
 
@@ -253,6 +254,8 @@ class Orchestrator:
         telemetry = self.config.telemetry
         extra: list[object] = []
         if telemetry.webhook_url:
+            from polysource.webhook import WebhookSink
+
             extra.append(
                 WebhookSink(
                     telemetry.webhook_url,
@@ -309,6 +312,8 @@ class Orchestrator:
         keyring = self._keyring = self._keyring_for(registry)
         sinks = list(registry.event_sinks)
         if self.config.telemetry.log:
+            from polysource._builtins import LogSink
+
             sinks.append(LogSink(self.config.telemetry.log_level).on_event)
         emitter = Emitter(sinks, self.clock, keyring)
         infos: dict[str, ProviderInfo] = {}
@@ -317,9 +322,19 @@ class Orchestrator:
         shared_limits = self._shared_limits = self._shared_limit_storage(
             fleet_backend, self._limited(registry)
         )
+        memory = None
+        if any(url.startswith("memory://") for url in self.config.cache.tiers):
+            memory = MemoryCache(self.config.cache.max_entries, self.config.cache.max_bytes)
+            self._index = memory.index
+            self._plain = memory.plain
+        fleet = (
+            self._make_fleet(fleet_backend, emitter, keyring, memory)
+            if fleet_backend is not None
+            else None
+        )
         # A storage of its own is bounded and detached by a guard of its own; the fleet's
-        # storage by the fleet itself (set when the fleet starts).
-        limits_guard = (
+        # storage by the fleet itself.
+        limits_guard: Guard | None = (
             Guard(
                 "rate_limits",
                 self.clock,
@@ -328,6 +343,8 @@ class Orchestrator:
                 cooldown=self.config.fleet.cooldown,
             )
             if shared_limits is not None and self.config.rate_limit_storage
+            else fleet
+            if shared_limits is not None
             else None
         )
         slots: dict[str, ProviderSlot] = {}
@@ -343,15 +360,13 @@ class Orchestrator:
                 self._rng,
                 shared_limits,
                 limits_guard,
+                fleet,
             )
             infos[name] = entry.info
             regions[name] = provider_config.regions or entry.info.regions
         self._router = Router(infos, self.config.routing, registry.failover_hook, regions)
-        memory = None
-        if any(url.startswith("memory://") for url in self.config.cache.tiers):
-            memory = MemoryCache(self.config.cache.max_entries, self.config.cache.max_bytes)
-            self._index = memory.index
-            self._plain = memory.plain
+        store = self._plugin_store()
+        self.connections: ConnectionStore = store if store is not None else MemoryConnectionStore()
         self._engine = FetchEngine(
             clock=self.clock,
             router=self._router,
@@ -362,14 +377,14 @@ class Orchestrator:
             emitter=emitter,
             tasks=self._tasks,
             keyring=keyring,
+            store=self.connections,
+            tiers=self._shared_tiers(registry, emitter),
+            policy=self._selection_policy(registry),
+            fleet=fleet,
         )
-        store = self._plugin_store()
-        self.connections: ConnectionStore = store if store is not None else MemoryConnectionStore()
-        self._engine.store = self.connections
-        self._engine.tiers = self._shared_tiers(registry, emitter)
-        self._engine.use_policy(self._selection_policy(registry))
-        if fleet_backend is not None:
-            self._start_fleet(fleet_backend, emitter, slots)
+        if fleet is not None:
+            self._fleet = fleet
+            fleet.start(slots)
         self._slots = slots
         self._emitter = emitter
         self._joins = self._engine.joins
@@ -499,12 +514,16 @@ class Orchestrator:
                 redact(str(exc).replace(storage, shown)), path="rate_limit_storage"
             ) from None
 
-    def _start_fleet(
-        self, backend: FleetBackend, emitter: Emitter, slots: dict[str, ProviderSlot]
-    ) -> None:
-        assert self._engine is not None
+    def _make_fleet(
+        self,
+        backend: FleetBackend,
+        emitter: Emitter,
+        keyring: Keyring,
+        memory: MemoryCache | None,
+    ) -> Fleet:
+        """The fleet over ``backend``; its invalidations and rejoins reach ``memory``."""
         config = self.config.fleet
-        self._fleet = self._engine.fleet = Fleet(
+        return Fleet(
             backend,
             self.clock,
             emitter,
@@ -515,16 +534,12 @@ class Orchestrator:
             failure_window=config.failure_window,
             breakers=config.breakers,
             single_flight=config.single_flight,
-            keyring=self._keyring,
+            keyring=keyring,
+            on_invalidate=(
+                functools.partial(drop_invalidated, memory, keyring) if memory is not None else None
+            ),
+            on_rejoin=memory.clear if memory is not None else None,
         )
-        self._fleet.on_invalidate = self._engine.drop_invalidated
-        memory = self._engine.memory
-        if memory is not None:
-            self._fleet.on_rejoin = memory.clear  # type: ignore[assignment] # its count is unused
-        self._fleet.start(slots)
-        if self._shared_limits is not None and not self.config.rate_limit_storage:
-            for slot in slots.values():
-                slot.shared_guard = self._fleet  # the limits live on the fleet's servers
 
     def _fleet_backend(self, registry: Registry) -> FleetBackend | None:
         """The fleet backend for ``[fleet] url``, from the plugin claiming its scheme."""
@@ -681,12 +696,23 @@ class Orchestrator:
         return found
 
     def failover_order(
-        self, dataset: Dataset[Any] | str, region: str | None = None
+        self, target: Dataset[Any] | Operation[Any, Any] | str, region: str | None = None
     ) -> tuple[str, ...]:
-        """The providers a request for ``dataset`` in ``region`` tries, in order."""
+        """The enabled providers a request for a dataset or an operation in ``region`` tries,
+        in order (before the selection policy reorders them per request).
+
+        Raises:
+            UnknownDataset: ``target`` names neither a dataset nor an operation.
+            UnknownRegion: No enabled provider serves it in the region.
+        """
         self._require_started()
         assert self._router is not None
-        return self._router.order(self.dataset(dataset).name, region or self.config.region)
+        name = target if isinstance(target, str) else getattr(target, "name", None)
+        if isinstance(name, str) and name in self.registry.operations:
+            check_key(name, "operation")
+        else:
+            name = self.dataset(target).name  # type: ignore[arg-type] # checked by dataset()
+        return self._router.order(name, region or self.config.region)
 
     def spawn(self, coro: Coroutine[Any, Any, T], *, name: str | None = None) -> asyncio.Task[T]:
         """Run ``coro`` as a task owned by the orchestrator: cancelled and awaited on close.
@@ -1367,10 +1393,10 @@ class Orchestrator:
 
     def _slot(self, name: str) -> ProviderSlot:
         self._require_started()
-        slot = self._slots.get(name)
+        slot = self._slots.get(name) if isinstance(name, str) else None
         if slot is None:
             raise InvalidRequest(
-                f"unknown provider {name!r}; providers: {', '.join(sorted(self._slots))}"
+                f"unknown provider {excerpt(name)}; providers: {', '.join(sorted(self._slots))}"
             )
         return slot
 
@@ -1392,6 +1418,7 @@ class Orchestrator:
         if engine is None:
             raise PolysourceError("the orchestrator was never started; use 'async with'")
         hits = engine.hits + self._fast_hits
+        memory = engine.memory
         return Stats(
             requests=engine.requests + self._fast_hits + self._fast_joins,
             cache_hits=hits,
@@ -1405,6 +1432,9 @@ class Orchestrator:
             deduplicated=engine.deduplicated + self._fast_joins,
             providers={name: slot.stats() for name, slot in sorted(self._slots.items())},
             fleet=engine.fleet.stats() if engine.fleet is not None else {},
+            memory_entries=len(memory) if memory is not None else 0,
+            memory_bytes=memory.bytes if memory is not None else 0,
+            memory_evictions=memory.evictions if memory is not None else 0,
         )
 
     def disable(self, name: str) -> None:
@@ -1425,6 +1455,10 @@ class Orchestrator:
     def set_rank(self, name: str, region: str, rank: int) -> None:
         """Change a provider's rank in a region at runtime."""
         self._slot(name)
+        if check_region(region) is None:
+            raise InvalidRequest("region must be a string, not None")
+        if not isinstance(rank, int) or isinstance(rank, bool):
+            raise InvalidRequest(f"rank must be an integer, not {excerpt(rank)}")
         assert self._router is not None
         self._router.set_rank(name, region, rank)
 

@@ -129,6 +129,29 @@ class Authenticator:
         if credential is None or not hmac.compare_digest(self._admin, _digest(credential)):
             raise Problem(401, "bad-credentials", "the admin token is missing or wrong")
 
+    def is_admin_token(self, presented: str) -> bool:
+        """Whether ``presented`` is the admin token (constant time; false when none is set)."""
+        if self._admin is None:
+            return False
+        return hmac.compare_digest(self._admin, _digest(presented))
+
+    def dashboard_session(self) -> str | None:
+        """The value of the dashboard's session cookie, derived from the admin token.
+
+        The cookie never carries the token itself: it is a keyed digest of a fixed label, the
+        same in every worker process, and it changes when the token does.
+        """
+        if self._admin is None:
+            return None
+        return hmac.new(self._admin, b"polysource dashboard session", hashlib.sha256).hexdigest()
+
+    def is_dashboard_session(self, presented: str | None) -> bool:
+        """Whether ``presented`` is the dashboard session cookie (constant time)."""
+        expected = self.dashboard_session()
+        if expected is None or presented is None:
+            return False
+        return hmac.compare_digest(expected.encode(), presented.encode("utf-8", "replace"))
+
 
 def _client(name: str, key: GatewayKeyConfig) -> Client:
     return Client(name, key.tenant, key.tier)

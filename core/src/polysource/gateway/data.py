@@ -60,6 +60,8 @@ async def fetch(request: web.Request) -> web.StreamResponse:
     if ds.is_composite:
         return await _composite(gw, ds, key, region, tier, tenant, options)
     result = await gw.orch.fetch(ds.name, key, region=region, tier=tier, tenant=tenant, **options)
+    if result.errors:
+        gw.note(ds.name, key, result)
     representation = represent(result, render.result_body)
     headers = cache_headers(ds, tier or gw.orch.config.tier, result)
     headers["ETag"] = representation.etag
@@ -128,6 +130,12 @@ async def batch(request: web.Request) -> web.StreamResponse:
         tenant=tenant,
         **options,
     )
+
+    for name, value in result.results.items():
+        if value.errors:
+            gw.note(ds.name, name, value)
+    for name, error in result.errors.items():
+        gw.note(ds.name, name, error)
 
     def problem(error: Exception) -> dict[str, Any]:
         return from_exception(error).document(gw.redact, request.path)

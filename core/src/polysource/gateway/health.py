@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Final
 
 from aiohttp import web
@@ -24,8 +25,8 @@ def _json(value: object, status: int = 200) -> web.Response:
 
 
 async def live(request: web.Request) -> web.StreamResponse:
-    """``GET /health/live``: the process answers."""
-    return _json({"status": "live"})
+    """``GET /health/live``: the process answers (``pid`` tells the workers apart)."""
+    return _json({"status": "live", "pid": os.getpid()})
 
 
 async def ready(request: web.Request) -> web.StreamResponse:

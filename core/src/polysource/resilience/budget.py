@@ -13,20 +13,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Coroutine
-from typing import Any, Final
-
-from limits import (
-    RateLimitItem,
-    RateLimitItemPerDay,
-    RateLimitItemPerHour,
-    RateLimitItemPerMinute,
-    RateLimitItemPerMonth,
-    RateLimitItemPerSecond,
-)
-from limits.aio.storage import Storage as AsyncStorage
+from typing import TYPE_CHECKING, Any, Final
 
 from polysource.clock import Clock
 from polysource.resilience.ratelimit import lease_window
+
+if TYPE_CHECKING:
+    from limits.aio.storage import Storage as AsyncStorage
 
 __all__ = ["PERIODS", "SHARED_SCALE", "CostBudget"]
 
@@ -41,13 +34,15 @@ PERIODS: Final = {
 SHARED_SCALE: Final = 1_000_000
 """Shared budgets count cost in millionths of a unit."""
 
-_ITEMS: Final[dict[str, type[RateLimitItem]]] = {
-    "second": RateLimitItemPerSecond,
-    "minute": RateLimitItemPerMinute,
-    "hour": RateLimitItemPerHour,
-    "day": RateLimitItemPerDay,
-    "month": RateLimitItemPerMonth,  # 30 days in limits too
+_ITEMS: Final = {
+    "second": "RateLimitItemPerSecond",
+    "minute": "RateLimitItemPerMinute",
+    "hour": "RateLimitItemPerHour",
+    "day": "RateLimitItemPerDay",
+    "month": "RateLimitItemPerMonth",  # 30 days in limits too
 }
+"""The ``limits`` item class of each period, by name: ``limits`` is imported by the first
+budget built, not with this module."""
 
 
 class CostBudget:
@@ -89,6 +84,8 @@ class CostBudget:
         name: str = "budget",
         shared: AsyncStorage | None = None,
     ) -> None:
+        import limits
+
         self.limit = limit
         self.period = period
         self.seconds = PERIODS[period]
@@ -100,7 +97,8 @@ class CostBudget:
         self.fallbacks = 0
         self.is_shared = shared is not None
         self._shared = shared
-        self._item = _ITEMS[period](max(1, round(limit * SHARED_SCALE)))
+        item_class: type[limits.RateLimitItem] = getattr(limits, _ITEMS[period])
+        self._item = item_class(max(1, round(limit * SHARED_SCALE)))
         self._block = max(1, self._item.amount // 100)
         self._leased = 0
         self._until = 0.0
