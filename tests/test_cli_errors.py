@@ -60,9 +60,12 @@ def bad_config(tmp_path: Path) -> Path:
     return path
 
 
-def test_strict_plugins_with_a_broken_plugin_is_one_error_line(broken_site):
+@pytest.mark.parametrize(
+    "command", [["health"], ["emulate", "tiingo"], ["plugins"]], ids=lambda c: c[0]
+)
+def test_strict_plugins_with_a_broken_plugin_is_one_error_line(broken_site, command):
     """POLYSOURCE_STRICT_PLUGINS=1 and a plugin that fails to import: one line naming it, exit 1."""
-    result = _run("health", env={"POLYSOURCE_STRICT_PLUGINS": "1"}, pythonpath=broken_site)
+    result = _run(*command, env={"POLYSOURCE_STRICT_PLUGINS": "1"}, pythonpath=broken_site)
     _assert_one_error_line(result, "clerk")
 
 
