@@ -122,6 +122,8 @@ def _errors(as_json: bool = False) -> Iterator[None]:
     try:
         yield
     except PolysourceError as exc:
+        if _debugging():
+            raise
         if as_json:
             _echo_json({"error": _problem(exc)})
         lines = [exc.message if isinstance(exc, ExceptionGroup) else str(exc)]
@@ -131,7 +133,39 @@ def _errors(as_json: bool = False) -> Iterator[None]:
         raise click.ClickException("\n".join(lines)) from None
 
 
-@click.group()
+def _debugging() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and ctx.find_root().params.get("debug") is True
+
+
+class _Commands(click.Group):
+    """The command group: an error that stops a command is one ``Error:`` line, exit code 1.
+
+    Configuration, plugin and other polysource errors a command does not handle itself, and a
+    file the system refuses, are shown as click shows its own errors (usage errors keep click's
+    exit code 2). ``--debug`` or ``POLYSOURCE_DEBUG=1`` lets the exception through, with its
+    traceback.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from polysource.errors import PolysourceError
+
+        try:
+            return super().invoke(ctx)
+        except (PolysourceError, OSError) as exc:
+            if ctx.params.get("debug") is True:
+                raise
+            raise click.ClickException(_one_line(exc)) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    message = exc.message if isinstance(exc, BaseExceptionGroup) else str(exc)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        message = f"{exc.strerror or message}: {os.fspath(exc.filename)!r}"
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip()) or repr(exc)
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="polysource")
 @click.option(
     "--log-level",
@@ -139,7 +173,13 @@ def _errors(as_json: bool = False) -> Iterator[None]:
     default=None,
     help="Level of the log lines written to stderr (default: [telemetry] log_level).",
 )
-def main(log_level: str | None) -> None:
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="POLYSOURCE_DEBUG",
+    help="Show the traceback of an error that stops a command (also POLYSOURCE_DEBUG=1).",
+)
+def main(log_level: str | None, debug: bool) -> None:
     """polysource: many data providers, one reliable source.
 
     Data is printed on stdout, logs on stderr. Exit status: 0 success, 1 failure, 2 usage
@@ -824,6 +864,8 @@ def plugins(as_json: bool, config_path: str | None) -> None:
     try:
         registry = asyncio.run(_orchestrator(config_path).check_providers())
     except (PluginError, ConfigError) as exc:
+        if _debugging():
+            raise
         raise click.ClickException(str(exc)) from None
     strict_failure = bool(registry.broken) and os.environ.get("POLYSOURCE_STRICT_PLUGINS") == "1"
     if as_json:

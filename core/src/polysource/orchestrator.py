@@ -958,6 +958,33 @@ class Orchestrator:
             joinable=not options,
         )
 
+    @overload
+    async def fetch_many(
+        self,
+        dataset: Dataset[T],
+        keys: Iterable[str],
+        *,
+        region: str | None = ...,
+        tier: str | None = ...,
+        tenant: str | None = ...,
+        skip_cache: bool = ...,
+        allow_stale: bool = ...,
+        deadline: float | None = ...,
+    ) -> BatchResult[T]: ...
+    @overload
+    async def fetch_many(
+        self,
+        dataset: str,
+        keys: Iterable[str],
+        *,
+        region: str | None = ...,
+        tier: str | None = ...,
+        tenant: str | None = ...,
+        skip_cache: bool = ...,
+        allow_stale: bool = ...,
+        deadline: float | None = ...,
+    ) -> BatchResult[Any]: ...
+
     async def fetch_many(
         self,
         dataset: Dataset[T] | str,
@@ -1164,6 +1191,35 @@ class Orchestrator:
             time_limit=deadline if deadline is not None else self.config.deadline,
         )
 
+    @overload
+    async def fetch_composite(
+        self,
+        dataset: Dataset[T],
+        key: str,
+        *,
+        parts: Sequence[str] | None = ...,
+        min_parts: int = ...,
+        fail_fast: bool = ...,
+        region: str | None = ...,
+        tier: str | None = ...,
+        tenant: str | None = ...,
+        deadline: float | None = ...,
+    ) -> CompositeResult[T]: ...
+    @overload
+    async def fetch_composite(
+        self,
+        dataset: str,
+        key: str,
+        *,
+        parts: Sequence[str] | None = ...,
+        min_parts: int = ...,
+        fail_fast: bool = ...,
+        region: str | None = ...,
+        tier: str | None = ...,
+        tenant: str | None = ...,
+        deadline: float | None = ...,
+    ) -> CompositeResult[Any]: ...
+
     async def fetch_composite(
         self,
         dataset: Dataset[T] | str,
@@ -1213,6 +1269,31 @@ class Orchestrator:
             min_parts=min_parts,
             fail_fast=fail_fast,
         )
+
+    @overload
+    async def execute(
+        self,
+        operation: Operation[P, R],
+        params: P | Mapping[str, Any] | None = ...,
+        *,
+        region: str | None = ...,
+        tier: str | None = ...,
+        tenant: str | None = ...,
+        prefer: str | None = ...,
+        deadline: float | None = ...,
+    ) -> OperationResult[R]: ...
+    @overload
+    async def execute(
+        self,
+        operation: str,
+        params: Any = ...,
+        *,
+        region: str | None = ...,
+        tier: str | None = ...,
+        tenant: str | None = ...,
+        prefer: str | None = ...,
+        deadline: float | None = ...,
+    ) -> OperationResult[Any]: ...
 
     async def execute(
         self,
