@@ -1037,9 +1037,10 @@ def serve(
                 ready=ready,
             )
             return
+        from polysource.gateway.metrics import exporters
         from polysource.orchestrator import Orchestrator
 
-        app = create_app(Orchestrator(config))
+        app = create_app(Orchestrator(config, plugins=exporters(config)))
         asyncio.run(
             run(
                 app,

@@ -250,8 +250,14 @@ class SecurityConfig:
 
 @define
 class TelemetryConfig:
-    """Built-in telemetry sinks."""
+    """Built-in telemetry sinks (section ``[telemetry]``).
 
+    Args:
+        prometheus: Export Prometheus metrics at the gateway's ``GET /metrics`` (needs
+            ``polysource[prometheus]``; ``polysource serve`` refuses to start without it).
+    """
+
+    prometheus: bool = False
     log: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
     stats: bool = True

@@ -58,6 +58,9 @@ class Gateway:
         self.activity = Activity()
         """Recent failovers and failures, for the dashboard."""
         self.started_at: float | None = None
+        self.metrics: Callable[[str], tuple[str, bytes] | None] | None = None
+        """Renders ``/metrics`` (content type, body) for an ``Accept`` header; set at start-up
+        from the ``metrics_exposition`` hooks, ``None`` without an exporter."""
         self.closing = asyncio.Event()
         """Set when the app shuts down: long-lived streams end so the server can drain."""
 
@@ -191,6 +194,7 @@ def create_app(
         ConfigError: An API key or the admin token cannot be revealed or is too weak.
     """
     from polysource.gateway import admin, dashboard, data, health, openapi
+    from polysource.gateway.metrics import exposition
 
     whole = config if isinstance(config, Config) else orch.config
     section = config if isinstance(config, GatewayConfig) else whole.gateway
@@ -206,6 +210,7 @@ def create_app(
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         await orch.start()
+        gw.metrics = exposition(orch.registry.metrics_exposition)
         gw.started = True
         gw.started_at = time.time()
         try:
