@@ -55,7 +55,7 @@ class Quotas:
         if config.rate_limit_storage:
             self._uri = config.rate_limit_storage
         elif config.fleet.url and config.fleet.rate_limits:
-            url = config.fleet.url
+            url = config.fleet.url.split("?", 1)[0]  # the query holds polysource's options
             if url.startswith(("redis://", "rediss://")):
                 self._uri = f"async+{url}"
         self._prefix = f"{config.rate_limit_prefix}:gateway"
