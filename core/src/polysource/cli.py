@@ -1079,9 +1079,10 @@ def serve(
                 ready=ready,
             )
             return
+        from polysource.gateway.metrics import exporters
         from polysource.orchestrator import Orchestrator
 
-        app = create_app(Orchestrator(config))
+        app = create_app(Orchestrator(config, plugins=exporters(config)))
         asyncio.run(
             run(
                 app,

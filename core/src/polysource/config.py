@@ -36,6 +36,7 @@ __all__ = [
     "DatasetConfig",
     "FleetConfig",
     "GatewayConfig",
+    "GatewayJwtConfig",
     "GatewayKeyConfig",
     "PluginsConfig",
     "ProviderConfig",
@@ -250,8 +251,14 @@ class SecurityConfig:
 
 @define
 class TelemetryConfig:
-    """Built-in telemetry sinks."""
+    """Built-in telemetry sinks (section ``[telemetry]``).
 
+    Args:
+        prometheus: Export Prometheus metrics at the gateway's ``GET /metrics`` (needs
+            ``polysource[prometheus]``; ``polysource serve`` refuses to start without it).
+    """
+
+    prometheus: bool = False
     log: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
     stats: bool = True
@@ -268,11 +275,40 @@ class GatewayKeyConfig:
         key: The key clients send as ``Authorization: Bearer KEY`` (a secret).
         tenant: The tenant the key acts as; private datasets and operations need one.
         tier: The tier its requests use unless they ask for another (default from config).
+        quota: Requests the key may make per window, in ``limits`` notation (``"1000/hour"``);
+            429 with ``Retry-After`` above. Unset: no quota.
+        budget: Cost units the key may spend per window (``"500/day"``); a request costs its
+            dataset's or operation's ``[gateway] costs`` entry (1 by default) per key asked
+            for. 429 with ``Retry-After`` above. Unset: no budget.
     """
 
     key: Secret
     tenant: str | None = None
     tier: str | None = None
+    quota: str | None = None
+    budget: str | None = None
+
+
+@define
+class GatewayJwtConfig:
+    """Bearer JWTs the gateway accepts beside API keys (section ``[gateway.jwt]``).
+
+    Args:
+        key: The verification key: a PEM public key for ``RS*``/``ES*``/``PS*``/``EdDSA``, the
+            shared secret for ``HS*`` (a secret, ``{ env = ... }`` or ``{ file = ... }``).
+        algorithms: The only algorithms accepted (``none`` never is).
+        audience: The ``aud`` a token must carry (unset: tokens with an ``aud`` are refused).
+        issuer: The ``iss`` a token must carry (unset: not checked).
+        tenant_claim: The claim naming the tenant; a token without it is refused.
+        leeway: Seconds of clock skew allowed on ``exp`` and ``nbf``.
+    """
+
+    key: Secret
+    algorithms: tuple[str, ...] = ("RS256",)
+    audience: str | None = None
+    issuer: str | None = None
+    tenant_claim: str = "tenant"
+    leeway: float = 0.0
 
 
 @define
@@ -290,6 +326,9 @@ class GatewayConfig:
         max_concurrency: Requests one client may have in flight (429 above).
         deadline: Seconds one request may take at most (504 after).
         max_key_length: Longest key accepted in a URL (400 above).
+        jwt: Bearer JWTs accepted beside the API keys (needs ``polysource[serve]``).
+        costs: Cost units one key of a dataset or operation spends from an API key's
+            ``budget`` (1 when not listed).
     """
 
     host: str = "127.0.0.1"
@@ -302,6 +341,8 @@ class GatewayConfig:
     max_concurrency: int = 32
     deadline: float = 30.0
     max_key_length: int = 256
+    jwt: GatewayJwtConfig | None = None
+    costs: dict[str, int] = field(factory=dict)
 
 
 @define
@@ -528,6 +569,18 @@ def _check_gateway(gateway: GatewayConfig) -> None:
                 f"unknown tier {key.tier!r}; tiers are {', '.join(TIERS)}",
                 path=f"gateway.api_keys.{name}.tier",
             )
+        for what in ("quota", "budget"):
+            limit = getattr(key, what)
+            if limit is not None:
+                _check_rate_limit(limit, f"gateway.api_keys.{name}.{what}")
+    for name, cost in gateway.costs.items():
+        if cost < 0:
+            raise ConfigError(f"must be >= 0, got {cost}", path=f"gateway.costs.{name}")
+    if gateway.jwt is not None:
+        if not gateway.jwt.algorithms:
+            raise ConfigError("name at least one algorithm", path="gateway.jwt.algorithms")
+        if any(alg.lower() == "none" for alg in gateway.jwt.algorithms):
+            raise ConfigError("'none' is never accepted", path="gateway.jwt.algorithms")
 
 
 def _check_rate_limit(limit: str, path: str) -> None:

@@ -19,7 +19,7 @@ Phases:
    ``register_selection_policies``, ``register_emulators``.
 2. Routing and state: ``failover_order``, ``connection_store``, ``audit_log``.
 3. Lifecycle: ``startup``, ``shutdown``.
-4. Telemetry: ``on_event``.
+4. Telemetry: ``on_event``, ``metrics_exporter``, ``metrics_exposition``.
 """
 
 from __future__ import annotations
@@ -283,4 +283,36 @@ def on_event(event: Event) -> None:
 
     Args:
         event: The event.
+    """
+
+
+@hookspec(firstresult=True)
+def metrics_exporter() -> object | None:
+    """Build the metrics exporter that ``[telemetry] prometheus = true`` turns on.
+
+    Called once by ``polysource serve`` (each worker), before its orchestrator is built, when
+    the switch is on; the first plugin to answer wins (``firstresult``). The answer is given to
+    the orchestrator as one more plugin, so its ``on_event`` and ``metrics_exposition`` hooks
+    are collected like any other's. ``polysource[prometheus]`` answers with a
+    ``PrometheusMetrics``.
+
+    Returns:
+        The exporter (a plugin object), or ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def metrics_exposition(accept: str) -> tuple[str, bytes] | None:
+    """Render the metrics exposition the gateway serves at ``GET /metrics``.
+
+    Collected once at start-up; the gateway calls the first implementation on each scrape
+    (``firstresult``). Without an implementation ``/metrics`` answers 404. Implement it on the
+    exporter object (not at module level), so an installed but unused exporter serves nothing.
+
+    Args:
+        accept: The scraper's ``Accept`` header (empty when it sent none), to choose the
+            Prometheus text format or OpenMetrics.
+
+    Returns:
+        The content type and the body, or ``None`` to leave it to another plugin.
     """

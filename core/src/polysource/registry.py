@@ -273,6 +273,8 @@ class Registry:
         emulators: Name to emulator spec.
         event_sinks: The ``on_event`` implementations, to be called directly.
         failover_hook: The ``failover_order`` hook caller, or ``None`` if no plugin has one.
+        metrics_exposition: The ``metrics_exposition`` implementations, to be called directly
+            in order until one answers (none: ``/metrics`` answers 404).
         plugins: A report per plugin, including the ones that failed.
     """
 
@@ -286,6 +288,7 @@ class Registry:
     emulators: Mapping[str, EmulatorSpec] = field(factory=dict)
     event_sinks: tuple[Callable[..., Any], ...] = ()
     failover_hook: Callable[..., Any] | None = None
+    metrics_exposition: tuple[Callable[..., Any], ...] = ()
     startup_hooks: tuple[Callable[..., Any], ...] = ()
     shutdown_hooks: tuple[Callable[..., Any], ...] = ()
     plugins: tuple[PluginReport, ...] = ()

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Final
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -214,6 +215,13 @@ class PrometheusMetrics:
         """Stop serving ``orchestrator``; its final counters stay in the registry."""
         if orchestrator is self._orchestrator:
             self._running = False
+
+    @hookimpl
+    def metrics_exposition(self, accept: str) -> tuple[str, bytes]:
+        """This registry's exposition for the gateway's ``GET /metrics``: Prometheus text, or
+        OpenMetrics when ``accept`` asks for it."""
+        encoder, content_type = choose_encoder(accept)
+        return content_type, encoder(self.registry)
 
     def unregister(self) -> None:
         """Take every metric of this instance out of its registry (for a shared registry,

@@ -24,6 +24,7 @@ from polysource.gateway.activity import Activity
 from polysource.gateway.auth import ANONYMOUS, Authenticator, Client
 from polysource.gateway.limits import InFlight, check_body_size
 from polysource.gateway.problems import Problem, Redactor, from_exception
+from polysource.gateway.quotas import Quotas
 from polysource.models import Dataset
 from polysource.orchestrator import Orchestrator
 
@@ -52,12 +53,17 @@ class Gateway:
         self.auth = Authenticator(config)
         self.redact = Redactor(secrets)
         self.in_flight = InFlight(config.max_concurrency)
+        self.quotas = Quotas(Config(gateway=config))
+        """Per-key quotas and budgets (``create_app`` gives it the whole configuration)."""
         self.started = False
         self.openapi: bytes | None = None
         """The OpenAPI document's bytes, built at the first request for it."""
         self.activity = Activity()
         """Recent failovers and failures, for the dashboard."""
         self.started_at: float | None = None
+        self.metrics: Callable[[str], tuple[str, bytes] | None] | None = None
+        """Renders ``/metrics`` (content type, body) for an ``Accept`` header; set at start-up
+        from the ``metrics_exposition`` hooks, ``None`` without an exporter."""
         self.closing = asyncio.Event()
         """Set when the app shuts down: long-lived streams end so the server can drain."""
 
@@ -104,6 +110,8 @@ def _secrets(config: Config) -> list[str]:
     every: list[Secret] = [k.key for k in config.gateway.api_keys.values()]
     if config.gateway.admin_token is not None:
         every.append(config.gateway.admin_token)
+    if config.gateway.jwt is not None:
+        every.append(config.gateway.jwt.key)
     for provider in config.providers.values():
         every.extend(provider.credentials.values())
     return [s.reveal() for s in every if s.is_available]
@@ -191,10 +199,12 @@ def create_app(
         ConfigError: An API key or the admin token cannot be revealed or is too weak.
     """
     from polysource.gateway import admin, dashboard, data, health, openapi
+    from polysource.gateway.metrics import exposition
 
     whole = config if isinstance(config, Config) else orch.config
     section = config if isinstance(config, GatewayConfig) else whole.gateway
     gw = Gateway(orch, section, _secrets(whole))
+    gw.quotas = Quotas(whole)
     app = web.Application(middlewares=[_middleware(gw)], client_max_size=section.max_body)
     app[GATEWAY] = gw
     # Fixed paths first: /v1/{dataset}/{key} would match /v1/admin/stats otherwise.
@@ -206,12 +216,15 @@ def create_app(
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         await orch.start()
+        gw.metrics = exposition(orch.registry.metrics_exposition)
+        gw.quotas.start()
         gw.started = True
         gw.started_at = time.time()
         try:
             yield
         finally:
             gw.started = False
+            await gw.quotas.close()
             if own_orchestrator:
                 await orch.close()
 

@@ -55,9 +55,11 @@ def run_workers(
 
     async def factory() -> web.Application:
         from polysource.gateway.app import create_app
+        from polysource.gateway.metrics import exporters
         from polysource.orchestrator import Orchestrator
 
-        return create_app(Orchestrator(make_config()))
+        config = make_config()
+        return create_app(Orchestrator(config, plugins=exporters(config)))
 
     bound_host, bound_port = listener.getsockname()[:2]
     url = (
