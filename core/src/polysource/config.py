@@ -137,10 +137,22 @@ class BreakerConfig:
 
 @define
 class BudgetConfig:
-    """A cost budget: at most ``limit`` cost units per ``period``."""
+    """A cost budget: at most ``limit`` cost units per ``period`` (also written ``per``).
+
+    Args:
+        limit: Cost units allowed per window.
+        period: The window: ``second``, ``minute``, ``hour``, ``day`` or ``month``.
+        tz: An IANA time zone (``America/New_York``): a ``day`` starts at its local midnight
+            and a ``month`` on the 1st (calendar months). Unset: windows aligned on the epoch
+            (UTC days, 30-day months).
+        cron: A five-field cron expression (``0 9 * * 1``): each match starts a window,
+            in ``tz`` (UTC if unset); ``period`` is then ignored.
+    """
 
     limit: float
     period: Literal["second", "minute", "hour", "day", "month"] = "day"
+    tz: str | None = None
+    cron: str | None = None
 
 
 @define
@@ -428,6 +440,14 @@ def _make_converter() -> cattrs.Converter:
             ttl=override(struct_hook=_structure_ttl),
         ),
     )
+    budget_fn = make_dict_structure_fn(BudgetConfig, conv, _cattrs_forbid_extra_keys=True)
+
+    def structure_budget(value: Any, type_: type) -> BudgetConfig:
+        if isinstance(value, Mapping) and "per" in value and "period" not in value:
+            value = {("period" if k == "per" else k): v for k, v in value.items()}
+        return budget_fn(value, type_)
+
+    conv.register_structure_hook(BudgetConfig, structure_budget)
     return conv
 
 
@@ -487,6 +507,8 @@ def _check(config: Config) -> None:
             raise ConfigError("must be >= 1", path=f"{base}.breaker.failure_threshold")
         for limit in provider.rate_limits or ():
             _check_rate_limit(limit, f"{base}.rate_limits")
+        if provider.budget is not None:
+            _check_budget(provider.budget, f"{base}.budget")
     for name, dataset in config.datasets.items():
         for tier, ttl in (dataset.ttl or {}).items():
             if tier not in TIERS:
@@ -528,6 +550,43 @@ def _check_gateway(gateway: GatewayConfig) -> None:
                 f"unknown tier {key.tier!r}; tiers are {', '.join(TIERS)}",
                 path=f"gateway.api_keys.{name}.tier",
             )
+
+
+def check_zone(tz: str, path: str) -> None:
+    """Raise ``ConfigError`` at ``path`` unless ``tz`` names an IANA time zone."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"unknown time zone {_shown(tz)}; write an IANA name like 'America/New_York'",
+            path=path,
+        ) from None
+
+
+def check_cron(expr: str, path: str) -> None:
+    """Raise ``ConfigError`` at ``path`` unless ``expr`` is a five-field cron expression."""
+    from datetime import UTC, datetime
+
+    from cronsim import CronSim, CronSimError
+
+    try:
+        CronSim(expr, datetime.now(UTC))
+    except CronSimError as exc:
+        raise ConfigError(
+            f"invalid cron expression {_shown(expr)} ({exc}); write it like '0 0 * * *'",
+            path=path,
+        ) from None
+
+
+def _check_budget(budget: BudgetConfig, path: str) -> None:
+    if budget.limit < 0:
+        raise ConfigError(f"must be >= 0, got {budget.limit}", path=f"{path}.limit")
+    if budget.tz is not None:
+        check_zone(budget.tz, f"{path}.tz")
+    if budget.cron is not None:
+        check_cron(budget.cron, f"{path}.cron")
 
 
 def _check_rate_limit(limit: str, path: str) -> None:
