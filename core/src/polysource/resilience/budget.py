@@ -242,6 +242,11 @@ class CostBudget:
             scope=scope,
         )
 
+    def reset(self) -> None:
+        """Forget this window's spending (this process's count; a fleet's count is kept)."""
+        self._roll()
+        self.spent = 0.0
+
     def refund(self, cost: float) -> None:
         """Give back ``cost`` spent on a call that was not made after all."""
         self.spent = max(0.0, self.spent - cost)
