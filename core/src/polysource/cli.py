@@ -1091,3 +1091,81 @@ def serve(
                 ready=ready,
             )
         )
+
+
+@main.group()
+def jobs() -> None:
+    """Scheduled jobs: list them, run one now."""
+
+
+def _job_row(info: Any) -> list[str]:
+    import datetime as dt
+
+    def when(value: float | None) -> str:
+        if value is None:
+            return "-"
+        return dt.datetime.fromtimestamp(value, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+    return [
+        info.name,
+        info.kind,
+        info.schedule + (" (paused)" if info.paused else ""),
+        when(info.next_run),
+        when(info.last_run),
+        info.last_outcome or "-",
+        f"{info.runs}/{info.keys_refreshed}/{info.failures}",
+    ]
+
+
+def _jobs_table(infos: list[Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(
+        "job", "kind", "schedule", "next run (UTC)", "last run", "outcome", "runs/keys/failures"
+    )
+    for info in infos:
+        table.add_row(*_job_row(info))
+    return table
+
+
+@jobs.command("list")
+@json_option
+@config_option
+def jobs_list(config_path: str | None, as_json: bool) -> None:
+    """List the jobs of the configuration with their schedules and next runs."""
+
+    async def run() -> list[Any]:
+        async with _orchestrator(config_path) as orch:
+            return orch.jobs.list()
+
+    import asyncio
+
+    with _errors(as_json):
+        infos = asyncio.run(run())
+    if as_json:
+        _echo_json({"jobs": [info.as_dict() for info in infos]})
+    else:
+        _print(_jobs_table(infos))
+
+
+@jobs.command("run")
+@click.argument("name")
+@json_option
+@config_option
+def jobs_run(name: str, config_path: str | None, as_json: bool) -> None:
+    """Run job NAME now (enqueued for the workers when a job runner plugin is configured)."""
+
+    async def run() -> Any:
+        async with _orchestrator(config_path) as orch:
+            return await orch.jobs.run_now(name)
+
+    import asyncio
+
+    with _errors(as_json):
+        info = asyncio.run(run())
+    if as_json:
+        _echo_json({"job": info.as_dict()})
+    else:
+        _print(_jobs_table([info]))
+    if info.last_outcome and info.last_outcome.startswith("error"):
+        raise SystemExit(1)

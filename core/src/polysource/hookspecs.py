@@ -241,6 +241,25 @@ def audit_log(url: str, retention_days: float | None) -> object | None:
     """
 
 
+@hookspec(firstresult=True)
+def job_runner(orchestrator: Orchestrator) -> object | None:
+    """Run the orchestrator's jobs elsewhere than in this process (a worker fleet).
+
+    Called once at start-up, after the ``startup`` hooks; the first plugin to answer wins
+    (``firstresult``). The answer has an ``enqueue(name)`` coroutine method (see
+    :class:`polysource.jobs.scheduler.JobRunner`); while it is set, the orchestrator runs no
+    schedule of its own and ``orch.jobs.run_now(name)`` enqueues one run.
+    ``polysource[redis]`` answers when ``[jobs_queue] url`` is set (arq workers started by
+    ``polysource worker``).
+
+    Args:
+        orchestrator: The orchestrator starting (its ``config`` and ``jobs``).
+
+    Returns:
+        The runner, or ``None`` to leave the jobs to the in-process scheduler.
+    """
+
+
 # -- 3. Lifecycle ------------------------------------------------------------------------------
 
 

@@ -424,6 +424,9 @@ class ProviderStats:
     """Cost units allowed per budget period (``None``: no budget)."""
     budget_spent: float = 0.0
     """Cost spent in the current budget period (by this process, for a shared budget)."""
+    budget_resets_at: float | None = None
+    """Wall time (epoch seconds) at which the budget's current window resets (``None``: no
+    budget)."""
 
 
 @frozen

@@ -176,6 +176,11 @@ class Orchestrator:
         self._fleet_backend_made: FleetBackend | None = None
         self._tiers_made: list[CacheBackend] = []
         self._started = False
+        from polysource.jobs.model import jobs_from_config
+        from polysource.jobs.scheduler import Jobs
+
+        self.jobs = Jobs(self, *jobs_from_config(self.config))
+        """The scheduled jobs and key sets (list, run now, pause, resume, add)."""
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str], **kwargs: Any) -> Orchestrator:
@@ -395,6 +400,7 @@ class Orchestrator:
             outcome = hook(orchestrator=self)
             if inspect.isawaitable(outcome):
                 await outcome
+        await self.jobs.start(self._pm.pm.hook.job_runner(orchestrator=self))
 
     def _check_names(self, registry: Registry) -> None:
         """Every provider, dataset and operation the config names is registered.
@@ -643,6 +649,7 @@ class Orchestrator:
         if not self._started:
             return
         self._started = False
+        await self.jobs.close()
         self._datasets = {}
         self._index = {}
         self._plain = {}
@@ -1461,6 +1468,15 @@ class Orchestrator:
             raise InvalidRequest(f"rank must be an integer, not {excerpt(rank)}")
         assert self._router is not None
         self._router.set_rank(name, region, rank)
+
+    def reset_budget(self, name: str) -> None:
+        """Start a new cost budget window for provider ``name`` now (this process's count)."""
+        self._require_started()
+        slot = self._slots.get(name)
+        if slot is None:
+            raise InvalidRequest(f"unknown provider {name[:40]!r}")
+        if slot.budget is not None:
+            slot.budget.reset()
 
     def reset_breaker(self, name: str) -> None:
         """Close a provider's circuit breaker and put it back in rotation (failures forgotten).
