@@ -1,7 +1,8 @@
 """polysource's own behaviour, shipped as default plugins.
 
 - the standard datasets and the built-in merge strategies (module-level hooks);
-- :class:`LogSink`, the structlog logger of events, registered by each orchestrator with the
+- [`LogSink`][polysource._builtins.LogSink], the structlog logger of events, registered by each
+orchestrator with the
   level from ``[telemetry]``.
 """
 

@@ -3,8 +3,9 @@
 Values may be overridden by environment variables ``POLYSOURCE_<SECTION>__<KEY>`` (``__``
 separates levels, values are parsed as TOML values when they parse, else taken as strings).
 Secrets are never written in the file: ``api_key = { env = "TIINGO_API_KEY" }`` or
-``{ file = "/run/secrets/tiingo" }``; they are held in :class:`Secret`, whose repr is masked.
-Every bad value raises :class:`~polysource.errors.ConfigError` naming the key path.
+``{ file = "/run/secrets/tiingo" }``; they are held in [`Secret`][polysource.config.Secret], whose
+repr is masked.
+Every bad value raises [`ConfigError`][polysource.errors.ConfigError] naming the key path.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ class Secret:
 
     @property
     def is_available(self) -> bool:
-        """Whether :meth:`reveal` would succeed."""
+        """Whether `reveal()` would succeed."""
         try:
             self.reveal()
         except ConfigError:

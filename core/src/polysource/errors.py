@@ -1,6 +1,7 @@
 """The polysource error hierarchy.
 
-Every exception polysource raises derives from :class:`PolysourceError`::
+Every exception polysource raises derives from
+[`PolysourceError`][polysource.errors.PolysourceError]:
 
     PolysourceError
     ├── ConfigError           a configuration value is missing, unknown or of the wrong type
@@ -13,7 +14,8 @@ Every exception polysource raises derives from :class:`PolysourceError`::
     │   └── BudgetExhausted   its cost budget could not pay for the call (usage, limit, cost)
     └── AllProvidersFailed    every candidate provider failed (an ExceptionGroup of ProviderError)
 
-:class:`ProviderError` carries ``provider``, ``category`` (an :class:`ErrorCategory`) and
+[`ProviderError`][polysource.errors.ProviderError] carries ``provider``, ``category`` (an
+[`ErrorCategory`][polysource.errors.ErrorCategory]) and
 ``retryable``. The category decides what the engine does next: ``invalid_request`` stops
 failover (every provider would reject the request), ``auth`` skips only that provider, and
 the transient ones (``network``, ``timeout``, ``provider_down``, ``rate_limit``) are retried
@@ -176,7 +178,8 @@ class BudgetExhausted(ProviderError):
     """A provider was skipped because its cost budget cannot pay for the call.
 
     Category ``budget_exhausted``, not retryable. When no other provider answers, it is one
-    of the errors of :class:`AllProvidersFailed` (``except* BudgetExhausted`` catches it).
+    of the errors of [`AllProvidersFailed`][polysource.errors.AllProvidersFailed] (``except*
+    BudgetExhausted`` catches it).
 
     Args:
         provider: The provider's name.
@@ -211,7 +214,8 @@ class BudgetExhausted(ProviderError):
 
 
 class AllProvidersFailed(PolysourceError, ExceptionGroup):
-    """Every candidate provider failed; ``errors`` holds each :class:`ProviderError` in order."""
+    """Every candidate provider failed; ``errors`` holds each
+    [`ProviderError`][polysource.errors.ProviderError] in order."""
 
     def __new__(cls, message: str, errors: Sequence[ProviderError]) -> AllProvidersFailed:
         if not errors:

@@ -1,4 +1,5 @@
-"""The :class:`Orchestrator`: lifecycle and the public request methods."""
+"""The [`Orchestrator`][polysource.orchestrator.Orchestrator]: lifecycle and the public request
+methods."""
 
 from __future__ import annotations
 
@@ -122,7 +123,7 @@ def _check_input(ds: Dataset[Any], keys: Iterable[object], region: object, tenan
 class Orchestrator:
     """Fetches data from the providers that plugins registered, as if from one source.
 
-    Use it as an async context manager::
+    Use it as an async context manager:
 
         async with Orchestrator.from_config("polysource.toml") as orch:
             result = await orch.fetch("quote", "AAPL", region="US")
@@ -203,7 +204,7 @@ class Orchestrator:
 
     @property
     def registry(self) -> Registry:
-        """What the plugins registered (after :meth:`start`)."""
+        """What the plugins registered (after `start()`)."""
         if self._registry is None:
             self._pm = self._plugin_manager()
             self.audit = self._audit_log(self._pm)
@@ -747,7 +748,8 @@ class Orchestrator:
 
         Raises:
             InvalidRequest: A key or region outside the key alphabet and length limit
-                (:mod:`polysource.validation`), a tenant that is not a key, a private
+                ([`polysource.validation`][polysource.validation]), a tenant that is not a key, a
+                private
                 dataset without a tenant, an unknown tier, a deadline that is not > 0, a
                 bound that is not >= 0.
         """
@@ -1445,7 +1447,7 @@ class Orchestrator:
         )
 
     def disable(self, name: str) -> None:
-        """Take a provider out of routing until :meth:`enable`; requests that would have
+        """Take a provider out of routing until `enable()`; requests that would have
         asked it report it skipped (``provider_down``, "disabled by the operator")."""
         self._slot(name)
         assert self._router is not None
@@ -1453,7 +1455,7 @@ class Orchestrator:
 
     def enable(self, name: str) -> None:
         """Put a provider back into routing and into rotation; its breaker keeps its state
-        (:meth:`reset_breaker` closes it)."""
+        (`reset_breaker()` closes it)."""
         slot = self._slot(name)
         assert self._router is not None
         self._router.set_enabled(name, True)
@@ -1481,7 +1483,7 @@ class Orchestrator:
     def reset_breaker(self, name: str) -> None:
         """Close a provider's circuit breaker and put it back in rotation (failures forgotten).
 
-        A provider the operator disabled stays disabled until :meth:`enable`.
+        A provider the operator disabled stays disabled until `enable()`.
         """
         slot = self._slot(name)
         slot.breaker.reset()

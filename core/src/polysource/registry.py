@@ -2,7 +2,8 @@
 
 Each ``register_*`` hook receives one of the small registrar objects below. A registrar
 validates what it is given and remembers which plugin gave it, so that a clash names both
-plugins. :func:`polysource.plugins.resolve` turns the registrars into a :class:`Registry`:
+plugins. [`polysource.plugins.resolve()`][polysource.plugins.resolve] turns the registrars into a
+`Registry`:
 plain dicts and tuples that the request path reads without calling pluggy.
 """
 
@@ -109,7 +110,8 @@ class ImportedFactory:
 class EmulatorSpec:
     """A registered emulator: ``factory(faults)`` returns an ``aiohttp.web.Application``.
 
-    ``factory`` is the callable the plugin registered, or an :class:`ImportedFactory` when it
+    ``factory`` is the callable the plugin registered, or an
+    [`ImportedFactory`][polysource.registry.ImportedFactory] when it
     registered an import path.
     """
 
@@ -147,7 +149,7 @@ class _Registrar(Generic[V]):
 
 
 class DatasetRegistrar(_Registrar[Dataset[Any]]):
-    """``register(dataset)``: add a :class:`~polysource.models.Dataset`."""
+    """``register(dataset)``: add a [`Dataset`][polysource.models.Dataset]."""
 
     def __call__(self, dataset: Dataset[Any]) -> None:
         if not isinstance(dataset, Dataset):
@@ -158,7 +160,7 @@ class DatasetRegistrar(_Registrar[Dataset[Any]]):
 
 
 class OperationRegistrar(_Registrar[Operation[Any, Any]]):
-    """``register(operation)``: add an :class:`~polysource.models.Operation`."""
+    """``register(operation)``: add an [`Operation`][polysource.models.Operation]."""
 
     def __call__(self, operation: Operation[Any, Any]) -> None:
         if not isinstance(operation, Operation):

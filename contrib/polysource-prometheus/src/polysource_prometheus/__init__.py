@@ -2,8 +2,10 @@
 
 The entry point ``prometheus`` in the ``polysource`` group names this module, so the
 distribution shows among the installed plugins; loading it registers no event sink and no
-metric. Metrics are opt-in, per orchestrator: pass a :class:`PrometheusMetrics` in
-``Orchestrator(plugins=[...])`` and mount :func:`metrics_handler` on an aiohttp application,
+metric. Metrics are opt-in, per orchestrator: pass a
+[`PrometheusMetrics`][polysource_prometheus.PrometheusMetrics] in
+``Orchestrator(plugins=[...])`` and mount
+[`metrics_handler()`][polysource_prometheus.metrics_handler] on an aiohttp application,
 or set ``[telemetry] prometheus = true`` and ``polysource serve`` builds one (through the
 ``metrics_exporter`` hook below) and serves it at ``GET /metrics``.
 """
@@ -27,6 +29,7 @@ __all__ = [
 
 @hookimpl
 def metrics_exporter() -> PrometheusMetrics:
-    """A fresh :class:`PrometheusMetrics` for an orchestrator that ``[telemetry] prometheus``
+    """A fresh [`PrometheusMetrics`][polysource_prometheus.PrometheusMetrics] for an orchestrator
+    that ``[telemetry] prometheus``
     asks to export metrics."""
     return PrometheusMetrics()

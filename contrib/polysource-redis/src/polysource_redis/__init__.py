@@ -1,10 +1,10 @@
 """polysource integration: Redis (or a Redis Cluster) as a shared cache tier and fleet.
 
 The entry point ``redis`` in the ``polysource`` group names this module; its hooks claim the
-URL schemes below for :class:`~polysource_redis.backend.RedisBackend`, so a tier listed in
-``[cache] tiers`` is served from Redis, and for :class:`~polysource_redis.fleet.RedisFleet`,
+URL schemes below for [`RedisBackend`][polysource_redis.backend.RedisBackend], so a tier listed in
+``[cache] tiers`` is served from Redis, and for [`RedisFleet`][polysource_redis.fleet.RedisFleet],
 so that ``[fleet] url`` makes the processes sharing the server share breaker state,
-single-flight, invalidation, rate limits and cost budgets::
+single-flight, invalidation, rate limits and cost budgets:
 
     redis://[[user]:password@]host[:port][/db][?option=value&...]
     rediss://...                       TLS; the certificate and host name are verified
@@ -20,7 +20,7 @@ one server, where only a broken connection is retried, never a timeout; default 
 ``delete_pattern``). Example: ``redis://cache:6379/0?prefix=ps&password_env=REDIS_PASSWORD``.
 
 With ``polysource-redis[worker]`` installed, ``[jobs_queue] url = "redis://..."`` hands the
-scheduled jobs to arq workers (``polysource worker``): see :mod:`polysource_redis.worker`.
+scheduled jobs to arq workers (``polysource worker``): see `polysource_redis.worker`.
 """
 
 from __future__ import annotations

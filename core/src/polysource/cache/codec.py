@@ -45,10 +45,12 @@ FORMAT_VERSION: Final = 1
 """Bumped when the encoding changes, so old entries read as misses."""
 
 converter: Final = make_converter(detailed_validation=False)
-"""One converter for every cached value, strict about JSON types (see :func:`_strict`).
+"""One converter for every cached value, strict about JSON types (see
+[`_strict()`][polysource.cache.codec._strict]).
 
 Detailed validation (an exception group per field) is off on the decode path: a value that
-does not fit is a miss either way. :func:`problem` says where a rejected value went wrong."""
+does not fit is a miss either way. [`problem()`][polysource.cache.codec.problem] says where a
+rejected value went wrong."""
 
 _explainer: Final = make_converter(detailed_validation=True)
 """The same hooks with detailed validation: used only to explain a rejected value."""
@@ -113,7 +115,8 @@ def _decimal(value: Any, _: Any) -> Decimal:
 
 
 def _decimal_text(number: Decimal) -> str:
-    """An amount as plain digits (``str`` would write ``1E-8``), within :data:`_DECIMAL_TEXT`."""
+    """An amount as plain digits (``str`` would write ``1E-8``), within
+    [`_DECIMAL_TEXT`][polysource.cache.codec._DECIMAL_TEXT]."""
     exponent = number.as_tuple().exponent
     if not isinstance(exponent, int) or abs(number.adjusted()) >= 40 or exponent < -40:
         raise ValueError("an amount outside 40 digits each side of the point is not cached")
@@ -388,7 +391,8 @@ def builder(schema: type[T], names: Sequence[str], **fixed: Any) -> Callable[...
 
     Fields not in ``names`` take ``fixed[name]``, else their default (a factory default is not
     supported). For a class whose ``__init__`` only sets its slots (see
-    :func:`_slot_setters`) the slots are filled directly, about half the cost of the call
+    [`_slot_setters()`][polysource.cache.codec._slot_setters]) the slots are filled directly, about
+    half the cost of the call
     for a frozen class of a dozen fields; otherwise the class is called.
     """
     fields = {f.name: f for f in attrs.fields(typing.cast("Any", schema)) if f.init}

@@ -2,7 +2,7 @@
 
 A *fleet backend* (claimed by URL scheme through ``register_fleet_backends``; Redis in
 ``polysource-redis``) offers a message channel every process listens to, atomic counters with
-expiry and short leases. On top of it, :class:`Fleet` gives the engine:
+expiry and short leases. On top of it, [`Fleet`][polysource.engine.fleet.Fleet] gives the engine:
 
 - **Breakers.** Each process keeps its breakers' state machines in memory, so a healthy call
   pays no round trip. A failure that counts against a provider is also counted fleet-wide (an
@@ -26,11 +26,13 @@ No request that a provider could answer fails because of the fleet.
 
 Messages are a JSON header line (origin process, kind, fields) and an optional payload (the
 encoded record of a finished call), signed with the deployment secret
-(:meth:`polysource.security.Keyring.sign`): a message whose signature is missing or wrong is
+([`polysource.security.Keyring.sign()`][polysource.security.Keyring.sign]): a message whose
+signature is missing or wrong is
 dropped, counted in ``rejected_messages`` and reported by a ``fleet`` event (state
 ``rejected``), so a client that may only publish on the channel can neither answer a flight
 nor open a breaker. Each message also carries the wall time it was sent: one older (or
-newer) than :data:`MESSAGE_LIFETIME` seconds, or one already taken, is dropped the same way,
+newer) than [`MESSAGE_LIFETIME`][polysource.engine.fleet.MESSAGE_LIFETIME] seconds, or one already
+taken, is dropped the same way,
 so a genuine message captured on the channel cannot be published again later (a day-old
 answer served as fresh, a breaker opened again after it closed). An answer also carries
 the digest of the tenant it belongs to, checked by the process that takes it. A process
@@ -79,7 +81,8 @@ time, is a replay and is dropped."""
 
 
 class _Waited:
-    """What :meth:`Fleet.lead_or_wait` returns when it waited and no answer came."""
+    """What [`Fleet.lead_or_wait()`][polysource.engine.fleet.Fleet.lead_or_wait] returns when it
+    waited and no answer came."""
 
     def __repr__(self) -> str:
         return "WAITED"
@@ -154,11 +157,11 @@ class FleetBackend(Protocol):
         ...
 
     async def claim_many(self, names: list[str], token: str, ttl: float) -> list[float]:
-        """:meth:`claim` for each of ``names`` in one round trip (a ``fetch_many`` batch)."""
+        """`claim()` for each of ``names`` in one round trip (a ``fetch_many`` batch)."""
         ...
 
     async def release_many(self, names: list[str], token: str, messages: list[bytes]) -> None:
-        """:meth:`release` for each of ``names``, publishing ``messages[i]`` for each, in one
+        """`release()` for each of ``names``, publishing ``messages[i]`` for each, in one
         round trip."""
         ...
 
@@ -258,7 +261,8 @@ class Fleet(Guard):
         """Messages dropped because their signature was missing or wrong, or they were
         replayed."""
         self._taken: dict[bytes, float] = {}
-        """Signatures of the messages taken in the last :data:`MESSAGE_LIFETIME` seconds, with
+        """Signatures of the messages taken in the last
+        [`MESSAGE_LIFETIME`][polysource.engine.fleet.MESSAGE_LIFETIME] seconds, with
         the wall time each stops counting, oldest first."""
 
     # -- life cycle -----------------------------------------------------------------------
@@ -371,7 +375,8 @@ class Fleet(Guard):
 
     def _fresh(self, signature: bytes, sent: object) -> bool:
         """Whether a signed message sent at wall time ``sent`` is taken: sent less than
-        :data:`MESSAGE_LIFETIME` seconds ago and not taken before (then it is remembered)."""
+        [`MESSAGE_LIFETIME`][polysource.engine.fleet.MESSAGE_LIFETIME] seconds ago and not taken
+        before (then it is remembered)."""
         now = self.clock.time()
         taken = self._taken
         while taken:
@@ -472,8 +477,9 @@ class Fleet(Guard):
         """Take the lease on ``key`` or wait for the holder's answer.
 
         Returns:
-            A lease token (this process calls the providers, then :meth:`finish`), the
-            holder's encoded record, :data:`WAITED` (the wait ended, or the holder failed,
+            A lease token (this process calls the providers, then `finish()`), the
+            holder's encoded record, [`WAITED`][polysource.engine.fleet.WAITED] (the wait ended, or
+            the holder failed,
             with no answer: the holder's cache write may still be there), or ``None`` (call
             the providers without a lease: the fleet is unreachable or no one listens).
         """
@@ -517,10 +523,11 @@ class Fleet(Guard):
                 del self._waiters[key]
 
     async def lead_many(self, keys: list[str], deadline: float) -> BatchLease:
-        """:meth:`lead_or_wait` for the keys of a ``fetch_many`` batch: lease the free ones in
+        """`lead_or_wait()` for the keys of a ``fetch_many`` batch: lease the free ones in
         one round trip. The caller fetches the leased keys while it waits for the others'
-        holders (:meth:`BatchLease.answers`), then calls :meth:`finish_many` and
-        :meth:`BatchLease.close`."""
+        holders ([`BatchLease.answers()`][polysource.engine.fleet.BatchLease.answers]), then calls
+        `finish_many()` and
+        [`BatchLease.close()`][polysource.engine.fleet.BatchLease.close]."""
         lease = BatchLease(self, keys)
         if not self.single_flight or not self.attached() or not keys:
             lease.unleased = list(keys)
@@ -628,7 +635,8 @@ class Fleet(Guard):
 
 
 class BatchLease:
-    """The fleet's single-flight leases of one ``fetch_many`` batch (see :meth:`Fleet.lead_many`).
+    """The fleet's single-flight leases of one ``fetch_many`` batch (see
+    [`Fleet.lead_many()`][polysource.engine.fleet.Fleet.lead_many]).
 
     Attributes:
         token: The lease token, when any key was leased.

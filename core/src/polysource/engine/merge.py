@@ -1,14 +1,18 @@
 """The merge stage: ask several providers at once and combine their answers into one value.
 
-:func:`fetch_merged` asks every candidate provider of a (dataset, region) pair in parallel,
+[`fetch_merged()`][polysource.engine.merge.fetch_merged] asks every candidate provider of a
+(dataset, region) pair in parallel,
 each through the attempt stage (breaker, rate limit, budget, per-try timeout, retries,
-health), then hands the answers, in failover order, to a :class:`MergeStrategy`.
+health), then hands the answers, in failover order, to a
+[`MergeStrategy`][polysource.engine.merge.MergeStrategy].
 
-This module holds that stage and the contract a strategy implements (:class:`MergeStrategy`,
-:class:`Answer`, :class:`MergeOptions`, :class:`MergeOutcome`). Strategies are pure: they see
+This module holds that stage and the contract a strategy implements
+([`MergeStrategy`][polysource.engine.merge.MergeStrategy],
+[`Answer`][polysource.engine.merge.Answer], [`MergeOptions`][polysource.engine.merge.MergeOptions],
+[`MergeOutcome`][polysource.engine.merge.MergeOutcome]). Strategies are pure: they see
 the dataset, the answers and the options, never the clock or the network. The built-ins
 (``first``, ``field_priority``, ``median``, ``union``, ``consensus``) live in
-:mod:`polysource.engine.strategies`; a plugin adds its own with the
+[`polysource.engine.strategies`][polysource.engine.strategies]; a plugin adds its own with the
 ``register_merge_strategies`` hook.
 """
 
@@ -148,7 +152,7 @@ class MergeOutcome:
 class MergeStrategy(Protocol):
     """Combines several providers' answers for one key into one value.
 
-    Register an instance with ``register_merge_strategies``::
+    Register an instance with ``register_merge_strategies``:
 
         @hookimpl
         def register_merge_strategies(register):
@@ -156,7 +160,7 @@ class MergeStrategy(Protocol):
 
     A strategy must be pure (no I/O, no clock, no shared state): the engine may call it from
     any request. It may also define ``check(dataset) -> None``, called before any provider is
-    asked, that raises :class:`~polysource.errors.InvalidRequest` for a dataset it cannot
+    asked, that raises [`InvalidRequest`][polysource.errors.InvalidRequest] for a dataset it cannot
     merge (``union`` does so for a dataset without ``merge_key``).
     """
 

@@ -1,8 +1,10 @@
-"""The app factory: one aiohttp application over one started :class:`Orchestrator`.
+"""The app factory: one aiohttp application over one started
+[`Orchestrator`][polysource.gateway.app.Orchestrator].
 
 ``create_app(orch, config)`` returns an ``aiohttp.web.Application`` that a user may run as is
 (``polysource serve``) or mount in an application of their own
-(``outer.add_subapp("/data", create_app(orch))``). State lives under :data:`GATEWAY`; the
+(``outer.add_subapp("/data", create_app(orch))``). State lives under
+[`GATEWAY`][polysource.gateway.app.GATEWAY]; the
 orchestrator is started by the app's ``cleanup_ctx`` and, when ``own_orchestrator``, closed
 with it. One middleware authenticates, bounds each client's requests in flight and each
 request's time, and turns every error into a problem document.
@@ -35,7 +37,7 @@ _log = structlog.get_logger("polysource.gateway")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 CLIENT: Final = web.RequestKey("polysource_client", Client)
-"""Request key of the verified :class:`~polysource.gateway.auth.Client`."""
+"""Request key of the verified [`Client`][polysource.gateway.auth.Client]."""
 
 
 class Gateway:

@@ -1,6 +1,6 @@
 """Who is asking: API keys mapped to tenants, and the admin bearer token.
 
-Keys and the token come from the configuration as :class:`~polysource.config.Secret` values and
+Keys and the token come from the configuration as [`Secret`][polysource.config.Secret] values and
 are revealed once, when the app is built. A presented credential is hashed and compared with
 every configured key's hash in constant time (``hmac.compare_digest``, no early exit), so the
 answer's timing says nothing about how much of a key was right. A tenant comes only from a
@@ -67,7 +67,8 @@ def _bearer(request: web.Request) -> str | None:
 
 
 class Authenticator:
-    """Resolves a request's bearer credential to a :class:`Client` or to the admin role.
+    """Resolves a request's bearer credential to a [`Client`][polysource.gateway.auth.Client] or to
+    the admin role.
 
     Args:
         config: The ``[gateway]`` section.
@@ -168,7 +169,8 @@ def _client(name: str, key: GatewayKeyConfig) -> Client:
 
 
 class JwtVerifier:
-    """Verifies bearer JWTs with PyJWT and maps a valid one to a :class:`Client`.
+    """Verifies bearer JWTs with PyJWT and maps a valid one to a
+    [`Client`][polysource.gateway.auth.Client].
 
     Args:
         config: The ``[gateway.jwt]`` section.
@@ -245,7 +247,8 @@ def _reveal(secret: Secret, path: str) -> str:
 
 
 def secret_values(secrets: Mapping[str, Secret]) -> list[str]:
-    """The values of the secrets that can be revealed (for the :class:`Redactor`)."""
+    """The values of the secrets that can be revealed (for the
+    [`Redactor`][polysource.gateway.auth.Redactor])."""
     out = []
     for secret in secrets.values():
         if secret.is_available:

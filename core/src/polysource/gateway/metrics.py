@@ -1,7 +1,8 @@
 """``GET /metrics``: the exposition of the metrics exporter a plugin provides.
 
 Core never imports an exporter. ``[telemetry] prometheus = true`` asks the installed plugins
-for one through the ``metrics_exporter`` hook (:func:`exporters`), and the orchestrator is
+for one through the ``metrics_exporter`` hook
+([`exporters()`][polysource.gateway.metrics.exporters]), and the orchestrator is
 built with the answer as one more plugin; at start-up the gateway takes the
 ``metrics_exposition`` implementations from the orchestrator's registry, once, and calls
 them on each scrape. With none, ``/metrics`` answers 404 saying how to turn it on.

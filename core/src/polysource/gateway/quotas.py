@@ -64,7 +64,7 @@ class Quotas:
 
     @property
     def active(self) -> bool:
-        """Whether any key has a quota or budget (checked before :meth:`charge`, which the
+        """Whether any key has a quota or budget (checked before `charge()`, which the
         request path skips otherwise)."""
         return self._limiter is not None
 

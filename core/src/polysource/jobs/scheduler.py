@@ -2,7 +2,7 @@
 
 The scheduler is one task on the orchestrator's clock: it sleeps until the earliest next run,
 runs the due jobs one after another, and wakes early when a job is added, paused, resumed or
-forced. Tests drive it with :class:`~polysource.testing.FakeClock` without sleeping.
+forced. Tests drive it with [`FakeClock`][polysource.testing.FakeClock] without sleeping.
 """
 
 from __future__ import annotations
@@ -219,7 +219,8 @@ class Jobs:
 
 
 class Scheduler:
-    """Runs the due jobs of :class:`Jobs` on the orchestrator's clock, in one task."""
+    """Runs the due jobs of [`Jobs`][polysource.jobs.scheduler.Jobs] on the orchestrator's clock,
+    in one task."""
 
     def __init__(self, jobs: Jobs) -> None:
         self._jobs = jobs

@@ -4,7 +4,7 @@ Costs are fractional (0.01 per call). The local budget keeps its own account on 
 clock. A budget shared by the fleet lives in the ``limits`` storage that fleet-wide rate limits
 use (Redis): there, cost is counted in millionths (``limits`` counts whole numbers) in a fixed
 window of the period aligned on the epoch, and leased in blocks of a hundredth of the budget
-(one ``incr`` each, :func:`~polysource.resilience.ratelimit.lease_window`), so most calls
+(one ``incr`` each, [`lease_window()`][polysource.resilience.ratelimit.lease_window]), so most calls
 spend from the process's lease without a round trip. A lease's unspent part is lost when its
 window ends, never carried over, so the fleet never spends more than the budget.
 
@@ -97,7 +97,7 @@ class CostBudget:
         clock: The time source; local periods are aligned on its wall time.
         name: The provider's name (the shared budget's identifier).
         shared: An async ``limits`` storage shared by the fleet; when given, cost is spent
-            from it with :meth:`try_spend_shared`, and :meth:`try_spend` is the local
+            from it with `try_spend_shared()`, and `try_spend()` is the local
             fallback used while it is unreachable.
         tz: The IANA time zone whose midnight starts a ``day`` or ``month`` window.
         cron: A cron expression whose matches start the windows (instead of ``period``).
@@ -191,7 +191,7 @@ class CostBudget:
         return True
 
     def shared_renewal(self, cost: float, now: float) -> Coroutine[Any, Any, None] | None:
-        """The lease renewal :meth:`spend_shared` needs for ``cost`` (one round trip), or
+        """The lease renewal `spend_shared()` needs for ``cost`` (one round trip), or
         ``None`` when this process's lease covers it."""
         units = math.ceil(cost * SHARED_SCALE)
         if now >= self._until:
@@ -220,7 +220,7 @@ class CostBudget:
 
     def spend_shared(self, cost: float, now: float) -> bool:
         """Spend ``cost`` from this process's lease of the fleet's budget; ``False`` if the
-        lease cannot cover it (renew first with :meth:`shared_renewal`)."""
+        lease cannot cover it (renew first with `shared_renewal()`)."""
         units = math.ceil(cost * SHARED_SCALE)
         if now >= self._until or self._leased < units:
             return False

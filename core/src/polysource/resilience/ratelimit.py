@@ -106,8 +106,8 @@ class RateLimiter:
         limits: Limits in ``limits`` notation.
         storage: Where counts live (in-process memory by default).
         shared: An async ``limits`` storage shared by the fleet (Redis); when given, permits
-            are leased from it (:meth:`shared_renewals`, :meth:`take_shared`), and
-            :meth:`acquire` is the local fallback used while it is unreachable.
+            are leased from it (`shared_renewals()`, `take_shared()`), and
+            `acquire()` is the local fallback used while it is unreachable.
     """
 
     def __init__(
@@ -132,7 +132,7 @@ class RateLimiter:
         self.fallbacks = 0
 
     def shared_renewals(self, now: float) -> list[Coroutine[Any, Any, None]]:
-        """The lease renewals the next :meth:`take_shared` needs (one round trip each; run
+        """The lease renewals the next `take_shared()` needs (one round trip each; run
         them together). Empty when every lease has permits left in its window."""
         return [
             self._renew_shared(lease, now)
@@ -142,7 +142,7 @@ class RateLimiter:
 
     def take_shared(self, now: float) -> bool:
         """Take one permit of every limit from the fleet's leases; ``False`` if a limit is
-        spent (renew first with :meth:`shared_renewals`)."""
+        spent (renew first with `shared_renewals()`)."""
         for lease in self._shared_leases:
             if lease.permits <= 0 or now >= lease.until:
                 return False

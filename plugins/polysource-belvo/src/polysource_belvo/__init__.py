@@ -1,7 +1,7 @@
 """polysource plugin for Belvo: bank links, accounts and transactions in Mexico, Colombia, Brazil.
 
 The entry point ``belvo`` in the ``polysource`` group names this module; its hooks register
-:class:`~polysource_belvo.provider.BelvoProvider` (operations ``create_link``,
+[`BelvoProvider`][polysource_belvo.provider.BelvoProvider] (operations ``create_link``,
 ``get_accounts``, ``sync_transactions``; datasets ``accounts`` and ``transactions``) and a
 local emulator of Belvo's API (``polysource emulate belvo``).
 """

@@ -1,7 +1,8 @@
 """polysource plugin for CODArmory: weapon base data from the site's public JSON files.
 
 The entry point ``codarmory`` in the ``polysource`` group names this module; its hooks
-register :class:`~polysource_codarmory.provider.CodArmoryProvider` (dataset ``weapon_stats``,
+register [`CodArmoryProvider`][polysource_codarmory.provider.CodArmoryProvider] (dataset
+``weapon_stats``,
 keys are lower-case weapon slugs such as ``m4`` or ``kastov-762``) and a local emulator of
 the raw files it reads (``polysource emulate codarmory``).
 """

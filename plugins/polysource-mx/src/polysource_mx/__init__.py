@@ -1,7 +1,7 @@
 """polysource plugin for the MX Platform API: bank links, accounts and transactions.
 
 The entry point ``mx`` in the ``polysource`` group names this module; its hooks register
-:class:`~polysource_mx.provider.MXProvider` (operations ``create_link``, ``get_accounts``,
+[`MXProvider`][polysource_mx.provider.MXProvider] (operations ``create_link``, ``get_accounts``,
 ``sync_transactions``; private datasets ``accounts`` and ``transactions``) and a local
 emulator of MX's API (``polysource emulate mx``).
 """

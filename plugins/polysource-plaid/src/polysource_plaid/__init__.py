@@ -1,7 +1,7 @@
 """polysource plugin for Plaid: bank links, accounts and transactions (US and Canada).
 
 The entry point ``plaid`` in the ``polysource`` group names this module; its hooks register
-:class:`~polysource_plaid.provider.PlaidProvider` (operations ``create_link``,
+[`PlaidProvider`][polysource_plaid.provider.PlaidProvider] (operations ``create_link``,
 ``exchange_token``, ``get_accounts``, ``sync_transactions``; private datasets ``accounts`` and
 ``transactions``) and a local emulator of Plaid's Sandbox API (``polysource emulate plaid``).
 """

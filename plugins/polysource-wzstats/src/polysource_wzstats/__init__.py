@@ -1,7 +1,8 @@
 """polysource plugin for WZStats (wzstats.gg): Call of Duty weapon meta tiers.
 
 The entry point ``wzstats`` in the ``polysource`` group names this module; its hooks register
-:class:`~polysource_wzstats.provider.WZStatsProvider` and a local emulator of the site's JSON
+[`WZStatsProvider`][polysource_wzstats.provider.WZStatsProvider] and a local emulator of the site's
+JSON
 API (``polysource emulate wzstats``).
 
 Keys are lower-case weapon slugs (``m4``, ``jackal-pdw``, ``fr-5.56``). ``weapon_meta`` gives a
