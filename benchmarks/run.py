@@ -25,6 +25,7 @@ MODULES = [
     "l2_redis",
     "l3_sql",
     "memory",
+    "gc_pause",
 ]
 
 
