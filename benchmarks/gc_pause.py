@@ -94,7 +94,7 @@ async def run(quick: bool) -> list[dict[str, Any]]:
     assert len(memory) == ENTRIES
     del hit
     gc.collect()
-    per_entry = (len(gc.get_objects()) - tracked_before) / ENTRIES
+    per_entry = round((len(gc.get_objects()) - tracked_before) / ENTRIES, 3)
     cache_ns = _full_collection_ns(repeats)
     await orch.close()
     del orch, memory
@@ -107,7 +107,7 @@ async def run(quick: bool) -> list[dict[str, Any]]:
         for i in range(ENTRIES)
     }
     gc.collect()
-    per_item = (len(gc.get_objects()) - tracked_before) / ENTRIES
+    per_item = round((len(gc.get_objects()) - tracked_before) / ENTRIES, 3)
     dict_ns = _full_collection_ns(repeats)
     del table
     gc.collect()

@@ -307,3 +307,16 @@ def test_entries_read_back_and_clear_gives_back_the_slots():
     cache.put(_entry("B", 30))
     assert cache.clear() == 2
     assert (len(cache), cache.bytes, cache.results, cache.referenced) == (0, 0, [], bytearray())
+
+
+def test_entries_come_in_recency_order_and_get_makes_one_most_recent():
+    """Iteration yields the least recently used entry first; get moves an entry to the end."""
+    cache = MemoryCache(max_entries=10, max_bytes=10_000)
+    for key in ("A", "B", "C"):
+        cache.put(_entry(key, 10))
+    cache.get(("quote", "A", "US", None))
+    cache.peek(("quote", "B", "US", None))
+    assert [entry.key[1] for entry in cache] == ["B", "C", "A"]
+    cache.remove(("quote", "C", "US", None))
+    cache.put(_entry("D", 10))
+    assert [entry.key[1] for entry in cache] == ["B", "A", "D"]

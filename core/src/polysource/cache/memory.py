@@ -1,17 +1,19 @@
 """The L1 memory tier: a size-aware LRU with a request-signature index for the hit path.
 
 Entries are keyed by the canonical key ``(dataset, key, region, tenant)``; ``tenant`` is
-``None`` unless the dataset is private. The store is an ``OrderedDict`` in recency order,
+``None`` unless the dataset is private. The store keeps its entries in recency order,
 bounded both by entry count and by bytes (each entry's size is the length of its encoded
 value plus a fixed overhead), so the bound holds under any load. Hits through the index set a
-reference bit instead of reordering the dict (cheaper on the hit path); eviction gives a
+reference bit instead of reordering the recency list (cheaper on the hit path); eviction gives a
 referenced entry a second chance (the CLOCK approximation of LRU).
 
 The garbage collector walks every object it tracks on each full collection, so the tier keeps
 no Python object per entry beyond the cached ``Result`` (and its value): an entry lives in a
-*slot*, a position in per-slot arrays (result, key, times, size, reference bit, index
-signatures), and the store maps each key to its slot. Keys, signatures and index slots are
-tuples of strings and numbers, which CPython stops tracking at their first collection. An
+*slot*, a position in per-slot arrays (result, times, size, reference bit, the links of the
+recency list), and the store maps each key to its slot. Keys, index slots and each slot's
+record of its index slots are tuples of strings and numbers, which CPython stops tracking at
+their first collection, held in plain dicts, which a full collection stops tracking once they
+hold nothing it tracks (a list or an ``OrderedDict`` of them would be walked every time). An
 :class:`Entry` is what the engine builds for :meth:`MemoryCache.put` and what
 :meth:`~MemoryCache.get` and :meth:`~MemoryCache.peek` return: a copy of the slot's fields
 that knows whether its slot still holds it (:attr:`Entry.alive`); the cache keeps none.
@@ -30,7 +32,6 @@ the entry's bytes, so the index stays within the cache's bounds whatever the cal
 from __future__ import annotations
 
 from array import array
-from collections import OrderedDict
 from collections.abc import Hashable, Iterator, Mapping
 from typing import Any, Final
 
@@ -147,19 +148,26 @@ class MemoryCache:
     def __init__(self, max_entries: int = 100_000, max_bytes: int = 256 * 1024 * 1024) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self._store: OrderedDict[CacheKey, int] = OrderedDict()  # key -> slot, by recency
+        # Key -> slot and slot -> key: plain dicts of strings, numbers and tuples of them,
+        # which a full collection stops tracking. Recency is a list linked through the slots
+        # (least recently used at the head).
+        self._store: dict[CacheKey, int] = {}
+        self._keys: dict[int, CacheKey] = {}
+        self._head = self._tail = -1
+        self._prev = array("q")
+        self._next = array("q")
         # Per slot; ``results`` and ``referenced`` are shared with the hit path, so they are
         # changed in place, never replaced.
         self.results: list[Result[Any] | None] = []
         self.referenced = bytearray()
-        self._keys: list[CacheKey | None] = []
         self._errors: list[ProviderError | None] = []
         self._ttls: list[Mapping[str, float] | None] = []
         self._stored_at = array("d")
         self._stale_until = array("d")
         self._sizes = array("q")
         self._stamps = array("Q")  # which put holds the slot (0: free)
-        self._signatures: list[tuple[Any, ...] | None] = []  # (table number, key in it, ...)
+        # Slot -> (table number, key in the table, ...).
+        self._signatures: dict[int, tuple[Any, ...]] = {}
         self._free: list[int] = []
         self._last_stamp = 0
         self.plain: dict[Any, dict[Any, IndexSlot]] = {}
@@ -173,25 +181,31 @@ class MemoryCache:
         return len(self._store)
 
     def __iter__(self) -> Iterator[Entry]:
-        return iter([self._entry(slot) for slot in self._store.values()])
+        """The entries, least recently used first."""
+        entries = []
+        slot = self._head
+        while slot >= 0:
+            entries.append(self._entry(self._keys[slot], slot))
+            slot = self._next[slot]
+        return iter(entries)
 
     def get(self, key: CacheKey) -> Entry | None:
         """The entry for ``key``, marked most recently used."""
         slot = self._store.get(key)
         if slot is None:
             return None
-        self._store.move_to_end(key)
-        return self._entry(slot)
+        if slot != self._tail:
+            self._unlink(slot)
+            self._link(slot)
+        return self._entry(key, slot)
 
     def peek(self, key: CacheKey) -> Entry | None:
         """The entry for ``key`` without touching recency."""
         slot = self._store.get(key)
-        return None if slot is None else self._entry(slot)
+        return None if slot is None else self._entry(key, slot)
 
-    def _entry(self, slot: int) -> Entry:
-        key = self._keys[slot]
+    def _entry(self, key: CacheKey, slot: int) -> Entry:
         ttl = self._ttls[slot]
-        assert key is not None
         assert ttl is not None
         entry = Entry(
             key,
@@ -219,7 +233,6 @@ class MemoryCache:
         self.remove(key)
         slot = self._claim()
         self._last_stamp += 1
-        self._keys[slot] = key
         self.results[slot] = entry.result
         self._errors[slot] = entry.error
         self._ttls[slot] = entry.ttl
@@ -232,17 +245,43 @@ class MemoryCache:
         entry._stamp = self._last_stamp
         store = self._store
         store[key] = slot
+        self._keys[slot] = key
+        self._link(slot)
         self.bytes += entry.size
         referenced = self.referenced
         while len(store) > self.max_entries or self.bytes > self.max_bytes:
-            old_key, old = store.popitem(last=False)
+            old = self._head
             if referenced[old] and old != slot:
                 referenced[old] = 0
-                store[old_key] = old  # second chance: back to the most recent end
+                self._unlink(old)
+                self._link(old)  # second chance: back to the most recent end
                 continue
-            self._kill(old)
+            self._drop(old)
             self.evictions += 1
         return True
+
+    def _link(self, slot: int) -> None:
+        """Put ``slot`` at the most recent end of the recency list."""
+        tail = self._tail
+        self._prev[slot] = tail
+        self._next[slot] = -1
+        if tail >= 0:
+            self._next[tail] = slot
+        else:
+            self._head = slot
+        self._tail = slot
+
+    def _unlink(self, slot: int) -> None:
+        """Take ``slot`` out of the recency list."""
+        before, after = self._prev[slot], self._next[slot]
+        if before >= 0:
+            self._next[before] = after
+        else:
+            self._head = after
+        if after >= 0:
+            self._prev[after] = before
+        else:
+            self._tail = before
 
     def _claim(self) -> int:
         """A free slot (a new one if none is free)."""
@@ -250,28 +289,28 @@ class MemoryCache:
             return self._free.pop()
         self.results.append(None)
         self.referenced.append(0)
-        self._keys.append(None)
         self._errors.append(None)
         self._ttls.append(None)
         self._stored_at.append(0.0)
         self._stale_until.append(0.0)
         self._sizes.append(0)
         self._stamps.append(0)
-        self._signatures.append(None)
-        return len(self._keys) - 1
+        self._prev.append(-1)
+        self._next.append(-1)
+        return len(self.results) - 1
 
-    def _kill(self, slot: int) -> None:
-        """Free ``slot`` (already out of the store) and drop its index slots."""
+    def _drop(self, slot: int) -> None:
+        """Drop the entry in ``slot`` and its index slots, and free the slot."""
+        del self._store[self._keys.pop(slot)]
+        self._unlink(slot)
         self.bytes -= self._sizes[slot]
-        signatures = self._signatures[slot]
+        signatures = self._signatures.pop(slot, None)
         if signatures is not None:
             for i in range(0, len(signatures), 2):
                 self._unindex(signatures[i], signatures[i + 1], slot)
-        self._keys[slot] = None
         self.results[slot] = None
         self._errors[slot] = None
         self._ttls[slot] = None
-        self._signatures[slot] = None
         self._stamps[slot] = 0
         self.referenced[slot] = 0
         self._free.append(slot)
@@ -297,9 +336,9 @@ class MemoryCache:
 
     def remove(self, key: CacheKey) -> None:
         """Drop the entry for ``key`` if present."""
-        slot = self._store.pop(key, None)
+        slot = self._store.get(key)
         if slot is not None:
-            self._kill(slot)
+            self._drop(slot)
 
     def index_put(self, signature: Hashable, entry: Entry, fresh_until: float) -> None:
         """Remember that requests with ``signature`` are answered by ``entry`` until then.
@@ -319,7 +358,7 @@ class MemoryCache:
         held = table.get(key)
         if held is not None and held[0] == slot:
             return
-        signatures = self._signatures[slot]
+        signatures = self._signatures.get(slot)
         if signatures is None:
             self._signatures[slot] = (number, key)
         elif len(signatures) < 2 * MAX_SIGNATURES:
@@ -338,7 +377,7 @@ class MemoryCache:
         """How many index slots ``entry`` holds (0 if the cache does not hold it)."""
         if entry._cache is not self or not entry.alive:
             return 0
-        signatures = self._signatures[entry._slot]
+        signatures = self._signatures.get(entry._slot)
         return 0 if signatures is None else len(signatures) // 2
 
     def clear(self, dataset: str | None = None) -> int:
@@ -356,13 +395,16 @@ class MemoryCache:
             table.clear()
         del self.results[:]
         del self.referenced[:]
-        del self._keys[:]
         del self._errors[:]
         del self._ttls[:]
         del self._stored_at[:]
         del self._stale_until[:]
         del self._sizes[:]
         del self._stamps[:]
-        del self._signatures[:]
+        self._signatures.clear()
+        del self._prev[:]
+        del self._next[:]
         self._free.clear()
-        self._store = OrderedDict()
+        self._store = {}
+        self._keys = {}
+        self._head = self._tail = -1
