@@ -48,22 +48,24 @@ __all__ = [
     "entry_size",
 ]
 
-ENTRY_OVERHEAD: Final = 512
+ENTRY_OVERHEAD: Final = 384
 """Bytes charged per entry for the objects around the value (result, key, slot, index slot)."""
 
 DATA_FACTOR: Final = 3
 """Python objects take about three times their JSON encoding (measured with tracemalloc on
-quotes and daily bars, with the result, keys, slot arrays and index slots included). An entry
-is charged ``DATA_FACTOR * len(json) + ENTRY_OVERHEAD``; ``benchmarks/memory.py`` checks that
-real memory stays under the accounted bytes."""
+quotes and daily bars). ``ENTRY_OVERHEAD`` is measured on quotes: one whose JSON is 187 bytes
+takes 915 bytes with its result, key, slot and index slot. An entry is charged
+``DATA_FACTOR * len(json) + ENTRY_OVERHEAD``; ``benchmarks/memory.py`` checks that real memory
+stays under the accounted bytes."""
 
 
 MAX_SIGNATURES: Final = 4
 """Index slots one entry holds at most (request shapes: handle or name, tier, key spelling)."""
 
-SLOT_SIZE: Final = 256
+SLOT_SIZE: Final = 224
 """Bytes charged for each index slot of an entry past its first (the first is part of
-``ENTRY_OVERHEAD``): the signature tuple, the slot tuple and the dict item."""
+``ENTRY_OVERHEAD``): the table's key and item, the slot tuple, the slot's record of it
+(measured: about 200 bytes)."""
 
 
 def entry_size(encoded_length: int) -> int:
