@@ -75,6 +75,8 @@ def entry_size(encoded_length: int) -> int:
 
 CacheKey = tuple[str, str, str, str | None]
 
+_new = object.__new__
+
 IndexSlot = tuple[int, float]
 """What the index holds per request signature: the entry's slot, until when it is fresh."""
 
@@ -175,7 +177,8 @@ class MemoryCache:
         self.plain: dict[Any, dict[Any, IndexSlot]] = {}
         self.index: dict[Any, dict[Any, IndexSlot]] = {}
         self._tables: list[dict[Any, IndexSlot]] = []
-        self._table_numbers: dict[tuple[bool, Any], int] = {}
+        self._plain_numbers: dict[Any, int] = {}  # dataset -> number of its plain table
+        self._index_numbers: dict[Any, int] = {}
         self.bytes = 0
         self.evictions = 0
 
@@ -207,17 +210,15 @@ class MemoryCache:
         return None if slot is None else self._entry(key, slot)
 
     def _entry(self, key: CacheKey, slot: int) -> Entry:
-        ttl = self._ttls[slot]
-        assert ttl is not None
-        entry = Entry(
-            key,
-            self.results[slot],
-            self._stored_at[slot],
-            ttl,
-            self._stale_until[slot],
-            self._sizes[slot],
-            self._errors[slot],
-        )
+        """A copy of the entry in ``slot`` (filled slot by slot: cheaper than ``__init__``)."""
+        entry: Entry = _new(Entry)
+        entry.key = key
+        entry.result = self.results[slot]
+        entry.stored_at = self._stored_at[slot]
+        entry.ttl = self._ttls[slot]  # type: ignore[assignment] # set while the slot is held
+        entry.stale_until = self._stale_until[slot]
+        entry.size = self._sizes[slot]
+        entry.error = self._errors[slot]
         entry._cache = self
         entry._slot = slot
         entry._stamp = self._stamps[slot]
@@ -324,17 +325,18 @@ class MemoryCache:
         if held is not None and held[0] == slot:
             del table[key]
 
-    def _table(self, signature: Any) -> tuple[int, Any]:
-        """The number of the table that indexes ``signature``, and its key there."""
-        dataset, key, region, tier, tenant = signature
-        plain = region is None and tier is None and tenant is None
-        number = self._table_numbers.get((plain, dataset))
-        if number is None:
-            table: dict[Any, IndexSlot] = {}
-            (self.plain if plain else self.index)[dataset] = table
-            number = self._table_numbers[plain, dataset] = len(self._tables)
-            self._tables.append(table)
-        return number, (key if plain else (key, region, tier, tenant))
+    def _new_table(self, dataset: Any, plain: bool) -> int:
+        """The number of a new index table for ``dataset``."""
+        number = len(self._tables)
+        table: dict[Any, IndexSlot] = {}
+        self._tables.append(table)
+        if plain:
+            self.plain[dataset] = table
+            self._plain_numbers[dataset] = number
+        else:
+            self.index[dataset] = table
+            self._index_numbers[dataset] = number
+        return number
 
     def remove(self, key: CacheKey) -> None:
         """Drop the entry for ``key`` if present."""
@@ -352,10 +354,26 @@ class MemoryCache:
         whose charge would pass ``max_bytes`` is not indexed (those requests take the engine's
         path, with the same answer).
         """
-        if entry.result is None or entry._cache is not self or not entry.alive:
-            return
         slot = entry._slot
-        number, key = self._table(signature)
+        stamps = self._stamps
+        if (
+            entry.result is None
+            or entry._cache is not self
+            or slot >= len(stamps)
+            or stamps[slot] != entry._stamp
+        ):
+            return  # not held here
+        parts: tuple[Any, Any, Any, Any, Any] = signature  # type: ignore[assignment]
+        dataset, key, region, tier, tenant = parts
+        if region is None and tier is None and tenant is None:
+            number = self._plain_numbers.get(dataset)
+            if number is None:
+                number = self._new_table(dataset, plain=True)
+        else:
+            key = (key, region, tier, tenant)
+            number = self._index_numbers.get(dataset)
+            if number is None:
+                number = self._new_table(dataset, plain=False)
         table = self._tables[number]
         held = table.get(key)
         if held is not None and held[0] == slot:
