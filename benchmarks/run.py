@@ -25,6 +25,8 @@ MODULES = [
     "l2_redis",
     "l3_sql",
     "memory",
+    "prometheus",
+    "startup",
     "gc_pause",
 ]
 

@@ -14,7 +14,7 @@ import pytest
 import polysource_redis
 from polysource import Orchestrator, ProviderInfo, hookimpl, load_config
 from polysource.config import Secret
-from polysource.errors import PluginError
+from polysource.errors import ConfigError, PluginError
 from polysource.plugins import PluginManager
 from polysource.testing import FakeCacheBackends, FakeProvider
 
@@ -283,3 +283,31 @@ async def test_a_failed_startup_hook_stops_everything_the_start_began():
     assert asyncio.all_tasks() - before == {asyncio.current_task()} - before
     assert good.closed
     assert all(backend.closed for backend in tiers.backends.values())
+
+
+@pytest.mark.parametrize(
+    "invalid", ["nosuch://x", "redis://localhost:6379/0?bogus=1"], ids=["unserved", "bad"]
+)
+async def test_tiers_built_before_an_invalid_tier_url_are_closed(invalid):
+    """A start that fails on an invalid tier URL closes the tiers built before it and leaves
+    no task behind."""
+    tiers = FakeCacheBackends()
+    config = load_config(
+        environ={},
+        overrides={
+            "telemetry": {"log": False},
+            "cache": {"tiers": ["memory://", "fake://one", "fake://two", invalid]},
+        },
+    )
+    before = asyncio.all_tasks()
+    orch = Orchestrator(
+        config,
+        plugins=[FakeProvider("a"), tiers, polysource_redis],
+        entry_points=False,
+        environ={},
+    )
+    with pytest.raises(ConfigError, match=r"cache\.tiers"):
+        await orch.start()
+    await asyncio.sleep(0)
+    assert asyncio.all_tasks() - before == {asyncio.current_task()} - before
+    assert [tiers.backends[name].closed for name in ("one", "two")] == [True, True]

@@ -58,6 +58,14 @@ def test_mask_url_keeps_what_is_not_a_credential() -> None:
     assert mask_url("memory://") == "memory://"
 
 
+def test_mask_url_masks_a_password_with_url_delimiters_whole() -> None:
+    """A password holding an unescaped ``@``, ``/``, ``?`` or ``#`` is masked up to the last
+    ``@``, as the Redis tier reads it; a percent-encoded one likewise."""
+    assert mask_url("redis://u:p@ss/w?rd@cache/0?prefix=x") == "redis://u:***@cache/0?prefix=x"
+    assert mask_url("postgresql://app:pa/ss?w#rd@db/app") == "postgresql://app:***@db/app"
+    assert mask_url("postgresql://app:pa%2Fss%3F@db/app") == "postgresql://app:***@db/app"
+
+
 def test_plain_text_is_unchanged() -> None:
     """Text without secrets or credential shapes passes through as it is."""
     text = "GET https://api.test/v1/x answered HTTP 404: Token expired, try again"

@@ -198,6 +198,17 @@ async def test_hits_with_options_keep_the_index_bounded(make_orchestrator, clock
     assert fake.call_count() == 2
 
 
+async def test_stats_report_the_memory_tier_size(make_orchestrator, clock):
+    """stats() gives the memory tier's entries, charged bytes and evictions as they are now."""
+    fake = FakeProvider("a", clock=clock, default=lambda r: Quote(r.key, 1.0, "USD"))
+    orch = await make_orchestrator(fake, cache={"max_entries": 2})
+    for key in ("A", "B", "C"):
+        await orch.fetch(QUOTE, key)
+    stats, memory = orch.stats(), orch._engine.memory
+    assert (stats.memory_entries, stats.memory_evictions) == (2, 1)
+    assert stats.memory_bytes == memory.bytes > 0
+
+
 def test_referenced_entry_gets_a_second_chance():
     """An entry hit through the index survives the next eviction (CLOCK approximation of LRU)."""
     cache = MemoryCache(max_entries=3, max_bytes=10_000)

@@ -104,3 +104,18 @@ async def test_runtime_controls(make_orchestrator, clock):
     assert orch.failover_order(QUOTE, "US") == ("b", "a")
     with pytest.raises(InvalidRequest, match="unknown provider 'zz'"):
         orch.disable("zz")
+
+
+async def test_stats_report_the_budget_spent_in_the_current_period(make_orchestrator, clock):
+    """stats() gives each provider's budget limit and this period's spending, reset with it."""
+    a = FakeProvider("a", clock=clock)
+    orch = await make_orchestrator(
+        a, providers={"a": {"cost_per_call": 0.4, "budget": {"limit": 1.0, "period": "minute"}}}
+    )
+    await orch.fetch(QUOTE, "K1")
+    await orch.fetch(QUOTE, "K2")
+    stats = orch.stats().providers["a"]
+    assert stats.budget_limit == 1.0 and stats.budget_spent == pytest.approx(0.8)
+    await clock.advance(60)
+    stats = orch.stats().providers["a"]
+    assert stats.budget_spent == 0.0 and stats.cost_spent == pytest.approx(0.8)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
+from polysource.config import Secret
 from polysource.datasets import QUOTE, Accounts
 from polysource.errors import AllProvidersFailed
 from polysource.events import EventKind
+from polysource.security import Keyring
 from polysource.testing import FakeProvider
+
+SECRET = "telemetry-test-deployment-secret-0123456789"
 
 
 async def test_miss_attempt_success_write_then_hit(make_orchestrator, clock, events):
@@ -95,6 +101,26 @@ async def test_private_keys_and_tenants_are_redacted(make_orchestrator, clock, e
     text = repr([e.to_dict() for e in events.events])
     assert "acct-key-123" not in text and "tenant-alice" not in text
     assert events.of("attempt")[0].key.startswith("h:")
+
+
+async def test_private_keys_are_keyed_pseudonyms_and_public_keys_shown_as_is(
+    make_orchestrator, clock, events
+):
+    """With a secret, a private dataset's key is the keyring's keyed pseudonym; a public key is
+    shown as it is."""
+    fake = FakeProvider("bank", datasets={"accounts", "quote"}, clock=clock)
+    fake.answer("acct-key-123", Accounts(()))
+    orch = await make_orchestrator(fake, security={"secret": Secret.of(SECRET)})
+    from polysource.connections import Connection
+
+    await orch.connections.save(Connection("tenant-alice", "bank", "link-1"))
+    await orch.fetch("accounts", "acct-key-123", tenant="tenant-alice")
+    await orch.fetch(QUOTE, "AAPL", tenant="tenant-alice")
+    private, public = events.of("attempt")
+    unkeyed = "h:" + hashlib.blake2b(b"acct-key-123", digest_size=6).hexdigest()
+    keyring = Keyring(SECRET)
+    assert private.key == keyring.pseudonym("acct-key-123") != unkeyed
+    assert public.key == "AAPL"
 
 
 async def test_events_and_logs_never_contain_secrets(make_orchestrator, clock, events, capsys):

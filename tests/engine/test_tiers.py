@@ -478,3 +478,32 @@ async def test_a_healthy_tier_stays_attached_when_the_event_loop_lags(self_timed
     assert tier.attached() and tier.failures == 0 and tier.lagged == 1
     assert await chain.get_many(["k"], QUOTE) == ([None], [""])  # still read, not skipped
     assert tier.lagged == 1
+
+
+class _BusyTier:
+    """A tier whose every operation finds its connection pool in use."""
+
+    name = "busy"
+
+    async def get_many(self, keys):
+        from polysource.cache.tiers import TierBusy
+
+        raise TierBusy("no connection came free")
+
+    async def close(self):
+        pass
+
+
+async def test_a_busy_tier_is_a_miss_and_stays_attached():
+    """TierBusy from a backend (a full connection pool) is a miss that leaves the tier
+    attached, with no failure counted."""
+    from polysource.clock import SystemClock
+    from polysource.engine.singleflight import TaskSet
+    from polysource.engine.telemetry import Emitter
+    from polysource.engine.tiers import TierChain
+
+    clock = SystemClock()
+    chain = TierChain([_BusyTier()], clock, Emitter((), clock), TaskSet(), timeout=0.02)
+    assert await chain.get_many(["k"], QUOTE) == ([None], [""])
+    tier = chain.tiers[0]
+    assert tier.attached() and tier.failures == 0 and tier.lagged == 1

@@ -12,6 +12,7 @@ import redis.asyncio
 from polysource.cache.tiers import CacheBackend, Record, decode_record, encode_record
 from polysource.datasets import Quote
 from polysource_redis import RedisBackend
+from polysource_redis.backend import HEALTH_CHECK_INTERVAL
 
 
 def test_backend_satisfies_the_cache_backend_protocol(backend: RedisBackend) -> None:
@@ -204,6 +205,24 @@ async def test_capped_pool_serves_more_concurrent_requests_than_connections(
 
     assert answers == [[b"v"]] * 20
     assert capped._connections.count == 2
+
+
+async def test_an_idle_pooled_connection_is_pinged_before_its_next_command(
+    backend: RedisBackend, prefix: str, wire
+) -> None:
+    """A command on a connection idle past ``HEALTH_CHECK_INTERVAL`` is preceded by a ``PING``."""
+    await backend.set("k", b"v", 60)
+    (idle,) = backend._connections._idle
+    assert idle.health_check_interval == HEALTH_CHECK_INTERVAL
+    wire.clear()
+    assert await backend.get("k") == b"v"
+    assert wire.commands() == [[b"GET", f"{prefix}:k".encode()]]  # used just now: no PING
+
+    idle.next_health_check = -1.0  # as if idle for longer than the interval
+    wire.clear()
+    assert await backend.get("k") == b"v"
+    # The recorder sees the GET's send first: the PING is sent from inside it, before the GET.
+    assert sorted(command[0] for command in wire.commands()) == [b"GET", b"PING"]
 
 
 async def test_a_new_connection_skips_the_maintenance_notifications_handshake(

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from polysource.cache.tiers import TierBusy
 from polysource_redis.backend import Connections
 
 
@@ -20,6 +21,7 @@ class StandIn:
     """Answers ``("ECHO", x)`` with ``x``; ``("BLOCK", event)`` waits for the event first."""
 
     made = 0
+    is_connected = True
 
     def __init__(self, broken_sends: int = 0) -> None:
         StandIn.made += 1
@@ -32,8 +34,10 @@ class StandIn:
     def pack_command(self, *args: Any) -> tuple[Any, ...]:
         return args
 
-    async def send_packed_command(self, command: tuple[Any, ...], check_health: bool) -> None:
-        assert check_health is False
+    async def send_packed_command(
+        self, command: tuple[Any, ...], check_health: bool = True
+    ) -> None:
+        assert check_health is True  # redis-py pings a connection idle past its interval
         if self.broken_sends:
             self.broken_sends -= 1
             raise RedisConnectionError("Connection closed by server.")
@@ -99,10 +103,11 @@ async def test_at_the_limit_a_command_waits_for_a_connection_to_come_back() -> N
     assert pool.count == 1
 
 
-async def test_a_wait_past_the_bound_is_a_connection_error() -> None:
+async def test_a_wait_past_the_bound_is_tier_busy() -> None:
+    """A command that finds no connection free within the bound raises TierBusy (a miss)."""
     pool, _ = connections(1, wait=0.01)
     gate, holder = await hold(pool)
-    with pytest.raises(RedisConnectionError, match="No connection available"):
+    with pytest.raises(TierBusy, match="no connection came free"):
         await pool.command("ECHO", "late")
     gate.set()
     await holder

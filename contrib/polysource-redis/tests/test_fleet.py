@@ -625,6 +625,28 @@ async def test_a_fleet_on_a_redis_cluster_shares_single_flight_and_breakers(
     await until(lambda: two.breaker() is BreakerState.CLOSED, "the reset to reach two")
 
 
+async def test_deleting_names_of_many_slots_on_a_cluster_is_one_write_per_node(
+    cluster, prefix, wire
+):
+    """On a cluster, ``delete`` of names in many hash slots sends one ``UNLINK`` per slot, all
+    of a node's in one write, instead of a round trip per name."""
+    fleet = RedisFleet(parse_url(cluster_url(cluster, prefix)))
+    try:
+        names = [f"counter-{i}" for i in range(30)]
+        for name in names:
+            await fleet.incr(name, 60)
+        wire.clear()
+
+        await fleet.delete(names)
+
+        unlinked = [key for command in wire.commands(b"UNLINK") for key in command[1:]]
+        assert sorted(unlinked) == sorted(f"{prefix}:fleet:{name}".encode() for name in names)
+        assert len(wire.writes_with(b"UNLINK")) <= len(cluster)
+        assert [await fleet.ttl(name) for name in names] == [0] * len(names)
+    finally:
+        await fleet.close()
+
+
 async def test_rate_limits_and_budgets_hold_across_engines_on_a_redis_cluster(
     engines, cluster, prefix
 ):
@@ -675,7 +697,8 @@ async def test_garbage_on_the_fleet_channel_is_ignored(engines, raw, prefix):
     sign = Keyring(SECRET.reveal()).sign
     for junk in (b"", b"\xff\xfe", b"not json\n", b'{"t": "b"}\n', b'{"o": "x", "t": "d"}\n'):
         await raw.publish(f"{prefix}:fleet", sign(junk))
-    opened = b'{"o": "x", "t": "b", "p": "alpha", "s": "open"}\n'
+    sent = two.fleet.clock.time()
+    opened = f'{{"o": "x", "t": "b", "p": "alpha", "s": "open", "w": {sent}}}\n'.encode()
     await raw.publish(f"{prefix}:fleet", sign(opened))
     await until(lambda: two.breaker() is BreakerState.OPEN, "a well-formed message to apply")
     assert two.fleet.listening and two.fleet.attached()

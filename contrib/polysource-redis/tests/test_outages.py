@@ -12,6 +12,8 @@ import time
 import pytest
 import redis.exceptions
 
+from polysource.cache.tiers import TierBusy
+
 TIMEOUT = 0.25
 OPERATIONS = ("get", "get_many", "set", "delete", "delete_pattern")
 
@@ -69,7 +71,8 @@ async def test_operations_on_a_frozen_server_time_out(name, redis_servers, make_
 async def test_concurrent_reads_on_a_frozen_server_all_time_out_together(
     redis_servers, make_backend
 ):
-    """Twenty reads in flight (twenty connections) each give up after one timeout, not more."""
+    """Twenty reads in flight each give up within about one timeout: those on a connection with
+    a TimeoutError (which detaches the tier), those still waiting to open one with TierBusy."""
     server = redis_servers()
     backend = make_backend(server.url, timeout=TIMEOUT)
     await backend.set("k", b"v", 60)
@@ -81,8 +84,10 @@ async def test_concurrent_reads_on_a_frozen_server_all_time_out_together(
     )
 
     elapsed = time.perf_counter() - started
-    assert elapsed < 4 * TIMEOUT, elapsed  # 20 connections: one connect and one read timeout
-    assert all(isinstance(o, redis.exceptions.TimeoutError) for o in outcomes), outcomes
+    assert elapsed < 4 * TIMEOUT, elapsed  # a connect timeout, or a wait, then a read timeout
+    timeouts = [o for o in outcomes if isinstance(o, redis.exceptions.TimeoutError)]
+    assert timeouts, outcomes
+    assert all(isinstance(o, redis.exceptions.TimeoutError | TierBusy) for o in outcomes), outcomes
 
 
 async def test_same_backend_works_again_when_a_frozen_server_continues(redis_servers, make_backend):

@@ -6,7 +6,6 @@ import pytest
 
 from polysource.errors import ConfigError
 from polysource_redis import RedisSettings, parse_url
-from polysource_redis.settings import redact_url
 
 PASSWORD = "s3cr3t-p@ss/w?rd"
 ENCODED = "s3cr3t-p%40ss%2Fw%3Frd"
@@ -144,13 +143,17 @@ def test_errors_never_show_the_password(url: str) -> None:
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
-        ("redis://cache:6379/0", "redis://cache:6379/0"),
-        ("redis://user:pw@cache", "redis://user:***@cache"),
-        ("redis://:pw@cache", "redis://:***@cache"),
-        ("redis://lonely@cache", "redis://***@cache"),
-        ("redis://u:p@ss/w?rd@cache/0?prefix=x", "redis://u:***@cache/0?prefix=x"),
+        ("redis://cache:6379/0?bogus=1", "redis://cache:6379/0?bogus=1"),
+        ("redis://user:pw@cache?bogus=1", "redis://user:***@cache?bogus=1"),
+        ("redis://:pw@cache?bogus=1", "redis://:***@cache?bogus=1"),
+        ("redis://lonely@cache?bogus=1", "redis://***@cache?bogus=1"),
+        (f"redis://u:{PASSWORD}@cache/0?bogus=1", "redis://u:***@cache/0?bogus=1"),
+        (f"redis://u:{ENCODED}@cache/0?bogus=1", "redis://u:***@cache/0?bogus=1"),
     ],
 )
-def test_redact_url_masks_credentials(url: str, shown: str) -> None:
-    """Credentials run to the last ``@`` and are masked whole."""
-    assert redact_url(url) == shown
+def test_errors_show_the_url_with_its_credentials_masked(url: str, shown: str) -> None:
+    """An error quotes the URL as polysource.redaction.mask_url shows it: the credentials run
+    to the last ``@`` and are masked whole, raw or percent-encoded."""
+    with pytest.raises(ConfigError) as caught:
+        parse_url(url)
+    assert repr(shown) in str(caught.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 import sqlite3
 import statistics
@@ -17,14 +18,22 @@ from sqlalchemy import text
 from polysource.config import load_config
 from polysource.datasets import QUOTE
 from polysource.errors import ConfigError
-from polysource.events import Event, EventKind, redact_key
+from polysource.events import Event, EventKind
 from polysource.orchestrator import Orchestrator
+from polysource.security import Keyring
 from polysource.testing import FakeProvider
 from polysource_sql import audit_plugin
 from polysource_sql.audit import FAILOVER_WINDOW, AuditLog
-from polysource_sql.errors import AuditWriteError
+from polysource_sql.errors import AuditReadError, AuditWriteError
 
 DAY = 86400.0
+PSEUDONYMS = Keyring("audit-test-deployment-secret-0123456789")
+"""Stands in for the orchestrator's keyring: events carry private keys and tenants from it."""
+
+
+def key_hash(key: str) -> str:
+    """The short hash a row holds for a key that is not a pseudonym (a public key)."""
+    return "h:" + hashlib.blake2b(key.encode(), digest_size=6).hexdigest()
 
 
 class Lifecycle:
@@ -160,8 +169,33 @@ async def test_attempts_of_a_real_fetch_with_failover(
         ("b", "success", None, True),
     ]
     assert rows[1]["duration"] == pytest.approx(0.25)
-    assert rows[1]["target"] == "quote" and rows[1]["key_hash"] == redact_key("AAPL")
+    assert rows[1]["target"] == "quote" and rows[1]["key_hash"] == key_hash("AAPL")
     assert rows[1]["attempt"] == 1
+
+
+async def test_a_private_key_is_stored_as_its_keyed_pseudonym(
+    make_engine, clock, attempt_rows, database_url
+):
+    """Through an orchestrator with a secret: an account id's row holds the keyring's keyed
+    pseudonym of it, not an unkeyed hash; a public key's row holds the hash of the key."""
+    from polysource.config import Secret
+    from polysource.connections import Connection
+    from polysource.datasets import Accounts
+
+    secret = "audit-test-deployment-secret-0123456789"
+    bank = FakeProvider("bank", datasets={"accounts", "quote"}, clock=clock)
+    bank.answer("acct-0042", Accounts(()))
+    audit = audit_plugin(database_url)
+    config = load_config(environ={}, overrides={"security": {"secret": Secret.of(secret)}})
+    orch = Orchestrator(config, plugins=[bank, audit], clock=clock, entry_points=False, environ={})
+    async with orch:
+        await orch.connections.save(Connection("tenant-alice", "bank", "link-1"))
+        await clock.run(orch.fetch("accounts", "acct-0042", tenant="tenant-alice"))
+        await clock.run(orch.fetch(QUOTE, "AAPL"))
+    rows = await attempt_rows(make_engine())
+    pseudonym = Keyring(secret).pseudonym("acct-0042")
+    assert [r["key_hash"] for r in rows] == [pseudonym, key_hash("AAPL")]
+    assert key_hash(key_hash("acct-0042")) != rows[0]["key_hash"] != key_hash("acct-0042")
 
 
 async def test_the_audit_section_of_the_config_turns_the_log_on(
@@ -227,6 +261,7 @@ async def test_failover_marks_only_the_next_providers_first_attempt(
 ) -> None:
     """A failover event flags the next attempt at another provider, within the window only."""
     audit = make_audit()
+    account = PSEUDONYMS.pseudonym("acct-1")
     events = [
         _event(clock, EventKind.FAILURE, "a", attempt=1, category="timeout"),
         _event(clock, EventKind.FAILOVER, "a", category="timeout"),
@@ -237,8 +272,8 @@ async def test_failover_marks_only_the_next_providers_first_attempt(
         _event(clock, EventKind.SUCCESS, "b", key="MSFT", attempt=1),
         _event(clock, EventKind.FAILOVER, "a", key="GOOG", ago=FAILOVER_WINDOW + 1),
         _event(clock, EventKind.SUCCESS, "b", key="GOOG", attempt=1),  # too late to relate
-        _event(clock, EventKind.FAILOVER, "a", dataset="accounts", key=redact_key("acct-1")),
-        _event(clock, EventKind.SUCCESS, "b", dataset="accounts", key=redact_key("acct-1")),
+        _event(clock, EventKind.FAILOVER, "a", dataset="accounts", key=account),
+        _event(clock, EventKind.SUCCESS, "b", dataset="accounts", key=account),
     ]
     for event in events:
         audit.on_event(event)
@@ -256,11 +291,11 @@ async def test_retention_deletes_rows_older_than_the_setting(
     audit.on_event(_event(clock, key="OLD", ago=2 * DAY))
     audit.on_event(_event(clock, key="NEW", ago=DAY - 60))
     await audit.flush()
-    assert [r["key_hash"] for r in await attempt_rows(audit.engine)] == [redact_key("NEW")]
+    assert [r["key_hash"] for r in await attempt_rows(audit.engine)] == [key_hash("NEW")]
     await clock.advance(DAY)
     audit.on_event(_event(clock, key="NEWER"))
     await audit.flush()
-    assert [r["key_hash"] for r in await attempt_rows(audit.engine)] == [redact_key("NEWER")]
+    assert [r["key_hash"] for r in await attempt_rows(audit.engine)] == [key_hash("NEWER")]
     keeper = make_audit(retention_days=None)
     keeper.on_event(_event(clock, key="ANCIENT", ago=400 * DAY))
     await keeper.flush()
@@ -309,7 +344,11 @@ async def test_no_raw_key_tenant_or_secret_is_stored(
     account, tenant, token = "acct-0042-7781-secret", "tenant-alice-raw", "access-sandbox-9f8e7d"
     audit = make_audit()
     private = _event(
-        clock, dataset="accounts", key=redact_key(account), tenant=redact_key(tenant), attempt=1
+        clock,
+        dataset="accounts",
+        key=PSEUDONYMS.pseudonym(account),
+        tenant=PSEUDONYMS.pseudonym(tenant),
+        attempt=1,
     )
     careless = _event(
         clock,
@@ -324,11 +363,8 @@ async def test_no_raw_key_tenant_or_secret_is_stored(
     audit.on_event(careless)
     await audit.flush()
     rows = await attempt_rows(audit.engine)
-    assert [r["key_hash"] for r in rows] == [
-        redact_key(redact_key(account)),
-        redact_key(account),
-    ]
-    assert [r["tenant_hash"] for r in rows] == [redact_key(tenant)] * 2
+    assert [r["key_hash"] for r in rows] == [PSEUDONYMS.pseudonym(account), key_hash(account)]
+    assert [r["tenant_hash"] for r in rows] == [PSEUDONYMS.pseudonym(tenant), key_hash(tenant)]
     stored = repr(rows)
     for secret in (account, tenant, token):
         assert secret not in stored
@@ -349,7 +385,7 @@ async def test_a_full_queue_drops_the_oldest_rows(make_audit, clock, attempt_row
     assert audit.dropped == 3
     await audit.flush()
     rows = await attempt_rows(audit.engine)
-    assert [r["key_hash"] for r in rows] == [redact_key(f"K{i}") for i in range(3, 8)]
+    assert [r["key_hash"] for r in rows] == [key_hash(f"K{i}") for i in range(3, 8)]
 
 
 @pytest.fixture
@@ -432,7 +468,7 @@ async def test_a_lost_connection_fails_flush_with_a_typed_error_and_keeps_the_ro
         with pytest.raises(AuditWriteError) as caught:
             await audit.flush()
         message = str(caught.value)
-        for leak in ("INSERT", "polysource_attempts", "SELECT", redact_key("SECRET-KEY"), "SQL"):
+        for leak in ("INSERT", "polysource_attempts", "SELECT", key_hash("SECRET-KEY"), "SQL"):
             assert leak not in message
         assert caught.value.__cause__ is None and caught.value.__suppress_context__
         assert caught.value.rows == 1 and len(audit.queue) == 1
@@ -440,3 +476,22 @@ async def test_a_lost_connection_fails_flush_with_a_typed_error_and_keeps_the_ro
         assert len(await attempt_rows(audit.engine)) == 2
     finally:
         await audit.close()
+
+
+async def test_stats_on_a_broken_database_raise_a_typed_error_without_sql(
+    make_audit, clock
+) -> None:
+    """stats() on a database whose attempts table is gone raises AuditReadError naming the
+    error classes, never SQLAlchemy's error with the statement."""
+    audit = make_audit()
+    audit.on_event(_event(clock))
+    await audit.flush()
+    async with audit.engine.begin() as conn:
+        await conn.execute(text("DROP TABLE polysource_attempts"))
+    with pytest.raises(AuditReadError) as caught:
+        await audit.stats()
+    message = str(caught.value)
+    for leak in ("SELECT", "polysource_attempts", "SQL", "FROM"):
+        assert leak not in message
+    assert caught.value.cause.startswith(("ProgrammingError", "OperationalError"))
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__

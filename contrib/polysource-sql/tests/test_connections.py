@@ -86,6 +86,20 @@ def test_invalid_urls_are_config_errors(url: str, clock) -> None:
         SqlBackend(url, BackendContext(clock))
 
 
+@pytest.mark.parametrize("password", ["pa/ss?w#rd", "pa%2Fss%3Fw%23rd", "hunter2"])
+@pytest.mark.parametrize(
+    "rest", ["db/app?purge_interval=soon", "db/app?schema=bad-name", "db:port/app"]
+)
+def test_a_rejected_url_never_shows_its_password(password: str, rest: str, clock) -> None:
+    """A URL refused at construction is quoted with its password masked, even one holding an
+    unescaped ``/``, ``?`` or ``#``, raw or percent-encoded."""
+    with pytest.raises(ConfigError) as caught:
+        SqlBackend(f"postgresql://app:{password}@{rest}", BackendContext(clock))
+    for shown in (str(caught.value), repr(caught.value)):
+        for part in ("pa/ss", "ss?w", "w#rd", "pa%2F", "%3Fw", "hunter2"):
+            assert part not in shown, shown
+
+
 async def test_password_stays_out_of_reprs_and_errors(backends, clock) -> None:
     """The URL's password is masked in the repr and absent from a connection error."""
     backend = _backend(backends, "postgresql://app:hunter2-secret@127.0.0.1:1/db", clock)

@@ -1,20 +1,20 @@
 """Structured events delivered to ``on_event`` sinks.
 
-An event is built only when at least one sink wants its kind. Events never carry a secret;
-for private datasets the key is replaced by a short hash, and a tenant is always shown as its
-pseudonym (keyed with the deployment secret: :meth:`polysource.security.Keyring.pseudonym`).
+An event is built only when at least one sink wants its kind. Events never carry a secret:
+a tenant is always shown as its pseudonym, and so is the key of a private dataset (both keyed
+with the deployment secret: :meth:`polysource.security.Keyring.pseudonym`); the key of a public
+dataset is shown as it is.
 """
 
 from __future__ import annotations
 
 import enum
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
 from attrs import field, frozen
 
-__all__ = ["Event", "EventKind", "redact_key"]
+__all__ = ["Event", "EventKind"]
 
 
 class EventKind(enum.StrEnum):
@@ -94,12 +94,3 @@ class Event:
                 out[name] = value
         out.update(self.detail)
         return out
-
-
-def redact_key(value: str) -> str:
-    """A short stable hash standing in for a private key in events and audit rows.
-
-    It is not keyed: tenants are shown by their keyed pseudonym instead, and nothing that
-    isolates tenants rests on it.
-    """
-    return "h:" + hashlib.blake2b(value.encode(), digest_size=6).hexdigest()

@@ -19,7 +19,7 @@ Phases:
    ``register_selection_policies``, ``register_emulators``.
 2. Routing and state: ``failover_order``, ``connection_store``, ``audit_log``.
 3. Lifecycle: ``startup``, ``shutdown``.
-4. Telemetry: ``on_event``.
+4. Telemetry: ``on_event``, ``metrics_exporter``, ``metrics_exposition``.
 """
 
 from __future__ import annotations
@@ -163,13 +163,22 @@ def register_selection_policies(register: SelectionPolicyRegistrar) -> None:
 def register_emulators(register: EmulatorRegistrar) -> None:
     """Register local emulators of providers' HTTP APIs.
 
-    Called when an emulator is wanted (``polysource emulate NAME``, ``polysource demo``, tests
-    and benchmarks). Call ``register(name, factory, description=...)`` where ``factory(faults)``
-    returns an ``aiohttp.web.Application`` speaking the provider's wire protocol with the given
+    Called once when the plugins are resolved (every orchestrator's start-up, ``polysource
+    emulate NAME``, ``polysource demo``, tests and benchmarks). Call ``register(name, factory,
+    description=..., default_port=...)`` where ``factory(faults)`` returns an
+    ``aiohttp.web.Application`` speaking the provider's wire protocol with the given
     :class:`~polysource.emulation.Faults` injected.
 
+    Give ``factory`` as an import path, e.g. ``register("tiingo",
+    "polysource_tiingo.emulator:create_app", ...)``, so that the emulator's module (and
+    ``aiohttp.web``) is imported only when the emulator is asked for, not by every application
+    that loads the plugin; a callable is accepted too. A path that is not
+    ``package.module:function`` raises ``PluginError`` at registration, one that does not
+    import raises it at the first call.
+
     Args:
-        register: Callback taking a name, an app factory and a description.
+        register: Callback taking a name, an app factory or its import path, a description
+            and a default port.
     """
 
 
@@ -232,6 +241,25 @@ def audit_log(url: str, retention_days: float | None) -> object | None:
     """
 
 
+@hookspec(firstresult=True)
+def job_runner(orchestrator: Orchestrator) -> object | None:
+    """Run the orchestrator's jobs elsewhere than in this process (a worker fleet).
+
+    Called once at start-up, after the ``startup`` hooks; the first plugin to answer wins
+    (``firstresult``). The answer has an ``enqueue(name)`` coroutine method (see
+    :class:`polysource.jobs.scheduler.JobRunner`); while it is set, the orchestrator runs no
+    schedule of its own and ``orch.jobs.run_now(name)`` enqueues one run.
+    ``polysource[redis]`` answers when ``[jobs_queue] url`` is set (arq workers started by
+    ``polysource worker``).
+
+    Args:
+        orchestrator: The orchestrator starting (its ``config`` and ``jobs``).
+
+    Returns:
+        The runner, or ``None`` to leave the jobs to the in-process scheduler.
+    """
+
+
 # -- 3. Lifecycle ------------------------------------------------------------------------------
 
 
@@ -274,4 +302,36 @@ def on_event(event: Event) -> None:
 
     Args:
         event: The event.
+    """
+
+
+@hookspec(firstresult=True)
+def metrics_exporter() -> object | None:
+    """Build the metrics exporter that ``[telemetry] prometheus = true`` turns on.
+
+    Called once by ``polysource serve`` (each worker), before its orchestrator is built, when
+    the switch is on; the first plugin to answer wins (``firstresult``). The answer is given to
+    the orchestrator as one more plugin, so its ``on_event`` and ``metrics_exposition`` hooks
+    are collected like any other's. ``polysource[prometheus]`` answers with a
+    ``PrometheusMetrics``.
+
+    Returns:
+        The exporter (a plugin object), or ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def metrics_exposition(accept: str) -> tuple[str, bytes] | None:
+    """Render the metrics exposition the gateway serves at ``GET /metrics``.
+
+    Collected once at start-up; the gateway calls the first implementation on each scrape
+    (``firstresult``). Without an implementation ``/metrics`` answers 404. Implement it on the
+    exporter object (not at module level), so an installed but unused exporter serves nothing.
+
+    Args:
+        accept: The scraper's ``Accept`` header (empty when it sent none), to choose the
+            Prometheus text format or OpenMetrics.
+
+    Returns:
+        The content type and the body, or ``None`` to leave it to another plugin.
     """

@@ -420,6 +420,13 @@ class ProviderStats:
     retries: int = 0
     skipped: int = 0
     cost_spent: float = 0.0
+    budget_limit: float | None = None
+    """Cost units allowed per budget period (``None``: no budget)."""
+    budget_spent: float = 0.0
+    """Cost spent in the current budget period (by this process, for a shared budget)."""
+    budget_resets_at: float | None = None
+    """Wall time (epoch seconds) at which the budget's current window resets (``None``: no
+    budget)."""
 
 
 @frozen
@@ -438,6 +445,12 @@ class Stats:
     """With a fleet: ``leads`` (misses this process called providers for under a lease),
     ``joins`` (answered by another process), ``wait_timeouts``, ``remote_breaker_changes``,
     ``invalidations`` received, ``failures`` of the fleet, ``attached`` (1 or 0)."""
+    memory_entries: int = 0
+    """Entries held by the memory tier (L1) now."""
+    memory_bytes: int = 0
+    """Bytes the memory tier's entries are charged (the figure ``max_bytes`` bounds)."""
+    memory_evictions: int = 0
+    """Entries the memory tier evicted to stay within its bounds."""
 
     @property
     def hit_rate(self) -> float:

@@ -233,6 +233,7 @@ class PluginManager:
             emulators=dict(registrars["register_emulators"].items),
             event_sinks=self._functions("on_event"),
             failover_hook=failover if failover.get_hookimpls() else None,
+            metrics_exposition=self._functions("metrics_exposition"),
             startup_hooks=self._functions("startup"),
             shutdown_hooks=self._functions("shutdown"),
             plugins=tuple(self.reports.values()),

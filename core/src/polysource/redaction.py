@@ -118,11 +118,13 @@ def mask_url(url: str) -> str:
     ``redis://user:s3cret@host:6379/0`` shows as ``redis://user:***@host:6379/0``,
     ``https://TOKEN@host`` as ``https://***@host``, ``https://host/x?apikey=k`` as
     ``https://host/x?apikey=***``; the rest (scheme, host, port, path) is kept. The user info
-    ends at the last ``@`` before the query or fragment, so a password holding an unescaped
-    ``@`` or ``/`` is masked whole.
+    is taken to end at the last ``@`` of the URL, as the Redis tier reads it, so a password
+    holding an unescaped ``@``, ``/``, ``?`` or ``#`` is masked whole (``redis://u:p?w@host``
+    shows as ``redis://u:***@host``); a URL with an ``@`` in its path or query then shows less
+    than it could, never more.
     """
     scheme, sep, rest = url.partition("://")
-    userinfo, at, _ = re.split(r"[?#]", rest, maxsplit=1)[0].rpartition("@")
+    userinfo, at, _ = rest.rpartition("@")
     if sep and at and userinfo:
         user, colon, _ = userinfo.partition(":")
         shown = f"{user}:{MASK}" if colon else MASK

@@ -13,7 +13,11 @@ where redis-py would retry timeouts too, commands are not retried by default.
 
 On one server the backend sends its commands over redis-py connections of its own (see
 :class:`Connections`) rather than through the client's ``execute_command``, whose bookkeeping
-was a fifth of a local ``GET`` here.
+and pool checkout cost a quarter to a third of a local ``GET`` here. On a cluster it uses
+``RedisCluster`` as it is: keys of several hash slots are read with ``mget_nonatomic`` and
+removed with its ``unlink`` (one command per slot, one write per node, the nodes in parallel).
+Connections check their health with a ``PING`` after :data:`HEALTH_CHECK_INTERVAL` seconds
+idle.
 """
 
 from __future__ import annotations
@@ -32,17 +36,42 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from polysource.cache.tiers import BackendContext
+from polysource.cache.tiers import BackendContext, TierBusy
 from polysource_redis.settings import RedisSettings, parse_url
 
-__all__ = ["Connections", "RedisBackend", "cluster_client", "standalone_client"]
+__all__ = [
+    "DEFAULT_TIER_CONNECTIONS",
+    "HEALTH_CHECK_INTERVAL",
+    "Connections",
+    "RedisBackend",
+    "cluster_client",
+    "standalone_client",
+]
 
 logger: Final = logging.getLogger("polysource_redis")
 
 _GLOB_SPECIAL: Final = re.compile(r"([*?\[\]\\])")
+
+HEALTH_CHECK_INTERVAL: Final = 30.0
+"""Seconds a pooled connection may sit idle before its next command is preceded by a ``PING``
+(redis-py's ``health_check_interval``): a connection the server or a firewall dropped
+meanwhile is found before a command is sent on it."""
+
+_MAX_CONNECTING: Final = 4
+"""Connections one server's backend opens at the same time at most (see
+:meth:`Connections._connect`)."""
+
+DEFAULT_TIER_CONNECTIONS: Final = 64
+"""Connections the tier opens to one server when ``max_connections`` is not given.
+
+Without a cap, as many callers as are waiting would each open a connection at once (500
+callers, 500 connection handshakes), and the handshakes, each bounded by the tier timeout on a
+saturated event loop, would time out and detach a healthy server. With it, callers queue for a
+connection, and a wait that runs out is a miss (:class:`~polysource.cache.tiers.TierBusy`),
+not a failure of the tier.
+"""
 
 
 @final
@@ -50,10 +79,10 @@ class RedisBackend:
     """A shared cache tier in Redis or a Redis Cluster.
 
     Every key is stored as ``{prefix}:{key}``. ``get`` is one ``GET``; ``get_many`` is one
-    ``MGET`` (on a cluster, one per hash slot, all slots of a node in one round trip and the
-    nodes in parallel); ``set`` is ``SET key record PX ttl_ms``, ``delete`` is ``UNLINK`` and
-    ``delete_pattern`` walks the keyspace with ``SCAN MATCH``, unlinking what it finds, for a
-    bounded number of steps.
+    ``MGET`` (on a cluster, ``mget_nonatomic``: one per hash slot, all slots of a node in one
+    round trip and the nodes in parallel); ``set`` is ``SET key record PX ttl_ms``, ``delete``
+    is ``UNLINK`` and ``delete_pattern`` walks the keyspace with ``SCAN MATCH``, unlinking what
+    it finds, for a bounded number of steps.
 
     Build it with :meth:`from_url` (what the ``redis`` plugin registers) or from
     :class:`~polysource_redis.settings.RedisSettings`. Connections open on first use.
@@ -99,7 +128,7 @@ class RedisBackend:
             self._client = standalone_client(settings)
             self._connections = Connections(
                 self._client.connection_pool.make_connection,
-                limit=settings.max_connections,
+                limit=settings.max_connections or DEFAULT_TIER_CONNECTIONS,
                 wait=settings.socket_timeout,
                 retries=settings.retries,
             )
@@ -131,15 +160,18 @@ class RedisBackend:
         return found
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        """Records for ``keys`` (``None`` where absent), with one ``MGET``."""
+        """Records for ``keys`` (``None`` where absent), with one ``MGET`` (per hash slot on a
+        cluster)."""
         if not keys:
             return []
         prefix = self._key_prefix
         full = [prefix + key for key in keys]
+        found: list[bytes | None]
         if self._cluster is None:
-            found: list[bytes | None] = await self._command("MGET", *full)
-            return found
-        return await _cluster_mget(self._cluster, full)
+            found = await self._command("MGET", *full)
+        else:
+            found = await self._cluster.mget_nonatomic(full)
+        return found
 
     async def set(self, key: str, record: bytes, ttl: float) -> None:
         """Store ``record`` for ``ttl`` seconds, rounded up to a millisecond (``<= 0``: no-op)."""
@@ -210,11 +242,10 @@ class RedisBackend:
 
     async def _unlink(self, keys: Sequence[str | bytes]) -> int:
         """``UNLINK`` full keys (one command per hash slot on a cluster); returns how many."""
-        if self._cluster is None:
-            count: int = await self._command("UNLINK", *keys)
-            return count
-        counts = await _per_slot(self._cluster, "UNLINK", keys, _by_slot(keys))
-        return sum(counts.values())
+        count: int = await (
+            self._command("UNLINK", *keys) if self._cluster is None else self._cluster.unlink(*keys)
+        )
+        return count
 
 
 @final
@@ -223,11 +254,11 @@ class Connections:
 
     redis-py's ``Redis.execute_command`` takes a connection from the pool under a lock, checks
     it for unread data, wraps the command in its retry helper and records observability
-    counters around it: measured here, a fifth of a local ``GET`` (a bare connection's
-    ``GET`` plus ``orjson.loads`` took 0.76x-0.79x the client's). Here each command is sent and
-    read by a redis-py connection (its protocol, parser, TLS, authentication and socket
-    timeouts) made by the client's own pool, so settings apply the same way; only the reuse is
-    this class's.
+    counters around it: measured here, a quarter to a third of a local ``GET``, which an L2 hit
+    cannot absorb within its budget (see ``benchmarks/README.md``). Here each command is sent
+    and read by a redis-py connection (its protocol, parser, TLS, authentication, socket
+    timeouts and health check) made by the client's own pool, so settings apply the same way;
+    only the reuse is this class's.
 
     A connection always comes back in a clean state: a command either reads its whole reply,
     or redis-py disconnects the connection (an error, a timeout or a cancellation mid-reply),
@@ -236,14 +267,25 @@ class Connections:
     Args:
         factory: Makes a new (unconnected) connection.
         limit: Connections at most (``None``: no limit); beyond it a command waits, up to
-            ``wait`` seconds, for one to come back.
+            ``wait`` seconds, for one to come back, then raises
+            :class:`~polysource.cache.tiers.TierBusy` (this process is busy, the server is not
+            failing: the engine takes it as a miss and keeps the tier attached).
         wait: Seconds a command may wait for a connection (``None``: no bound).
         retries: 0 or 1: whether a command that found its connection broken (a server
             restart leaves pooled connections dead) is sent once more at once, on a new one.
             A timed-out command is never sent again.
     """
 
-    __slots__ = ("_all", "_factory", "_idle", "_limit", "_retries", "_wait", "_waiters")
+    __slots__ = (
+        "_all",
+        "_connect_slots",
+        "_factory",
+        "_idle",
+        "_limit",
+        "_retries",
+        "_wait",
+        "_waiters",
+    )
 
     def __init__(
         self,
@@ -260,6 +302,7 @@ class Connections:
         self._idle: list[AbstractConnection] = []
         self._all: list[AbstractConnection] = []
         self._waiters: collections.deque[asyncio.Future[AbstractConnection]] = collections.deque()
+        self._connect_slots = asyncio.Semaphore(_MAX_CONNECTING)
 
     @property
     def count(self) -> int:
@@ -270,14 +313,16 @@ class Connections:
         """Send one command and return its reply (redis-py's ``ResponseError`` raises)."""
         connection = self._idle.pop() if self._idle else await self._acquire()
         try:
+            if not connection.is_connected:
+                await self._connect(connection)
             try:
-                await connection.send_packed_command(connection.pack_command(*args), False)
+                await connection.send_packed_command(connection.pack_command(*args))
                 return await connection.read_response()
             except RedisConnectionError:
                 if not self._retries:
                     raise
             await connection.disconnect()
-            await connection.send_packed_command(connection.pack_command(*args), False)
+            await connection.send_packed_command(connection.pack_command(*args))
             return await connection.read_response()
         finally:
             self._release(connection)
@@ -298,8 +343,34 @@ class Connections:
             else:
                 waiter.cancel()
             if isinstance(exc, TimeoutError):
-                raise RedisConnectionError("No connection available.") from None
+                raise TierBusy(
+                    f"no connection came free within {self._wait} s ({self._limit} in use)"
+                ) from None
             raise
+
+    async def _connect(self, connection: AbstractConnection) -> None:
+        """Open ``connection``, once one of the few connect slots is free.
+
+        Opening a connection costs far more of this process than a command (a host name
+        lookup in a thread, the socket, the handshake's round trip), all bounded by the connect
+        timeout on the event loop's clock. Hundreds opened at once (a burst of callers on an
+        empty pool, or after timeouts left connections closed) would each see the others'
+        work as their own delay, time out and detach a healthy server. A wait for a slot that
+        runs out is :class:`~polysource.cache.tiers.TierBusy`, like a wait for a connection.
+        """
+        slots = self._connect_slots
+        try:
+            async with asyncio.timeout(self._wait):
+                await slots.acquire()
+        except TimeoutError:
+            raise TierBusy(
+                f"no connection could be opened within {self._wait} s "
+                f"({_MAX_CONNECTING} being opened)"
+            ) from None
+        try:
+            await connection.connect()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+        finally:
+            slots.release()
 
     def _release(self, connection: AbstractConnection) -> None:
         waiters = self._waiters
@@ -358,6 +429,7 @@ def standalone_client(settings: RedisSettings) -> Redis:
         "socket_timeout": settings.socket_timeout,
         "socket_connect_timeout": settings.connect_timeout,
         "retry": _retry(settings),
+        "health_check_interval": HEALTH_CHECK_INTERVAL,
     }
     if settings.tls:
         options.update(_tls_options(settings), connection_class=SSLConnection)
@@ -381,6 +453,7 @@ def cluster_client(settings: RedisSettings) -> RedisCluster:
         "socket_timeout": settings.socket_timeout,
         "socket_connect_timeout": settings.connect_timeout,
         "retry": _retry(settings),
+        "health_check_interval": HEALTH_CHECK_INTERVAL,
     }
     if settings.max_connections is not None:
         options["max_connections"] = settings.max_connections
@@ -388,48 +461,3 @@ def cluster_client(settings: RedisSettings) -> RedisCluster:
         options.update(_tls_options(settings), ssl=True)
     options.update(_without_maintenance_notifications(RedisCluster))
     return RedisCluster(**options)
-
-
-def _by_slot(keys: Sequence[str | bytes]) -> dict[int, list[int]]:
-    """Positions of ``keys`` grouped by cluster hash slot (``{tag}`` keys share one)."""
-    slots: dict[int, list[int]] = {}
-    for position, key in enumerate(keys):
-        slot = key_slot(key.encode() if isinstance(key, str) else key)
-        slots.setdefault(slot, []).append(position)
-    return slots
-
-
-async def _per_slot(
-    cluster: RedisCluster,
-    command: str,
-    keys: Sequence[str | bytes],
-    slots: dict[int, list[int]],
-) -> dict[int, Any]:
-    """Run ``command`` once per hash slot of ``keys`` (``slots`` from :func:`_by_slot`).
-
-    One slot is one plain command. Several go through a cluster pipeline, which sends each
-    node its commands in one write and the nodes in parallel, so a lookup costs one round trip
-    per node and a connection per node, however many slots the keys span.
-    """
-    if len(slots) == 1:
-        (slot,) = slots
-        return {slot: await cluster.execute_command(command, *keys)}
-    pipeline = cluster.pipeline()
-    for positions in slots.values():
-        pipeline.execute_command(command, *(keys[i] for i in positions))
-    answers = await pipeline.execute()
-    return dict(zip(slots, answers, strict=True))
-
-
-async def _cluster_mget(cluster: RedisCluster, keys: list[str]) -> list[bytes | None]:
-    """``MGET`` per hash slot, the answers put back in the order of ``keys``."""
-    slots = _by_slot(keys)
-    if len(slots) == 1:
-        found: list[bytes | None] = await cluster.execute_command("MGET", *keys)
-        return found
-    answers = await _per_slot(cluster, "MGET", keys, slots)
-    records: list[bytes | None] = [None] * len(keys)
-    for slot, positions in slots.items():
-        for position, record in zip(positions, answers[slot], strict=True):
-            records[position] = record
-    return records

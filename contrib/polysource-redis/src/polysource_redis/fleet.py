@@ -237,13 +237,11 @@ class RedisFleet:
         return int(count)
 
     async def delete(self, names: Iterable[str]) -> None:
-        """``UNLINK`` counters or leases (one command per name on a cluster)."""
+        """``UNLINK`` counters or leases (on a cluster, redis-py's ``unlink``: one command per
+        hash slot, a node's in one write)."""
         keys = [self._key_prefix + name for name in names]
-        if self._settings.cluster:  # keys of several slots cannot share one command
-            for key in keys:
-                await self._client.execute_command("UNLINK", key)
-        elif keys:
-            await self._client.execute_command("UNLINK", *keys)
+        if keys:
+            await self._client.unlink(*keys)
 
     async def ttl(self, name: str) -> float:
         """Seconds ``name`` has left (``PTTL``; 0 when it does not exist)."""

@@ -23,6 +23,7 @@ from attrs import field, frozen
 
 from polysource.config import Secret
 from polysource.errors import ConfigError
+from polysource.redaction import mask_url
 
 T = TypeVar("T")
 
@@ -32,7 +33,6 @@ __all__ = [
     "RedisSettings",
     "SCHEMES",
     "parse_url",
-    "redact_url",
 ]
 
 SCHEMES: Final = ("redis", "rediss", "redis+cluster", "rediss+cluster")
@@ -42,7 +42,6 @@ DEFAULT_PORT: Final = 6379
 DEFAULT_PREFIX: Final = "ps"
 """Prefix of every key the backend writes, so a shared Redis can tell polysource's keys apart."""
 
-_MASK: Final = "***"
 _CONFIG_PATH: Final = "cache.tiers"
 _MAX_RETRIES: Final = 1
 
@@ -113,7 +112,7 @@ def parse_url(
         ConfigError: The URL is malformed, has an unknown option or a bad value, or names an
             unset ``password_env``; the message shows the URL with its password masked.
     """
-    shown = redact_url(url)
+    shown = mask_url(url)
     scheme, sep, rest = url.partition("://")
     if not sep or scheme.lower() not in SCHEMES:
         raise ConfigError(
@@ -152,21 +151,6 @@ def parse_url(
             path=_CONFIG_PATH,
         )
     return settings
-
-
-def redact_url(url: str) -> str:
-    """``url`` with its credentials masked: ``redis://user:***@host`` or ``redis://***@host``.
-
-    The credentials run to the *last* ``@``, as :func:`parse_url` reads them, so a password
-    holding an unescaped ``/``, ``?`` or ``@`` is masked whole.
-    """
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, location = rest.rpartition("@")
-    if not at:
-        return url
-    user, colon, _ = userinfo.partition(":")
-    masked = f"{user}:{_MASK}" if colon else _MASK
-    return f"{scheme}{sep}{masked}@{location}"
 
 
 def _options(query: str, shown: str) -> dict[str, str]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from polysource.hookspecs import hookimpl
 from polysource_sql.audit import AuditLog, ProviderStats
 from polysource_sql.cache import SqlBackend
-from polysource_sql.errors import AuditWriteError, NotWritable, SqlError
+from polysource_sql.errors import AuditReadError, AuditWriteError, NotWritable, SqlError
 from polysource_sql.schema import MIGRATIONS, Migration, migrate
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AuditLog",
+    "AuditReadError",
     "AuditWriteError",
     "MIGRATIONS",
     "Migration",

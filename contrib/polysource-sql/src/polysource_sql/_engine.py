@@ -27,6 +27,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from polysource.errors import ConfigError
+from polysource.redaction import mask_url
 from polysource_sql.errors import NotWritable
 
 __all__ = [
@@ -128,8 +129,8 @@ def parse_url(url: str, *, default_file: str) -> Target:
     """
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise InvalidUrl(f"{_mask(url)!r} is not a database URL") from exc
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise InvalidUrl(f"{mask_url(url)!r} is not a database URL") from None
     dialect = _DRIVERS.get(parsed.drivername)
     if dialect is None:
         raise InvalidUrl(
@@ -313,10 +314,5 @@ def _float_option(value: str | tuple[str, ...] | None, name: str, url: str) -> f
     except ValueError:
         number = math.nan
     if not math.isfinite(number) or number < 0:
-        raise InvalidUrl(f"{name}={text!r} in {_mask(url)!r} is not a number of seconds >= 0")
+        raise InvalidUrl(f"{name}={text!r} in {mask_url(url)!r} is not a number of seconds >= 0")
     return number
-
-
-def _mask(url: str) -> str:
-    """``url`` with any password replaced, even when SQLAlchemy cannot parse it."""
-    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)

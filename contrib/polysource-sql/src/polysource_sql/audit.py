@@ -5,8 +5,10 @@ Every provider attempt that ends (a ``success`` or ``failure`` event) becomes a 
 queue; a task started in ``startup`` writes the queue in batches, one transaction per batch,
 and deletes rows older than the retention on each write; ``shutdown`` writes what is left.
 
-Nothing secret is stored: the event's key is stored only as a hash (``key_hash``), the tenant
-only as the hash the event carries, and the event's ``detail`` not at all.
+Nothing secret is stored: ``key_hash`` holds the key of a private dataset as the keyed
+pseudonym the event carries (:meth:`polysource.security.Keyring.pseudonym`) and any other key
+as a short hash of it; ``tenant_hash`` holds the tenant's pseudonym the event carries; the
+event's ``detail`` is not stored at all.
 
 ``failover`` is true on the first attempt at the next provider after a ``failover`` event
 for the same dataset and key, within :data:`FAILOVER_WINDOW` seconds. Events carry no request
@@ -18,6 +20,7 @@ false.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from collections import deque
 from itertools import islice
@@ -30,10 +33,10 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polysource.clock import Clock, SystemClock
-from polysource.events import Event, EventKind, redact_key
+from polysource.events import Event, EventKind
 from polysource.hookspecs import hookimpl
 from polysource_sql._engine import Target, check_writable, create_engine, parse_url
-from polysource_sql.errors import AuditWriteError, NotWritable
+from polysource_sql.errors import AuditReadError, AuditWriteError, NotWritable
 from polysource_sql.schema import attempts_table, migrate
 
 if TYPE_CHECKING:
@@ -304,8 +307,21 @@ class AuditLog:
 
         Raises:
             NotWritable: The SQLite file's ``-shm`` index is read-only (reading would crash).
+            AuditReadError: The database could not answer (it is down, or the tables are not
+                the audit log's); the message names the error classes, never the statement.
         """
         check_writable(self._target)
+        try:
+            return await self._stats(since_seconds)
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            cause = _cause(exc)
+            # from None: SQLAlchemy's message carries the statement (see _write_batch).
+            raise AuditReadError(
+                f"audit log {self._target.display!r}: the attempts could not be read ({cause})",
+                cause=cause,
+            ) from None
+
+    async def _stats(self, since_seconds: float) -> dict[str, ProviderStats]:
         await self._ready()
         since = self.clock.time() - since_seconds
         is_success = _a.outcome == "success"
@@ -353,22 +369,26 @@ class AuditLog:
 
 
 def _row(event: Event, failover: bool) -> dict[str, Any]:
-    """The row of a finished attempt: hashes instead of the key and tenant, no ``detail``."""
-    tenant = event.tenant
-    if tenant is not None and not _REDACTED.fullmatch(tenant):
-        tenant = redact_key(tenant)
+    """The row of a finished attempt: pseudonyms or hashes of the key and tenant, no ``detail``."""
     return {
         "at": event.at,
         "provider": event.provider or "?",
         "target": event.dataset,
-        "key_hash": redact_key(event.key) if event.key is not None else None,
-        "tenant_hash": tenant,
+        "key_hash": _hashed(event.key),
+        "tenant_hash": _hashed(event.tenant),
         "duration": event.duration,
         "outcome": "success" if event.kind is EventKind.SUCCESS else "failure",
         "category": event.category,
         "attempt": event.attempt,
         "failover": failover,
     }
+
+
+def _hashed(value: str | None) -> str | None:
+    """A pseudonym as the event carries it; anything else (a public key) as a short hash."""
+    if value is None or _REDACTED.fullmatch(value):
+        return value
+    return "h:" + hashlib.blake2b(value.encode(), digest_size=6).hexdigest()
 
 
 def _provider_stats(row: Any, median: Any) -> ProviderStats:

@@ -3,6 +3,7 @@ a ``ConfigError``)::
 
     PolysourceError
     └── SqlError               the database could not do what was asked
+        ├── AuditReadError     the audit rows could not be read (AuditLog.stats)
         ├── AuditWriteError    a batch of audit rows was not written (the rows stay queued)
         └── NotWritable        a SQLite file the tier must write is read-only
 
@@ -14,11 +15,24 @@ from __future__ import annotations
 
 from polysource.errors import PolysourceError
 
-__all__ = ["AuditWriteError", "NotWritable", "SqlError"]
+__all__ = ["AuditReadError", "AuditWriteError", "NotWritable", "SqlError"]
 
 
 class SqlError(PolysourceError):
     """The database could not do what was asked."""
+
+
+class AuditReadError(SqlError):
+    """The audit rows could not be read (:meth:`~polysource_sql.audit.AuditLog.stats`): the
+    database is down, or its tables are not what the audit log wrote.
+
+    Attributes:
+        cause: The class name of the underlying error (``DBAPIError: UndefinedTableError``).
+    """
+
+    def __init__(self, message: str, *, cause: str) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 class AuditWriteError(SqlError):

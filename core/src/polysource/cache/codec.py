@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import itertools
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping, MutableMapping, MutableSequence, Sequence
@@ -97,12 +98,26 @@ def _text(value: Any) -> str:
     return value
 
 
+_DECIMAL_TEXT: Final = re.compile(r"-?[0-9]{1,40}(\.[0-9]{1,40})?")
+"""What ``str(Decimal)`` writes for an amount: digits, one point, a sign; no exponent, no
+spaces or underscores (``Decimal`` would read ``"1E+999999999"``, a value that exhausts
+memory when formatted)."""
+
+
 def _decimal(value: Any, _: Any) -> Decimal:
-    """A finite Decimal from the string the encoder wrote."""
-    number = Decimal(_text(value))
-    if not number.is_finite():
-        raise ValueError("expected a finite decimal")
-    return number
+    """A Decimal from the plain string the encoder wrote for an amount."""
+    text = _text(value)
+    if _DECIMAL_TEXT.fullmatch(text) is None:
+        raise ValueError("expected a plain decimal number")
+    return Decimal(text)
+
+
+def _decimal_text(number: Decimal) -> str:
+    """An amount as plain digits (``str`` would write ``1E-8``), within :data:`_DECIMAL_TEXT`."""
+    exponent = number.as_tuple().exponent
+    if not isinstance(exponent, int) or abs(number.adjusted()) >= 40 or exponent < -40:
+        raise ValueError("an amount outside 40 digits each side of the point is not cached")
+    return f"{number:f}"
 
 
 def _date(value: Any, _: Any) -> dt.date:
@@ -245,7 +260,7 @@ def _strict(conv: Converter) -> None:
     takes only the JSON type its schema declares (an int widens to a float); dates, datetimes
     and Decimals only from the strings the encoder writes.
     """
-    conv.register_unstructure_hook(Decimal, str)
+    conv.register_unstructure_hook(Decimal, _decimal_text)
     conv.register_structure_hook(Decimal, _decimal)
     # datetime is a subclass of date: its hooks must be registered after date's so they win.
     conv.register_unstructure_hook(dt.date, dt.date.isoformat)

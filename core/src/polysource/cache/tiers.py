@@ -22,6 +22,7 @@ __all__ = [
     "BackendContext",
     "CacheBackend",
     "Record",
+    "TierBusy",
     "decode_many",
     "decode_record",
     "decode_with",
@@ -46,6 +47,15 @@ class BackendContext:
     timeout: float = 0.25
 
 
+class TierBusy(Exception):
+    """Raised by a backend whose operation could not start in time because this process
+    already has as many in flight as the backend allows (its connection pool is in use).
+
+    The operation is a miss (or a skipped write) for its caller, and the tier stays attached:
+    it is this process that is busy, not the service that fails.
+    """
+
+
 @runtime_checkable
 class CacheBackend(Protocol):
     """A shared cache tier claimed by URL scheme through ``register_cache_backends``.
@@ -61,8 +71,8 @@ class CacheBackend(Protocol):
     ``bytes | None`` (one key, one round trip; without it the engine asks ``get_many`` for
     one key), and ``self_timed = True``, which says every read ends within
     ``context.timeout`` by itself (socket timeouts, bounded pool waits, no retry after a
-    timeout), so the engine does not wrap reads in a timeout of its own. A failed read still
-    detaches the tier.
+    timeout), so the engine does not wrap reads and writes in a timeout of its own. A failed
+    read or write still detaches the tier, except :class:`TierBusy`.
     """
 
     name: str

@@ -29,9 +29,13 @@ encoded record of a finished call), signed with the deployment secret
 (:meth:`polysource.security.Keyring.sign`): a message whose signature is missing or wrong is
 dropped, counted in ``rejected_messages`` and reported by a ``fleet`` event (state
 ``rejected``), so a client that may only publish on the channel can neither answer a flight
-nor open a breaker. An answer also carries the digest of the tenant it belongs to, checked by
-the process that takes it. A process ignores its own breaker and invalidation messages; the
-answers of its own flights reach its waiters at once, without the channel.
+nor open a breaker. Each message also carries the wall time it was sent: one older (or
+newer) than :data:`MESSAGE_LIFETIME` seconds, or one already taken, is dropped the same way,
+so a genuine message captured on the channel cannot be published again later (a day-old
+answer served as fresh, a breaker opened again after it closed). An answer also carries
+the digest of the tenant it belongs to, checked by the process that takes it. A process
+ignores its own breaker and invalidation messages; the answers of its own flights reach its
+waiters at once, without the channel.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, runtime_checkable
 
 import orjson
@@ -56,9 +60,22 @@ if TYPE_CHECKING:
     from polysource.engine.attempt import ProviderSlot
     from polysource.security import Keyring
 
-__all__ = ["MAX_UNSENT", "WAITED", "BatchLease", "Fleet", "FleetBackend", "FleetContext"]
+__all__ = [
+    "MAX_UNSENT",
+    "MESSAGE_LIFETIME",
+    "WAITED",
+    "BatchLease",
+    "Fleet",
+    "FleetBackend",
+    "FleetContext",
+]
 
 T = TypeVar("T")
+
+MESSAGE_LIFETIME: Final = 30.0
+"""Seconds a fleet message is taken after it was sent (by the sender's wall clock; the
+processes' clocks must agree to well within it): an older one, or one already taken in that
+time, is a replay and is dropped."""
 
 
 class _Waited:
@@ -199,6 +216,8 @@ class Fleet(Guard):
         failure_window: float = 60.0,
         breakers: bool = True,
         single_flight: bool = True,
+        on_invalidate: Callable[[Mapping[str, Any]], None] | None = None,
+        on_rejoin: Callable[[], object] | None = None,
     ) -> None:
         super().__init__(backend.name, clock, emitter, timeout=timeout, cooldown=cooldown)
         self.backend = backend
@@ -212,8 +231,9 @@ class Fleet(Guard):
         """This process's id in messages and lease tokens."""
         self.listening = False
         self.slots: dict[str, ProviderSlot] = {}
-        self.on_invalidate: Callable[[dict[str, Any]], None] | None = None
-        self.on_rejoin: Callable[[], None] | None = None
+        self.on_invalidate = on_invalidate
+        """Drops the memory-tier entries an invalidation from another process names."""
+        self.on_rejoin = on_rejoin
         """Called when the listener subscribes again after it was lost: the messages sent
         meanwhile (invalidations) never arrived, so the engine drops its memory tier."""
         self._unsent: list[dict[str, Any]] = []
@@ -235,15 +255,17 @@ class Fleet(Guard):
         self.remote_changes = 0
         self.invalidations = 0
         self.rejected = 0
-        """Messages dropped because their signature was missing or wrong."""
+        """Messages dropped because their signature was missing or wrong, or they were
+        replayed."""
+        self._taken: dict[bytes, float] = {}
+        """Signatures of the messages taken in the last :data:`MESSAGE_LIFETIME` seconds, with
+        the wall time each stops counting, oldest first."""
 
     # -- life cycle -----------------------------------------------------------------------
 
     def start(self, slots: dict[str, ProviderSlot]) -> None:
-        """Attach to the providers' breakers and start listening."""
+        """Follow the providers' breakers (built with this fleet) and start listening."""
         self.slots = slots
-        for slot in slots.values():
-            slot.fleet = self
         self._listener = self.tasks.spawn(self._listen(), name="polysource-fleet-listener")
 
     async def close(self) -> None:
@@ -318,7 +340,8 @@ class Fleet(Guard):
 
     def _signed(self, kind: str, fields: dict[str, Any], payload: bytes = b"") -> bytes:
         """A message from this process, signed."""
-        return self.keyring.sign(_message(kind, self.origin, fields, payload))
+        sent = {**fields, "w": self.clock.time()}
+        return self.keyring.sign(_message(kind, self.origin, sent, payload))
 
     # -- messages -------------------------------------------------------------------------
 
@@ -330,6 +353,9 @@ class Fleet(Guard):
         header, _, payload = body.partition(b"\n")
         try:
             fields = orjson.loads(header)
+            if not self._fresh(message[: len(message) - len(body)], fields.get("w")):
+                self._reject("replayed")
+                return
             kind = fields.get("t")
             if kind == _DONE:  # this process's own too: a flight it joined through the fleet
                 self._done(str(fields["k"]), payload if fields.get("ok") else None)
@@ -343,13 +369,34 @@ class Fleet(Guard):
         except Exception:  # noqa: BLE001, S110 - a malformed message is ignored, never fatal
             pass
 
-    def _reject(self) -> None:
-        """A message without a valid signature arrived: dropped, counted, reported."""
+    def _fresh(self, signature: bytes, sent: object) -> bool:
+        """Whether a signed message sent at wall time ``sent`` is taken: sent less than
+        :data:`MESSAGE_LIFETIME` seconds ago and not taken before (then it is remembered)."""
+        now = self.clock.time()
+        taken = self._taken
+        while taken:
+            oldest = next(iter(taken))
+            if taken[oldest] > now:
+                break
+            del taken[oldest]
+        if (
+            not isinstance(sent, (int, float))
+            or isinstance(sent, bool)
+            or not abs(now - sent) < MESSAGE_LIFETIME  # NaN is not fresh either
+            or signature in taken
+        ):
+            return False
+        taken[signature] = now + MESSAGE_LIFETIME
+        return True
+
+    def _reject(self, reason: str = "signature") -> None:
+        """A message without a valid signature, or a replayed one, arrived: dropped, counted,
+        reported."""
         self.rejected += 1
         if self.emitter.wants[EventKind.FLEET]:
             self.emitter.emit(
                 EventKind.FLEET,
-                detail={"fleet": self.name, "state": "rejected", "reason": "signature"},
+                detail={"fleet": self.name, "state": "rejected", "reason": reason},
             )
 
     # -- breakers -------------------------------------------------------------------------

@@ -10,7 +10,9 @@ A timeout only says the service failed if the timer that ended the operation ran
 the event loop itself is saturated (many callers, or a callback that blocks it), a timer runs
 late and the reply that already arrived is not read in time: the operation is then a miss for
 its caller, counted in ``lagged``, but the service stays attached, since it was the loop, not
-the service, that was slow.
+the service, that was slow. So does an operation that a backend could not start because this
+process already had as many in flight as the backend allows (:class:`TierBusy`, a full
+connection pool).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from collections.abc import Awaitable
 from typing import Final, TypeVar
 
+from polysource.cache.tiers import TierBusy
 from polysource.clock import Clock
 from polysource.engine.telemetry import Emitter
 from polysource.events import EventKind
@@ -82,8 +85,9 @@ class Guard:
         self.detached_until = 0.0
         self.failures = 0
         self.lagged = 0
-        """Operations that timed out because the event loop ran their timer late (misses that
-        left the service attached)."""
+        """Operations that timed out because the event loop ran their timer late, or that the
+        backend could not start for want of a free connection (misses that left the service
+        attached)."""
 
     def attached(self) -> bool:
         """Whether requests use the service now (else they run process-local)."""
@@ -123,7 +127,7 @@ class Guard:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a shared service failing never fails a request
-            if self._late(exc, started, timed):
+            if isinstance(exc, TierBusy) or self._late(exc, started, timed):
                 self.lagged += 1
                 return FAILED
             self.fail(exc)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from polysource.clock import Clock
-from polysource.events import Event, EventKind, redact_key
+from polysource.events import Event, EventKind
 from polysource.security import Keyring
 
 __all__ = ["Emitter"]
@@ -32,7 +32,8 @@ class Emitter:
     Args:
         sinks: The ``on_event`` implementations.
         clock: For event timestamps.
-        keyring: Gives each tenant's pseudonym (default: a keyring of this emitter's own).
+        keyring: Gives the pseudonym of each tenant and of each private dataset's key (default:
+            a keyring of this emitter's own).
     """
 
     def __init__(self, sinks: Iterable[Sink], clock: Clock, keyring: Keyring | None = None) -> None:
@@ -55,12 +56,13 @@ class Emitter:
         tenant: str | None = None,
         **fields: Any,
     ) -> None:
-        """Build and deliver an event if any sink wants ``kind``; private keys are redacted."""
+        """Build and deliver an event if any sink wants ``kind``; a private dataset's key is shown
+        as its pseudonym."""
         sinks = self._by_kind[kind]
         if not sinks:
             return
-        if private:
-            key = redact_key(key) if key is not None else None
+        if private and key is not None:
+            key = self._pseudonym(key)
         detail = fields.pop("detail", None) or {}
         event = Event(
             kind,

@@ -137,7 +137,7 @@ class Tier(Guard):
     cache backend.
 
     ``read_one`` is the backend's single-key ``get`` (else a ``get_many`` of one);
-    ``self_timed`` says that its reads end within the tier timeout by themselves.
+    ``self_timed`` says that its reads and writes end within the tier timeout by themselves.
     """
 
     def __init__(
@@ -342,7 +342,7 @@ class TierChain:
 
     async def _write(self, targets: Sequence[Tier], key: str, record: bytes, ttl: float) -> None:
         for tier in targets:
-            await tier.run(tier.backend.set(key, record, ttl))
+            await tier.run(tier.backend.set(key, record, ttl), timed=not tier.self_timed)
 
     async def delete(self, keys: Sequence[str]) -> None:
         """Remove keys from every tier (a detached one: when it is back)."""

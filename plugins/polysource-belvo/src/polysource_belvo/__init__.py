@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from polysource.hookspecs import hookimpl
-from polysource_belvo.emulator import create_app
 from polysource_belvo.provider import BelvoProvider
 
 if TYPE_CHECKING:
@@ -33,7 +32,7 @@ def register_emulators(register: EmulatorRegistrar) -> None:
     """Register the Belvo API emulator."""
     register(
         "belvo",
-        create_app,
+        "polysource_belvo.emulator:create_app",
         description=(
             "Belvo aggregation API: /api/links/, /api/accounts/, /api/transactions/ "
             "(secret keys: any; institutions erebor_mx_retail, gotham_mx_business (MFA), ...)"

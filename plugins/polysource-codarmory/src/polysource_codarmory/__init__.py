@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from polysource.hookspecs import hookimpl
-from polysource_codarmory.emulator import create_app
 from polysource_codarmory.provider import CodArmoryProvider
 
 if TYPE_CHECKING:
@@ -38,7 +37,7 @@ def register_emulators(register: EmulatorRegistrar) -> None:
     """Register the emulator of CODArmory's raw JSON files."""
     register(
         "codarmory",
-        create_app,
+        "polysource_codarmory.emulator:create_app",
         description="CODArmory data files as raw.githubusercontent.com serves them: "
         "/tzurbaev/codarmory.com/main/src/database/{file}.json (ETag, 304)",
         default_port=DEFAULT_EMULATOR_PORT,

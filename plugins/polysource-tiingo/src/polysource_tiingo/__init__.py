@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from polysource.hookspecs import hookimpl
-from polysource_tiingo.emulator import create_app
 from polysource_tiingo.provider import TiingoProvider
 
 if TYPE_CHECKING:
@@ -37,7 +36,7 @@ def register_emulators(register: EmulatorRegistrar) -> None:
     """Register the Tiingo API emulator."""
     register(
         "tiingo",
-        create_app,
+        "polysource_tiingo.emulator:create_app",
         description="Tiingo REST API: /iex, /tiingo/daily, /tiingo/fundamentals (token: any)",
         default_port=DEFAULT_EMULATOR_PORT,
     )

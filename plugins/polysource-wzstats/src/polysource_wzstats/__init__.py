@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from polysource.hookspecs import hookimpl
-from polysource_wzstats.emulator import create_app
 from polysource_wzstats.provider import WZStatsProvider
 
 if TYPE_CHECKING:
@@ -36,7 +35,7 @@ def register_emulators(register: EmulatorRegistrar) -> None:
     """Register the WZStats API emulator."""
     register(
         "wzstats",
-        create_app,
+        "polysource_wzstats.emulator:create_app",
         description=(
             "WZStats front-end API: /wz2/weapons/meta/weapons-and-tier-lists/ "
             "(no key; POST /_emulator/data changes the data)"

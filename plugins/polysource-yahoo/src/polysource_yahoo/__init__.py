@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from polysource.hookspecs import hookimpl
-from polysource_yahoo.emulator import create_app
 from polysource_yahoo.provider import YahooProvider
 
 if TYPE_CHECKING:
@@ -37,7 +36,7 @@ def register_emulators(register: EmulatorRegistrar) -> None:
     """Register the Yahoo Finance API emulator."""
     register(
         "yahoo",
-        create_app,
+        "polysource_yahoo.emulator:create_app",
         description="Yahoo Finance JSON API: cookie + crumb, v7 quote, v8 chart, v10 quoteSummary",
         default_port=DEFAULT_EMULATOR_PORT,
     )

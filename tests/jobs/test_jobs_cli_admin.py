@@ -1,0 +1,25 @@
+"""The jobs under the CLI and the gateway's admin routes."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from polysource.cli import main
+
+
+def test_cli_jobs_list_and_run_json(tmp_path):
+    """``polysource jobs list --json`` lists the configured jobs; ``jobs run`` runs one now."""
+    config = tmp_path / "polysource.toml"
+    config.write_text('[plugins]\nonly = []\n[[jobs]]\nname = "purge"\nevery = "1h"\npurge = {}\n')
+    runner = CliRunner()
+    listed = runner.invoke(main, ["jobs", "list", "--json", "--config", str(config)])
+    assert listed.exit_code == 0, listed.output
+    (job,) = json.loads(listed.stdout)["jobs"]
+    assert (job["name"], job["schedule"], job["runs"]) == ("purge", "every 3600s", 0)
+    ran = runner.invoke(main, ["jobs", "run", "purge", "--json", "--config", str(config)])
+    assert ran.exit_code == 0, ran.output
+    assert json.loads(ran.stdout)["job"]["last_outcome"] == "ok"
+    missing = runner.invoke(main, ["jobs", "run", "nope", "--json", "--config", str(config)])
+    assert missing.exit_code != 0 and "unknown job" in missing.stdout
