@@ -23,3 +23,12 @@ def test_cli_jobs_list_and_run_json(tmp_path):
     assert json.loads(ran.stdout)["job"]["last_outcome"] == "ok"
     missing = runner.invoke(main, ["jobs", "run", "nope", "--json", "--config", str(config)])
     assert missing.exit_code != 0 and "unknown job" in missing.stdout
+
+
+def test_cli_worker_without_a_queue_says_what_to_set(tmp_path):
+    """``polysource worker`` without ``[jobs_queue] url`` fails with one line naming the key."""
+    config = tmp_path / "polysource.toml"
+    config.write_text('[plugins]\nonly = []\n[[jobs]]\nname = "purge"\nevery = "1h"\npurge = {}\n')
+    result = CliRunner().invoke(main, ["worker", "--config", str(config)])
+    assert result.exit_code != 0
+    assert "jobs_queue.url" in result.output and "polysource-redis[worker]" in result.output

@@ -163,3 +163,18 @@ def test_intervals_and_schedules():
     ]
     assert Schedule(every=60).next_after(100.0) == 160.0
     assert Job("j", "purge", Schedule(every=60)).paused is False
+
+
+def test_jobs_queue_config_errors_name_the_key_path():
+    """A bad [jobs_queue] value or an unknown key is a ConfigError naming its key path."""
+    cases = [
+        ({"url": "localhost"}, "jobs_queue.url"),
+        ({"url": "redis://h", "job_timeout": 0}, "jobs_queue.job_timeout"),
+        ({"url": "redis://h", "max_tries": 0}, "jobs_queue.max_tries"),
+        ({"queue": ""}, "jobs_queue.queue"),
+        ({"urll": "redis://h"}, "jobs_queue"),
+    ]
+    for section, path in cases:
+        with pytest.raises(ConfigError) as caught:
+            load_config(environ={}, overrides={"jobs_queue": section})
+        assert caught.value.path == path, section

@@ -1169,3 +1169,33 @@ def jobs_run(name: str, config_path: str | None, as_json: bool) -> None:
         _print(_jobs_table([info]))
     if info.last_outcome and info.last_outcome.startswith("error"):
         raise SystemExit(1)
+
+
+@main.command()
+@config_option
+def worker(config_path: str | None) -> None:
+    """Run the scheduled jobs as one of the workers of [jobs_queue] (until SIGTERM or Ctrl-C).
+
+    Each scheduled tick runs once among all the workers; `polysource jobs run NAME` queues a
+    run for them.
+    """
+
+    async def run() -> None:
+        from polysource.errors import ConfigError
+        from polysource.jobs.scheduler import JobWorker
+
+        async with _orchestrator(config_path) as orch:
+            runner = orch.jobs.runner
+            if not isinstance(runner, JobWorker):
+                raise ConfigError(
+                    'polysource worker needs a queue: set [jobs_queue] url = "redis://..." '
+                    "and install polysource-redis[worker]",
+                    path="jobs_queue.url",
+                )
+            click.echo(f"worker: {len(orch.jobs)} job(s) from {runner!r}", err=True)
+            await runner.work()
+
+    import asyncio
+
+    with _errors():
+        asyncio.run(run())

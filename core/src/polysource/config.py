@@ -39,6 +39,7 @@ __all__ = [
     "GatewayJwtConfig",
     "GatewayKeyConfig",
     "JobConfig",
+    "JobsQueueConfig",
     "PluginsConfig",
     "ProviderConfig",
     "RetryConfig",
@@ -409,6 +410,26 @@ class JobConfig:
 
 
 @define
+class JobsQueueConfig:
+    """Where workers take the jobs from (section ``[jobs_queue]``).
+
+    Args:
+        url: The queue's URL (``redis://...``; a scheme a ``job_runner`` plugin claims). Set:
+            no process runs a schedule of its own; ``polysource worker`` processes run each
+            scheduled tick once among them. Unset: each process runs its jobs in-process.
+        queue: Name of the queue (and prefix of its run records).
+        job_timeout: Seconds one run may take before it is cancelled and tried again.
+        max_tries: Runs of one tick at most (a worker killed mid-run leaves a tick that
+            another worker runs again, after ``job_timeout`` plus the queue's grace period).
+    """
+
+    url: str | None = field(default=None, repr=_url_repr)
+    queue: str = "polysource:jobs"
+    job_timeout: float = 300.0
+    max_tries: int = 3
+
+
+@define
 class PluginsConfig:
     """Which plugins load: ``block`` names plugins to skip, ``only`` (if set) the only ones."""
 
@@ -441,6 +462,7 @@ class Config:
     gateway: GatewayConfig = field(factory=GatewayConfig)
     jobs: tuple[JobConfig, ...] = ()
     keysets: dict[str, tuple[str, ...]] = field(factory=dict)
+    jobs_queue: JobsQueueConfig = field(factory=JobsQueueConfig)
 
     def provider(self, name: str) -> ProviderConfig:
         """The config of provider ``name`` (defaults when it has no section)."""
@@ -646,6 +668,19 @@ def _check(config: Config) -> None:
         )
     _check_gateway(config.gateway)
     _check_jobs(config)
+    _check_jobs_queue(config)
+
+
+def _check_jobs_queue(config: Config) -> None:
+    queue = config.jobs_queue
+    if queue.url is not None and "://" not in queue.url:
+        raise ConfigError("is not a URL (write scheme://host...)", path="jobs_queue.url")
+    if not queue.queue:
+        raise ConfigError("must not be empty", path="jobs_queue.queue")
+    if queue.job_timeout <= 0:
+        raise ConfigError(f"must be > 0, got {queue.job_timeout}", path="jobs_queue.job_timeout")
+    if queue.max_tries < 1:
+        raise ConfigError(f"must be >= 1, got {queue.max_tries}", path="jobs_queue.max_tries")
 
 
 def _check_jobs(config: Config) -> None:

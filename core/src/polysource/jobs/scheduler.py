@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from polysource.models import BatchResult
     from polysource.orchestrator import Orchestrator
 
-__all__ = ["JobRunner", "Jobs", "Scheduler"]
+__all__ = ["JobRunner", "JobWorker", "Jobs", "Scheduler"]
 
 _log = LazyLogger("polysource.jobs")
 
@@ -34,6 +34,19 @@ class JobRunner(Protocol):
 
     def enqueue(self, name: str) -> Awaitable[None]:
         """Queue one run of job ``name`` for a worker."""
+        ...
+
+
+@runtime_checkable
+class JobWorker(JobRunner, Protocol):
+    """A runner that can also be the worker (what ``polysource worker`` runs)."""
+
+    def work(self) -> Awaitable[None]:
+        """Run the scheduled ticks and queued runs until cancelled or stopped by a signal."""
+        ...
+
+    def close(self) -> Awaitable[None]:
+        """Release the runner's connections (when the orchestrator closes)."""
         ...
 
 
@@ -99,6 +112,10 @@ class Jobs:
     def names(self) -> tuple[str, ...]:
         """The job names, in the order they were added."""
         return tuple(self._states)
+
+    def job(self, name: str) -> Job:
+        """The definition of job ``name``."""
+        return self._state(name).job
 
     def get(self, name: str) -> JobInfo:
         """The state of job ``name``."""
@@ -170,7 +187,19 @@ class Jobs:
     # lifecycle ----------------------------------------------------------------------------
 
     async def start(self, runner: JobRunner | None = None) -> None:
-        """Start the in-process scheduler, unless ``runner`` runs the jobs elsewhere."""
+        """Start the in-process scheduler, unless ``runner`` runs the jobs elsewhere.
+
+        Raises:
+            ConfigError: ``[jobs_queue] url`` is set but no plugin runs jobs from it.
+        """
+        url = self._orch.config.jobs_queue.url
+        if runner is None and url is not None:
+            scheme = url.partition("://")[0][:20]
+            raise ConfigError(
+                f"no installed plugin runs jobs from a {scheme!r} queue "
+                "(for redis://, install polysource-redis[worker])",
+                path="jobs_queue.url",
+            )
         self.runner = runner
         if runner is None and self._states:
             self._scheduler = Scheduler(self)
@@ -181,6 +210,8 @@ class Jobs:
         if self._scheduler is not None:
             await self._scheduler.close()
             self._scheduler = None
+        if isinstance(self.runner, JobWorker):
+            await self.runner.close()
 
     def _wake(self) -> None:
         if self._scheduler is not None:
