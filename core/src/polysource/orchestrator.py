@@ -159,8 +159,10 @@ class Orchestrator:
         self._emitter: Emitter | None = None
         self._tasks = TaskSet()
         self._rng = random.Random()
-        self._index: dict[Any, IndexSlot] = {}
-        self._plain: dict[Any, dict[str, IndexSlot]] = {}
+        self._index: dict[Any, dict[Any, IndexSlot]] = {}
+        self._plain: dict[Any, dict[Any, IndexSlot]] = {}
+        self._results: list[Any] = []  # the memory tier's result per slot
+        self._referenced = bytearray()  # and its reference bit per slot
         self._now = self.clock.monotonic
         self._shared_limits: Any = None
         self._fleet: Fleet | None = None
@@ -333,6 +335,8 @@ class Orchestrator:
             memory = MemoryCache(self.config.cache.max_entries, self.config.cache.max_bytes)
             self._index = memory.index
             self._plain = memory.plain
+            self._results = memory.results
+            self._referenced = memory.referenced
         fleet = (
             self._make_fleet(fleet_backend, emitter, keyring, memory)
             if fleet_backend is not None
@@ -654,6 +658,8 @@ class Orchestrator:
         self._datasets = {}
         self._index = {}
         self._plain = {}
+        self._results = []
+        self._referenced = bytearray()
         for hook in self.registry.shutdown_hooks:
             try:
                 outcome = hook(orchestrator=self)
@@ -852,15 +858,16 @@ class Orchestrator:
                     slot = None
             else:
                 try:
-                    slot = self._index.get((dataset, key, region, tier, tenant))
+                    table = self._index.get(dataset)
+                    slot = table.get((key, region, tier, tenant)) if table is not None else None
                 except TypeError:  # an unhashable argument: the slow path reports it
                     slot = None
             if slot is not None:
-                result, fresh_until, entry = slot
+                number, fresh_until = slot
                 if self._now() < fresh_until:
-                    entry.referenced = True
+                    self._referenced[number] = 1
                     self._fast_hits += 1
-                    return result
+                    return self._results[number]  # type: ignore[no-any-return]
             elif self._joins:
                 # Not cached: an identical call in flight is joined at once.
                 try:
@@ -1047,12 +1054,13 @@ class Orchestrator:
             if table is not None:
                 started = self._now()
                 misses: list[str] = []
+                in_slots, referenced = self._results, self._referenced
                 try:
                     for key in keys:
                         slot = table.get(key)
                         if slot is not None and started < slot[1]:
-                            slot[2].referenced = True
-                            cached[key] = slot[0]
+                            referenced[slot[0]] = 1
+                            cached[key] = in_slots[slot[0]]
                         else:
                             misses.append(key)
                 except TypeError:  # an unhashable key: the slow path reports it
