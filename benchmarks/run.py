@@ -26,6 +26,8 @@ MODULES = [
     "l3_sql",
     "memory",
     "prometheus",
+    "startup",
+    "gc_pause",
 ]
 
 

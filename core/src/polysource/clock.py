@@ -1,6 +1,7 @@
 """One injectable source of time for everything time-based (TTLs, breakers, backoff, deadlines).
 
-Production code uses :class:`SystemClock`; tests use :class:`polysource.testing.FakeClock`,
+Production code uses [`SystemClock`][polysource.clock.SystemClock]; tests use
+[`polysource.testing.FakeClock`][polysource.testing.FakeClock],
 which advances only when told to, so no test sleeps.
 """
 

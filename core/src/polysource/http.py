@@ -1,12 +1,16 @@
 """HTTP helpers shared by provider plugins: sessions, error classification and JSON bodies.
 
-:func:`send` maps transport failures to ``network``/``timeout`` and follows redirects only
+[`send()`][polysource.http.send] maps transport failures to ``network``/``timeout`` and follows
+redirects only
 within the request's origin, so no credential (header, body or query) ever reaches another
-host; :func:`status_error` and :func:`raise_for_status` turn a failing status into a
-categorised error through the explicit table :data:`STATUS_CATEGORIES`; :func:`json_body`
+host; [`status_error()`][polysource.http.status_error] and
+[`raise_for_status()`][polysource.http.raise_for_status] turn a failing status into a
+categorised error through the explicit table
+[`STATUS_CATEGORIES`][polysource.http.STATUS_CATEGORIES]; [`json_body()`][polysource.http.json_body]
 decodes a success (``invalid_response`` when it is not the JSON expected). Messages name the
 method and the URL without its query string and never include request headers; text from the
-provider is masked with :func:`polysource.redaction.redact`, so tokens never reach them."""
+provider is masked with [`polysource.redaction.redact()`][polysource.redaction.redact], so tokens
+never reach them."""
 
 from __future__ import annotations
 
@@ -111,7 +115,8 @@ the next provider.
 
 
 def classify_status(status: int) -> ErrorCategory | None:
-    """The taxonomy category of an HTTP status (:data:`STATUS_CATEGORIES`), ``None`` below 400."""
+    """The taxonomy category of an HTTP status
+    ([`STATUS_CATEGORIES`][polysource.http.STATUS_CATEGORIES]), ``None`` below 400."""
     if status < 400:
         return None
     category = STATUS_CATEGORIES.get(status)
@@ -161,14 +166,17 @@ def status_error(
     detail: str | None = None,
     secrets: Iterable[str] = (),
 ) -> ProviderError:
-    """Build the :class:`ProviderError` for an HTTP answer that is a failure.
+    """Build the [`ProviderError`][polysource.http.ProviderError] for an HTTP answer that is a
+    failure.
 
     Args:
         provider: The provider's name.
         response: The answer.
-        category: Overrides the category :func:`classify_status` gives the status.
+        category: Overrides the category
+            [`classify_status()`][polysource.http.classify_status] gives the status.
         detail: The provider's own explanation (from its error body); it is masked with
-            :func:`polysource.redaction.redact` (every encoding of ``secrets``, and anything
+            [`polysource.redaction.redact()`][polysource.redaction.redact] (every encoding of
+            ``secrets``, and anything
             shaped like a credential), then shortened.
         secrets: Values that must never appear in the message (API keys, tokens), in any
             encoding.
@@ -186,7 +194,7 @@ def status_error(
 def raise_for_status(
     provider: str, response: HttpResponse, *, detail: str | None = None, secrets: Iterable[str] = ()
 ) -> None:
-    """Raise :func:`status_error` when the status is 400 or above."""
+    """Raise [`status_error()`][polysource.http.status_error] when the status is 400 or above."""
     if response.status >= 400:
         raise status_error(provider, response, detail=detail, secrets=secrets)
 

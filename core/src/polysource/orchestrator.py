@@ -1,4 +1,5 @@
-"""The :class:`Orchestrator`: lifecycle and the public request methods."""
+"""The [`Orchestrator`][polysource.orchestrator.Orchestrator]: lifecycle and the public request
+methods."""
 
 from __future__ import annotations
 
@@ -15,9 +16,8 @@ from typing import Any, TypeVar, overload
 
 import attrs
 import cattrs
-import structlog
 
-from polysource._builtins import LogSink
+from polysource._logging import LazyLogger
 from polysource.cache.codec import params_converter
 from polysource.cache.memory import MemoryCache
 from polysource.cache.tiers import BackendContext, CacheBackend
@@ -73,14 +73,13 @@ from polysource.validation import (
     excerpt,
     is_plain_key,
 )
-from polysource.webhook import WebhookSink
 
 __all__ = ["Orchestrator"]
 
 T = TypeVar("T")
 P = TypeVar("P")
 R = TypeVar("R")
-_log = structlog.get_logger("polysource")
+_log = LazyLogger("polysource")
 
 
 def _check_number(name: str, value: object, *, zero: bool) -> None:
@@ -91,8 +90,10 @@ def _check_number(name: str, value: object, *, zero: bool) -> None:
         isinstance(value, bool)
         or not isinstance(value, int | float)
         or not (value >= 0 if zero else value > 0)
+        or (isinstance(value, int) and value > 2**53)  # a float (a timer) could not hold it
     ):
-        shown = repr(value) if isinstance(value, int | float) else excerpt(value)
+        small = isinstance(value, float) or (isinstance(value, int) and abs(value) <= 2**53)
+        shown = repr(value) if small else excerpt(value)
         raise InvalidRequest(f"{name} must be a number {'>=' if zero else '>'} 0, got {shown}")
 
 
@@ -119,7 +120,7 @@ def _check_input(ds: Dataset[Any], keys: Iterable[object], region: object, tenan
 class Orchestrator:
     """Fetches data from the providers that plugins registered, as if from one source.
 
-    Use it as an async context manager::
+    Use it as an async context manager:
 
         async with Orchestrator.from_config("polysource.toml") as orch:
             result = await orch.fetch("quote", "AAPL", region="US")
@@ -169,6 +170,11 @@ class Orchestrator:
         self._fleet_backend_made: FleetBackend | None = None
         self._tiers_made: list[CacheBackend] = []
         self._started = False
+        from polysource.jobs.model import jobs_from_config
+        from polysource.jobs.scheduler import Jobs
+
+        self.jobs = Jobs(self, *jobs_from_config(self.config))
+        """The scheduled jobs and key sets (list, run now, pause, resume, add)."""
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str], **kwargs: Any) -> Orchestrator:
@@ -191,7 +197,7 @@ class Orchestrator:
 
     @property
     def registry(self) -> Registry:
-        """What the plugins registered (after :meth:`start`)."""
+        """What the plugins registered (after `start()`)."""
         if self._registry is None:
             self._pm = self._plugin_manager()
             self.audit = self._audit_log(self._pm)
@@ -247,6 +253,8 @@ class Orchestrator:
         telemetry = self.config.telemetry
         extra: list[object] = []
         if telemetry.webhook_url:
+            from polysource.webhook import WebhookSink
+
             extra.append(
                 WebhookSink(
                     telemetry.webhook_url,
@@ -303,6 +311,8 @@ class Orchestrator:
         keyring = self._keyring = self._keyring_for(registry)
         sinks = list(registry.event_sinks)
         if self.config.telemetry.log:
+            from polysource._builtins import LogSink
+
             sinks.append(LogSink(self.config.telemetry.log_level).on_event)
         emitter = Emitter(sinks, self.clock, keyring)
         infos: dict[str, ProviderInfo] = {}
@@ -399,6 +409,7 @@ class Orchestrator:
             outcome = hook(orchestrator=self)
             if inspect.isawaitable(outcome):
                 await outcome
+        await self.jobs.start(self._pm.pm.hook.job_runner(orchestrator=self))
 
     def _check_names(self, registry: Registry) -> None:
         """Every provider, dataset and operation the config names is registered.
@@ -647,6 +658,7 @@ class Orchestrator:
         if not self._started:
             return
         self._started = False
+        await self.jobs.close()
         self._datasets = {}
         self._lookup = None
         for hook in self.registry.shutdown_hooks:
@@ -743,7 +755,8 @@ class Orchestrator:
 
         Raises:
             InvalidRequest: A key or region outside the key alphabet and length limit
-                (:mod:`polysource.validation`), a tenant that is not a key, a private
+                ([`polysource.validation`][polysource.validation]), a tenant that is not a key, a
+                private
                 dataset without a tenant, an unknown tier, a deadline that is not > 0, a
                 bound that is not >= 0.
         """
@@ -870,6 +883,33 @@ class Orchestrator:
             time_limit=deadline if deadline is not None else self.config.deadline,
             hedge=hedge,
         )
+
+    @overload
+    async def fetch_many(
+        self,
+        dataset: Dataset[T],
+        keys: Iterable[str],
+        *,
+        region: str | None = ...,
+        tier: str | None = ...,
+        tenant: str | None = ...,
+        skip_cache: bool = ...,
+        allow_stale: bool = ...,
+        deadline: float | None = ...,
+    ) -> BatchResult[T]: ...
+    @overload
+    async def fetch_many(
+        self,
+        dataset: str,
+        keys: Iterable[str],
+        *,
+        region: str | None = ...,
+        tier: str | None = ...,
+        tenant: str | None = ...,
+        skip_cache: bool = ...,
+        allow_stale: bool = ...,
+        deadline: float | None = ...,
+    ) -> BatchResult[Any]: ...
 
     async def fetch_many(
         self,
@@ -1056,6 +1096,35 @@ class Orchestrator:
             time_limit=deadline if deadline is not None else self.config.deadline,
         )
 
+    @overload
+    async def fetch_composite(
+        self,
+        dataset: Dataset[T],
+        key: str,
+        *,
+        parts: Sequence[str] | None = ...,
+        min_parts: int = ...,
+        fail_fast: bool = ...,
+        region: str | None = ...,
+        tier: str | None = ...,
+        tenant: str | None = ...,
+        deadline: float | None = ...,
+    ) -> CompositeResult[T]: ...
+    @overload
+    async def fetch_composite(
+        self,
+        dataset: str,
+        key: str,
+        *,
+        parts: Sequence[str] | None = ...,
+        min_parts: int = ...,
+        fail_fast: bool = ...,
+        region: str | None = ...,
+        tier: str | None = ...,
+        tenant: str | None = ...,
+        deadline: float | None = ...,
+    ) -> CompositeResult[Any]: ...
+
     async def fetch_composite(
         self,
         dataset: Dataset[T] | str,
@@ -1105,6 +1174,31 @@ class Orchestrator:
             min_parts=min_parts,
             fail_fast=fail_fast,
         )
+
+    @overload
+    async def execute(
+        self,
+        operation: Operation[P, R],
+        params: P | Mapping[str, Any] | None = ...,
+        *,
+        region: str | None = ...,
+        tier: str | None = ...,
+        tenant: str | None = ...,
+        prefer: str | None = ...,
+        deadline: float | None = ...,
+    ) -> OperationResult[R]: ...
+    @overload
+    async def execute(
+        self,
+        operation: str,
+        params: Any = ...,
+        *,
+        region: str | None = ...,
+        tier: str | None = ...,
+        tenant: str | None = ...,
+        prefer: str | None = ...,
+        deadline: float | None = ...,
+    ) -> OperationResult[Any]: ...
 
     async def execute(
         self,
@@ -1204,10 +1298,10 @@ class Orchestrator:
 
     def _slot(self, name: str) -> ProviderSlot:
         self._require_started()
-        slot = self._slots.get(name)
+        slot = self._slots.get(name) if isinstance(name, str) else None
         if slot is None:
             raise InvalidRequest(
-                f"unknown provider {name!r}; providers: {', '.join(sorted(self._slots))}"
+                f"unknown provider {excerpt(name)}; providers: {', '.join(sorted(self._slots))}"
             )
         return slot
 
@@ -1250,7 +1344,7 @@ class Orchestrator:
         )
 
     def disable(self, name: str) -> None:
-        """Take a provider out of routing until :meth:`enable`; requests that would have
+        """Take a provider out of routing until `enable()`; requests that would have
         asked it report it skipped (``provider_down``, "disabled by the operator")."""
         self._slot(name)
         assert self._router is not None
@@ -1258,7 +1352,7 @@ class Orchestrator:
 
     def enable(self, name: str) -> None:
         """Put a provider back into routing and into rotation; its breaker keeps its state
-        (:meth:`reset_breaker` closes it)."""
+        (`reset_breaker()` closes it)."""
         slot = self._slot(name)
         assert self._router is not None
         self._router.set_enabled(name, True)
@@ -1267,13 +1361,26 @@ class Orchestrator:
     def set_rank(self, name: str, region: str, rank: int) -> None:
         """Change a provider's rank in a region at runtime."""
         self._slot(name)
+        if check_region(region) is None:
+            raise InvalidRequest("region must be a string, not None")
+        if not isinstance(rank, int) or isinstance(rank, bool):
+            raise InvalidRequest(f"rank must be an integer, not {excerpt(rank)}")
         assert self._router is not None
         self._router.set_rank(name, region, rank)
+
+    def reset_budget(self, name: str) -> None:
+        """Start a new cost budget window for provider ``name`` now (this process's count)."""
+        self._require_started()
+        slot = self._slots.get(name)
+        if slot is None:
+            raise InvalidRequest(f"unknown provider {name[:40]!r}")
+        if slot.budget is not None:
+            slot.budget.reset()
 
     def reset_breaker(self, name: str) -> None:
         """Close a provider's circuit breaker and put it back in rotation (failures forgotten).
 
-        A provider the operator disabled stays disabled until :meth:`enable`.
+        A provider the operator disabled stays disabled until `enable()`.
         """
         slot = self._slot(name)
         slot.breaker.reset()

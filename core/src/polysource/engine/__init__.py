@@ -1,7 +1,7 @@
 """Request pipeline stages, each existing once and composed in one place.
 
 Every public method of the orchestrator (``fetch``, ``fetch_many``, ``fetch_merged``,
-``execute``) runs through the same stages, top to bottom::
+``execute``) runs through the same stages, top to bottom:
 
     request      one validated request type per call (dataset or operation, key(s), region,
                  tier, tenant, deadline and the per-call options)

@@ -132,7 +132,13 @@ class ProviderSlot:
         """Bounds and detaches the shared limits storage (the fleet, when it is the fleet's)."""
         self.budget = (
             CostBudget(
-                config.budget.limit, config.budget.period, clock, self.name, shared=shared_limits
+                config.budget.limit,
+                config.budget.period,
+                clock,
+                self.name,
+                shared=shared_limits,
+                tz=config.budget.tz,
+                cron=config.budget.cron,
             )
             if config.budget
             else None
@@ -185,6 +191,7 @@ class ProviderSlot:
             cost_spent=self.budget.total_spent if self.budget else self.cost * self.attempts,
             budget_limit=self.budget.limit if self.budget else None,
             budget_spent=self.budget.limit - self.budget.remaining if self.budget else 0.0,
+            budget_resets_at=self.budget.resets_at if self.budget else None,
         )
 
     def _skip(self, category: ErrorCategory, message: str, target: str) -> ProviderError:
@@ -206,7 +213,8 @@ class ProviderSlot:
         budget = self.budget
         if budget is not None and not budget.is_shared and not budget.try_spend(self.cost):
             self.breaker.release()
-            return self._skip(ErrorCategory.BUDGET_EXHAUSTED, "cost budget spent", target)
+            self._skip(ErrorCategory.BUDGET_EXHAUSTED, "cost budget spent", target)
+            return budget.exhausted(self.cost)
         return None
 
     def resting(self, target: str) -> ProviderError | None:
@@ -286,7 +294,8 @@ async def _gate_shared(slot: ProviderSlot, target: str) -> ProviderError | None:
         if not (budget.try_spend(slot.cost) if local else budget.spend_shared(slot.cost, now)):
             slot.breaker.release()
             scope = "local" if local else "fleet"
-            return slot._skip(ErrorCategory.BUDGET_EXHAUSTED, f"{scope} cost budget spent", target)
+            slot._skip(ErrorCategory.BUDGET_EXHAUSTED, f"{scope} cost budget spent", target)
+            return budget.exhausted(slot.cost, scope)
     return None
 
 

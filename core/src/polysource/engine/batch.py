@@ -1,13 +1,15 @@
 """Batching: ``fetch_many`` and the coalescing of concurrent single fetches (DataLoader style).
 
-- :class:`Coalescer`: single ``fetch`` calls for a batch-capable provider that arrive within
+- [`Coalescer`][polysource.engine.batch.Coalescer]: single ``fetch`` calls for a batch-capable
+provider that arrive within
   one short window (by default, the same turn of the event loop) are sent as one
   ``fetch_batch`` per ``max_batch_size`` keys. The batch call goes through the attempt stage
   once, so breakers, rate limits and budgets count provider calls, not keys. Each caller waits
   on a future of its own; a key the batch did not return is ``not_found`` for that caller,
   who then fails over as usual. A retry of the batch must leave every caller's next provider
   its full per-try timeout (see ``attempt``'s ``reserve``).
-- :func:`fetch_many`: cache first; misses grouped into provider batches of at most
+- [`fetch_many()`][polysource.engine.batch.fetch_many]: cache first; misses grouped into provider
+batches of at most
   ``max_batch_size``, run concurrently under a bound; keys a batch did not return fail over
   per key to the next provider. Each provider's retries leave the next provider of the walk
   its full per-try timeout, as in ``fetch``.

@@ -1,7 +1,7 @@
 """The provider-call component: the one way the engine calls a provider.
 
 Every walk (serial, hedged, batched), ``fetch_merged`` and ``execute`` call providers through
-:class:`ProviderCalls`, so each of them follows the same rules:
+[`ProviderCalls`][polysource.engine.call.ProviderCalls], so each of them follows the same rules:
 
 - the route as the selection policy orders it, and the policy observes every attempt;
 - a provider the operator disabled, or one out of health rotation, is skipped and reported

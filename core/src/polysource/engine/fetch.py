@@ -229,7 +229,8 @@ class FetchEngine:
             )
 
     def drop_invalidated(self, fields: Mapping[str, Any]) -> None:
-        """Drop memory-tier entries named by an invalidation (see :func:`drop_invalidated`)."""
+        """Drop memory-tier entries named by an invalidation (see
+        [`drop_invalidated()`][polysource.engine.fetch.drop_invalidated])."""
         if self.memory is not None:
             drop_invalidated(self.memory, self.keyring, fields)
 

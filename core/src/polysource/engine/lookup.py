@@ -9,8 +9,10 @@ Each dataset has a :class:`View`, found by its handle or its name: its canonical
 cache policy and a bounded memo of the keys callers spelled (``"aapl"``) to their canonical
 form (``"AAPL"``). A key enters the memo only once it is known to be a valid key, so a key the
 memo knows needs neither normalising nor checking again. Entries are those of the memory tier,
-keyed by ``(dataset, key, region, tenant)``; a hit marks its entry referenced (the memory
-tier's eviction gives it a second chance) instead of reordering the store.
+keyed by ``(dataset, key, region, tenant)``: a hit finds the entry's slot and reads its result
+and time from the tier's per-slot arrays (no entry object is built), and sets the slot's
+reference bit (the memory tier's eviction gives it a second chance) instead of reordering the
+store.
 """
 
 from __future__ import annotations
@@ -136,7 +138,10 @@ class Lookup:
         self.emitter = emitter
         self.hit_events = emitter.wants[EventKind.CACHE_HIT]
         """Whether a sink listens for ``cache_hit`` (sinks are fixed when the engine is built)."""
-        self._peek = memory.peek
+        self._slot_of = memory.slot_of
+        self._results = memory.results
+        self._stored_at = memory.stored_at
+        self._referenced = memory.referenced
         self.views: dict[Any, View] = {}
         for name, ds in datasets.items():
             view = View(ds, policies[name], region, tier)
@@ -184,26 +189,27 @@ class Lookup:
                     ckey = (view.name, nkey, region or self.region, tenant)
                 else:
                     ckey = (view.name, nkey, region, None)
-            entry = self._peek(ckey)
-            if entry is None:
+            slot = self._slot_of(ckey)
+            if slot is None:
                 return None
             ttl = view.tier_ttl if tier is None else view.ttl.get(tier)
         except TypeError:  # an unhashable argument: the pipeline reports it
             return None
-        if ttl is None or entry.result is None:
+        result = self._results[slot]
+        if ttl is None or result is None:
             return None
-        age = self.now() - entry.stored_at
+        age = self.now() - self._stored_at[slot]
         if age >= ttl:
             return None
         if max_age is not None and (type(max_age) not in _NUMBER or not age < max_age):
             return None
         if tenant is not None and not view.private and not is_plain_key(tenant):
             return None  # a public dataset ignores the tenant, but it must be valid
-        entry.referenced = True
+        self._referenced[slot] = 1
         self.hits += 1
         if self.hit_events:
-            self._hit_event(view, entry)
-        return entry.result
+            self._hit_event(view, ckey)
+        return result
 
     def fresh_many(
         self,
@@ -232,7 +238,8 @@ class Lookup:
             return keys
         if ttl is None:
             return keys
-        peek = self._peek
+        slot_of = self._slot_of
+        results, stored_at, referenced = self._results, self._stored_at, self._referenced
         now = self.now()
         misses: list[Any] = []
         if region is None and not view.private:
@@ -242,12 +249,13 @@ class Lookup:
                     ckey = plain.get(key) or view.plain_key(key)
                 except TypeError:
                     ckey = None
-                entry = peek(ckey) if ckey is not None else None
-                if entry is None or entry.result is None or now - entry.stored_at >= ttl:
+                slot = slot_of(ckey) if ckey is not None else None
+                result = None if slot is None else results[slot]
+                if result is None or now - stored_at[slot] >= ttl:  # type: ignore[index]
                     misses.append(key)
                     continue
-                entry.referenced = True
-                hits[key] = entry.result
+                referenced[slot] = 1  # type: ignore[index]
+                hits[key] = result
         else:
             name = view.name
             area = region or self.region
@@ -256,14 +264,15 @@ class Lookup:
             for key in keys:
                 try:
                     nkey = memo.get(key) or view.canonical(key)
-                    entry = peek((name, nkey, area, owner)) if nkey is not None else None
+                    slot = slot_of((name, nkey, area, owner)) if nkey is not None else None
                 except TypeError:
-                    entry = None
-                if entry is None or entry.result is None or now - entry.stored_at >= ttl:
+                    slot = None
+                result = None if slot is None else results[slot]
+                if result is None or now - stored_at[slot] >= ttl:  # type: ignore[index]
                     misses.append(key)
                     continue
-                entry.referenced = True
-                hits[key] = entry.result
+                referenced[slot] = 1  # type: ignore[index]
+                hits[key] = result
         found = len(keys) - len(misses)
         self.hits += found
         if found and self.hit_events:
@@ -271,9 +280,7 @@ class Lookup:
                 if key in hits:
                     nkey = view.keys.get(key) or view.normalize(key)
                     owner = tenant if view.private else None
-                    entry = peek((view.name, nkey, region or self.region, owner))
-                    if entry is not None:
-                        self._hit_event(view, entry)
+                    self._hit_event(view, (view.name, nkey, region or self.region, owner))
         return misses
 
     def classify(
@@ -289,9 +296,11 @@ class Lookup:
         ``not_found`` (negative), or nothing usable (a miss). A stale answer carries its entry
         (for stale-while-revalidate and stale-if-error); so does a fresh one. ``force_refresh``
         makes a fresh or negative entry count as stale / a miss."""
-        entry = self.memory.peek(ckey)
-        if entry is None:
+        slot = self._slot_of(ckey)
+        if slot is None:
             return State.MISS, None
+        entry = self.memory.peek(ckey)
+        assert entry is not None
         if entry.error is not None:
             if now < entry.stale_until and not force_refresh:
                 return State.NEGATIVE, entry
@@ -299,9 +308,9 @@ class Lookup:
         age = now - entry.stored_at
         ttl = view.ttl[tier]
         if age < (ttl if max_age is None else min(ttl, max_age)) and not force_refresh:
-            entry.referenced = True
+            self._referenced[slot] = 1
             if self.hit_events:
-                self._hit_event(view, entry)
+                self._hit_event(view, ckey)
             return State.FRESH, entry
         if age < ttl + view.policy.stale:
             return State.STALE, entry
@@ -315,12 +324,12 @@ class Lookup:
             f"{view.name} {entry.key[1]!r} was not found (cached)", [entry.error]
         )
 
-    def _hit_event(self, view: View, entry: Entry) -> None:
+    def _hit_event(self, view: View, ckey: CacheKey) -> None:
         self.emitter.emit(
             EventKind.CACHE_HIT,
             dataset=view.name,
-            key=entry.key[1],
+            key=ckey[1],
             private=view.private,
-            tenant=entry.key[3],
+            tenant=ckey[3],
             detail={"tier": "memory"},
         )

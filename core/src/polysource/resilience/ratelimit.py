@@ -14,20 +14,23 @@ are dropped, never carried over, so the limit is never exceeded). A lease is one
 that ``incr`` returns says how many of the block fit under the limit (the tail of a window is
 handed out too); the counter may pass the limit, which only tells every later renewal in that
 window that nothing is left.
+
+``limits`` is imported when a limiter or a shared storage is built, not with this module:
+importing it loads every storage backend's module.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Coroutine, Sequence
-from typing import Any
-
-from limits import RateLimitItem, parse_many
-from limits.aio.storage import Storage as AsyncStorage
-from limits.storage import MemoryStorage, Storage, storage_from_string
-from limits.strategies import FixedWindowRateLimiter
+from typing import TYPE_CHECKING, Any
 
 from polysource.redaction import mask_url
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
+    from limits.aio.storage import Storage as AsyncStorage
+    from limits.storage import Storage
 
 __all__ = ["RateLimiter", "close_shared_storage", "lease_window", "shared_storage"]
 
@@ -71,6 +74,9 @@ def shared_storage(uri: str, prefix: str, timeout: float | None = None) -> Async
     seconds, if given (redis-py has none by default: a hung server would hold a call until the
     engine's own bound); keys start with ``prefix``.
     """
+    from limits.aio.storage import Storage as AsyncStorage
+    from limits.storage import storage_from_string
+
     options: dict[str, Any] = {"key_prefix": prefix}
     if uri.startswith(("async+redis://", "async+rediss://", "async+redis+cluster://")):
         options["implementation"] = "redispy"
@@ -100,8 +106,8 @@ class RateLimiter:
         limits: Limits in ``limits`` notation.
         storage: Where counts live (in-process memory by default).
         shared: An async ``limits`` storage shared by the fleet (Redis); when given, permits
-            are leased from it (:meth:`shared_renewals`, :meth:`take_shared`), and
-            :meth:`acquire` is the local fallback used while it is unreachable.
+            are leased from it (`shared_renewals()`, `take_shared()`), and
+            `acquire()` is the local fallback used while it is unreachable.
     """
 
     def __init__(
@@ -111,6 +117,10 @@ class RateLimiter:
         storage: Storage | None = None,
         shared: AsyncStorage | None = None,
     ) -> None:
+        from limits import parse_many
+        from limits.storage import MemoryStorage
+        from limits.strategies import FixedWindowRateLimiter
+
         self.name = name
         self.items: tuple[RateLimitItem, ...] = tuple(
             item for text in limits for item in parse_many(text)
@@ -122,7 +132,7 @@ class RateLimiter:
         self.fallbacks = 0
 
     def shared_renewals(self, now: float) -> list[Coroutine[Any, Any, None]]:
-        """The lease renewals the next :meth:`take_shared` needs (one round trip each; run
+        """The lease renewals the next `take_shared()` needs (one round trip each; run
         them together). Empty when every lease has permits left in its window."""
         return [
             self._renew_shared(lease, now)
@@ -132,7 +142,7 @@ class RateLimiter:
 
     def take_shared(self, now: float) -> bool:
         """Take one permit of every limit from the fleet's leases; ``False`` if a limit is
-        spent (renew first with :meth:`shared_renewals`)."""
+        spent (renew first with `shared_renewals()`)."""
         for lease in self._shared_leases:
             if lease.permits <= 0 or now >= lease.until:
                 return False
