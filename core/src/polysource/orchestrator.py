@@ -29,16 +29,17 @@ from polysource.engine.attempt import ProviderSlot
 from polysource.engine.call import observer_of
 from polysource.engine.composite import fetch_composite
 from polysource.engine.execute import execute
-from polysource.engine.fetch import FetchEngine, drop_invalidated
+from polysource.engine.fetch import FetchEngine, Loaded, drop_invalidated
 from polysource.engine.fleet import Fleet, FleetBackend, FleetContext
 from polysource.engine.guard import Guard
 from polysource.engine.lookup import Lookup
 from polysource.engine.route import Router
 from polysource.engine.selection import SelectionPolicy
-from polysource.engine.singleflight import TaskSet
+from polysource.engine.singleflight import SingleFlight, TaskSet
 from polysource.engine.telemetry import Emitter
 from polysource.engine.tiers import TierChain, shared_key, shared_pattern
 from polysource.errors import (
+    AllProvidersFailed,
     ConfigError,
     InvalidRequest,
     PluginError,
@@ -368,6 +369,7 @@ class Orchestrator:
         store = self._plugin_store()
         self.connections: ConnectionStore = store if store is not None else MemoryConnectionStore()
         policies = self._policies(registry)
+        flights: SingleFlight[Loaded] = SingleFlight(self._tasks)
         lookup = (
             Lookup(
                 memory,
@@ -377,6 +379,7 @@ class Orchestrator:
                 self.config.tier,
                 self.clock,
                 emitter,
+                flights,
             )
             if memory is not None
             else None
@@ -396,6 +399,7 @@ class Orchestrator:
             policy=selection,
             fleet=fleet,
             lookup=lookup,
+            flights=flights,
         )
         if fleet is not None:
             self._fleet = fleet
@@ -862,6 +866,31 @@ class Orchestrator:
                 _check_number("deadline", deadline, zero=False)
                 _check_number("hedge", hedge, zero=True)
                 return hit
+            if lookup.inflight and deadline is None and hedge is None and max_age is None:
+                # Not cached, and the same cache key in flight: wait for that call, on the
+                # future its joiners share (the joiner's deadline is the configured one, which
+                # the flight ends by).
+                flight = lookup.flight(dataset, key, region, tier, tenant, self.config.deadline)
+                if flight is not None:
+                    future = flight.future or flight.shared_future()
+                    while True:
+                        try:
+                            loaded = await future
+                        except asyncio.CancelledError:
+                            # A joiner that was cancelled cancelled the shared future: wait on
+                            # a fresh one unless this task is the one cancelled.
+                            task = asyncio.current_task()
+                            if task is None or task.cancelling() or flight.abandoned():
+                                raise
+                            future = flight.shared_future()
+                            continue
+                        except AllProvidersFailed as failed:
+                            return self._engine.stale_for(  # type: ignore[union-attr]
+                                flight, failed, allow_stale
+                            )
+                        return flight.shared or self._engine.joined_result(  # type: ignore[union-attr]
+                            flight, loaded
+                        )
         self._require_started()
         assert self._engine is not None
         ds = self.dataset(dataset)
@@ -1324,18 +1353,19 @@ class Orchestrator:
             raise PolysourceError("the orchestrator was never started; use 'async with'")
         memory = engine.memory
         fast = engine.lookup.hits if engine.lookup is not None else 0
+        joins = engine.lookup.joins if engine.lookup is not None else 0
         hits = engine.hits + fast
         return Stats(
-            requests=engine.requests + fast,
+            requests=engine.requests + fast + joins,
             cache_hits=hits,
-            cache_misses=engine.misses,
+            cache_misses=engine.misses + joins,
             hits_by_tier={
                 **({"memory": hits - sum(engine.tier_hits.values())} if engine.memory else {}),
                 **engine.tier_hits,
             },
             stale_served=engine.stale_served,
             batches=sum(slot.batches for slot in self._slots.values()),
-            deduplicated=engine.deduplicated,
+            deduplicated=engine.deduplicated + joins,
             providers={name: slot.stats() for name, slot in sorted(self._slots.items())},
             fleet=engine.fleet.stats() if engine.fleet is not None else {},
             memory_entries=len(memory) if memory is not None else 0,

@@ -132,6 +132,7 @@ class FetchEngine:
         policy: SelectionPolicy | None = None,
         fleet: Fleet | None = None,
         lookup: Lookup | None = None,
+        flights: SingleFlight[Loaded] | None = None,
     ) -> None:
         self.clock = clock
         self.lookup = lookup
@@ -145,7 +146,9 @@ class FetchEngine:
         self.memory = memory
         self.emitter = emitter
         self.tasks = tasks
-        self.flights: SingleFlight[Loaded] = SingleFlight(tasks)
+        self.flights: SingleFlight[Loaded] = flights if flights is not None else SingleFlight(tasks)
+        """Calls in flight by cache key (shared with the lookup stage, whose joiners wait on
+        them)."""
         self.store: ConnectionStore = store if store is not None else MemoryConnectionStore()
         """Tenants' connections; private datasets are read only where the tenant has one."""
         self.calls = ProviderCalls(
@@ -880,15 +883,19 @@ class FetchEngine:
             )
         return shared  # type: ignore[no-any-return]
 
-    def stale_for(self, flight: Flight[Loaded], failed: AllProvidersFailed) -> Result[Any]:
-        """For a joiner of a failed flight: the stale entry if one may be served, else raise."""
+    def stale_for(
+        self, flight: Flight[Loaded], failed: AllProvidersFailed, allow_stale: bool = True
+    ) -> Result[Any]:
+        """For a joiner of a failed flight: the stale entry if one may be served, else the
+        failure (reported, then raised)."""
         context = flight.context
         stale = self.memory.peek(context.ckey) if self.memory is not None else None
         now = self.clock.monotonic()
-        if stale is not None and stale.error is None and now < stale.stale_until:
+        if allow_stale and stale is not None and stale.error is None and now < stale.stale_until:
             return self._stale(
                 context.ds, context.ckey, stale, failed.errors, len(failed.errors), now
             )
+        self._report_failure(context.ds, context.ckey[1], context.ckey[3], failed)
         raise failed
 
     def _stale(

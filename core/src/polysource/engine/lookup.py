@@ -13,6 +13,11 @@ keyed by ``(dataset, key, region, tenant)``: a hit finds the entry's slot and re
 and time from the tier's per-slot arrays (no entry object is built), and sets the slot's
 reference bit (the memory tier's eviction gives it a second chance) instead of reordering the
 store.
+
+A request whose entry is absent while the same cache key is in flight joins that flight
+([`flight()`][polysource.engine.lookup.Lookup.flight]): the engine's single-flight map, keyed by
+the cache key, is the one way identical requests share a provider call, so a joiner costs the
+lookup and a wait on the flight's shared future.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any, Final
 
 from polysource.cache.memory import CacheKey, Entry, MemoryCache
 from polysource.clock import Clock
+from polysource.engine.singleflight import Flight, SingleFlight
 from polysource.engine.telemetry import Emitter
 from polysource.errors import AllProvidersFailed
 from polysource.events import EventKind
@@ -119,6 +125,7 @@ class Lookup:
         tier: The caller tier of a request that names none.
         clock: The time source.
         emitter: Events (``cache_hit`` only when a sink listens).
+        flights: The engine's calls in flight, by cache key.
     """
 
     def __init__(
@@ -130,6 +137,7 @@ class Lookup:
         tier: str,
         clock: Clock,
         emitter: Emitter,
+        flights: SingleFlight[Any],
     ) -> None:
         self.memory = memory
         self.region = region
@@ -148,6 +156,13 @@ class Lookup:
             self.views[name] = self.views[ds] = view
         self.hits = 0
         """Fresh hits answered by :meth:`fresh` (the engine counts those it asks for)."""
+        self.inflight = flights.inflight
+        """The engine's flights by cache key (empty when nothing is in flight)."""
+        wants = emitter.wants
+        self.join_events = wants[EventKind.CACHE_MISS] or wants[EventKind.DEDUPLICATED]
+        """Whether a sink listens for a joiner's ``cache_miss`` or ``deduplicated``."""
+        self.joins = 0
+        """Requests that joined a flight through :meth:`flight`."""
 
     def view(self, dataset: Any) -> View | None:
         """The view of a dataset handle or name (``None`` if unknown or unhashable)."""
@@ -210,6 +225,71 @@ class Lookup:
         if self.hit_events:
             self._hit_event(view, ckey)
         return result
+
+    def flight(
+        self, dataset: Any, key: Any, region: Any, tier: Any, tenant: Any, time_limit: float
+    ) -> Flight[Any] | None:
+        """The flight to join for a request with no entry, while its cache key is in flight.
+
+        ``None`` if the request is unusual (the engine checks it), has an entry (stale or
+        negative: the engine decides), or nothing is in flight for it; also if the flight was
+        given longer than the caller's ``time_limit`` (it may outlive the caller: the engine
+        times the wait). The caller counts as a request, a miss and a deduplicated call, with
+        the engine's events for them.
+        """
+        try:
+            view = self.views.get(dataset)
+            if view is None or not view.cacheable:
+                return None
+            if region is None and not view.private:
+                ckey = view.plain.get(key) or view.plain_key(key)
+                if ckey is None:
+                    return None
+            else:
+                nkey = view.keys.get(key) or view.canonical(key)
+                if nkey is None or (region is not None and not is_plain_key(region)):
+                    return None
+                if view.private:
+                    if tenant is None:
+                        return None
+                    ckey = (view.name, nkey, region or self.region, tenant)
+                else:
+                    ckey = (view.name, nkey, region, None)
+            flight = self.inflight.get(ckey)
+            if (
+                flight is None
+                or flight.deadline - flight.context.started > time_limit
+                or (tier is not None and tier not in view.ttl)
+                or (tenant is not None and not is_plain_key(tenant))
+                or self._slot_of(ckey) is not None
+            ):
+                return None
+        except TypeError:  # an unhashable argument: the engine reports it
+            return None
+        self.joins += 1
+        if self.join_events:
+            self._join_events(view, ckey, tenant)
+        return flight
+
+    def _join_events(self, view: View, ckey: CacheKey, tenant: Any) -> None:
+        emit = self.emitter.emit
+        if self.emitter.wants[EventKind.CACHE_MISS]:
+            emit(
+                EventKind.CACHE_MISS,
+                dataset=view.name,
+                key=ckey[1],
+                private=view.private,
+                tenant=tenant,
+                region=ckey[2],
+            )
+        if self.emitter.wants[EventKind.DEDUPLICATED]:
+            emit(
+                EventKind.DEDUPLICATED,
+                dataset=view.name,
+                key=ckey[1],
+                private=view.private,
+                tenant=tenant,
+            )
 
     def fresh_many(
         self,
