@@ -55,7 +55,7 @@ def _full_collection_ns(repeats: int) -> float:
     return statistics.median(times)
 
 
-def _fill(memory: MemoryCache, clock: FakeClock, region: str, tier: str) -> None:
+def _fill(memory: MemoryCache, clock: FakeClock, region: str) -> None:
     """``ENTRIES`` quotes stored and indexed as the fetch pipeline stores and indexes them."""
     ttl = dict(QUOTE.policy.ttl)
     stale = QUOTE.policy.stale
@@ -73,7 +73,6 @@ def _fill(memory: MemoryCache, clock: FakeClock, region: str, tier: str) -> None
             entry_size(len(encode(quote))),
         )
         memory.put(entry)
-        memory.index_put((QUOTE, key, None, None, None), entry, entry.fresh_until(tier))
 
 
 def _quote(key: str) -> Quote:
@@ -97,7 +96,7 @@ async def run(quick: bool) -> list[dict[str, Any]]:
     assert memory is not None
     baseline_ns = _full_collection_ns(repeats)  # the process without either
     tracked_before = len(gc.get_objects())
-    _fill(memory, clock, config.region, config.tier)
+    _fill(memory, clock, config.region)
     hit = await orch.fetch(QUOTE, "SYM0000000")
     assert hit.cached
     assert hit.tier == "memory"

@@ -1,7 +1,7 @@
 """100,000 cached quotes stay under the configured byte bound, in accounted and real memory.
 
 The cache accounts each entry as its encoded size plus a fixed overhead; tracemalloc measures
-what the entries really take (entry, result, quote, keys, index slots), so the figure shows
+what the entries really take (entry, result, quote, keys), so the figure shows
 whether the accounting is honest: the real bytes must stay under the bound too.
 """
 

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 
 from polysource import BaseProvider, Orchestrator, ProviderInfo, Request, hookimpl, load_config
-from polysource.cache.memory import ENTRY_OVERHEAD, MAX_SIGNATURES, Entry, MemoryCache
+from polysource.cache.memory import ENTRY_OVERHEAD, Entry, MemoryCache
 from polysource.cache.policy import Freshness, ages, classify
 from polysource.connections import Connection
 from polysource.datasets import QUOTE, Accounts, Quote
+from polysource.engine.lookup import MAX_MEMO_KEYS
 from polysource.errors import AllProvidersFailed
 from polysource.models import Result
 from polysource.testing import FakeProvider
@@ -74,8 +75,8 @@ def test_count_bound_and_oversized_entry():
     assert not cache.put(_entry("huge", 20_000))
 
 
-def test_replaced_entry_is_dead_so_index_slots_expire():
-    """Replacing an entry marks the old one dead, invalidating index slots that point to it."""
+def test_replaced_entry_is_dead():
+    """Replacing an entry marks the old one dead and charges only the new one's bytes."""
     cache = MemoryCache()
     old = _entry("A", 10)
     cache.put(old)
@@ -174,28 +175,38 @@ async def test_hundred_thousand_quotes_stay_under_byte_bound(make_orchestrator, 
     assert memory.evictions > 0
 
 
-async def test_hits_with_options_keep_the_index_bounded(make_orchestrator, clock):
-    """Thousands of hits with options and key spellings on one key keep its index slots,
-    the index and the accounted bytes bounded, and leave other keys' slots in place."""
+async def test_hits_of_every_call_shape_are_answered_by_the_lookup_stage(make_orchestrator, clock):
+    """Hits with options and key spellings are answered by the L1 lookup stage, without
+    entering the pipeline, and its memo of key spellings stays bounded."""
     fake = FakeProvider("a", clock=clock)
     orch = await make_orchestrator(fake, cache={"max_entries": 10})
-    await orch.fetch(QUOTE, "MSFT")
-    await orch.fetch(QUOTE, "MSFT")  # indexed for the plain call
     await orch.fetch(QUOTE, "AAPL")
-    memory = orch._engine.memory
+    engine_requests = orch._engine.requests
     spellings = ["AAPL", "aapl", " AAPL", "AAPL ", "Aapl", " aapl "]
-    for i in range(3000):
+    options: list[dict[str, object]] = [
+        {"deadline": 5.0},
+        {"allow_stale": False},
+        {"max_age": 100.0},
+        {"region": "global"},
+        {"tier": "free"},
+        {},
+    ]
+    for i in range(60):
         key = spellings[i % len(spellings)]
-        option = ({"deadline": 5.0}, {"allow_stale": False}, {"max_age": 100.0}, {})[i % 4]
-        assert (await orch.fetch(QUOTE, key, **option)).cached
-    (entry,) = [e for e in memory if e.key[1] == "AAPL"]
-    assert memory.signatures(entry) <= MAX_SIGNATURES
-    tables = [*memory.index.values(), *memory.plain.values()]
-    slots = sum(len(table) for table in tables)
-    assert slots <= MAX_SIGNATURES * len(memory)
-    assert memory.bytes == sum(e.size for e in memory) <= memory.max_bytes
-    assert "MSFT" in memory.plain[QUOTE]
-    assert fake.call_count() == 2
+        assert (await orch.fetch(QUOTE, key, **options[i % len(options)])).cached  # type: ignore[arg-type]
+        assert (await orch.fetch("quote", key, **options[i % len(options)])).cached  # type: ignore[arg-type]
+    assert orch._engine.requests == engine_requests
+    assert orch.stats().cache_hits >= 120
+    for i in range(MAX_MEMO_KEYS + 10):
+        await orch.fetch(QUOTE, f"K{i}")
+    view = orch._lookup.views[QUOTE]
+    assert len(view.keys) <= MAX_MEMO_KEYS and len(view.plain) <= MAX_MEMO_KEYS
+    assert memory_ok(orch)
+
+
+def memory_ok(orch) -> bool:
+    memory = orch._engine.memory
+    return memory.bytes == sum(e.size for e in memory) <= memory.max_bytes
 
 
 async def test_stats_report_the_memory_tier_size(make_orchestrator, clock):
@@ -210,15 +221,16 @@ async def test_stats_report_the_memory_tier_size(make_orchestrator, clock):
 
 
 def test_referenced_entry_gets_a_second_chance():
-    """An entry hit through the index survives the next eviction (CLOCK approximation of LRU)."""
+    """An entry hit (its reference bit set) survives the next eviction (CLOCK approximation of
+    LRU)."""
     cache = MemoryCache(max_entries=3, max_bytes=10_000)
     first = _entry("K0", 10, result=True)
     cache.put(first)
     cache.put(_entry("K1", 10))
     cache.put(_entry("K2", 10))
-    cache.index_put((QUOTE, "K0", None, None, None), first, 1.0)
-    slot, _ = cache.plain[QUOTE]["K0"]
-    cache.referenced[slot] = 1  # what a hit through the index does
+    slot = cache.slot_of(first.key)
+    assert slot is not None
+    cache.referenced[slot] = 1  # what a hit does
     cache.put(_entry("K3", 10))
     keys = {entry.key[1] for entry in cache}
     assert keys == {"K0", "K2", "K3"}
@@ -258,7 +270,7 @@ class _QuotesPlugin:
 
 
 async def test_an_entry_leaves_two_tracked_objects_whatever_its_request_shapes(clock):
-    """An L1 entry indexed for several request shapes (handle, name, region=, tier=) leaves the
+    """An L1 entry hit in several request shapes (handle, name, region=, tier=) leaves the
     garbage collector two objects to track: its result and the value."""
     config = load_config(environ={})
     orch = Orchestrator(config, plugins=[_QuotesPlugin()], clock=clock, entry_points=False)
@@ -266,7 +278,7 @@ async def test_an_entry_leaves_two_tracked_objects_whatever_its_request_shapes(c
 
     async def fill(keys: list[str]) -> None:
         for key in keys:
-            for _ in range(2):  # the second round is answered by the index
+            for _ in range(2):  # the second round is answered by the lookup stage
                 await orch.fetch(QUOTE, key)
                 await orch.fetch("quote", key)
                 await orch.fetch(QUOTE, key, region=config.region)
@@ -289,32 +301,29 @@ async def test_an_entry_leaves_two_tracked_objects_whatever_its_request_shapes(c
         await orch.close()
 
 
-def test_an_entry_the_cache_did_not_store_is_not_indexed():
-    """An entry too big to store is not alive, and indexing it leaves no index slot."""
+def test_an_entry_the_cache_did_not_store_is_not_alive():
+    """An entry too big to store is not alive and takes no slot."""
     cache = MemoryCache(max_entries=10, max_bytes=100)
     big = _entry("K", 1000, result=True)
     assert not cache.put(big)
-    cache.index_put((QUOTE, "K", None, None, None), big, 10.0)
     assert not big.alive
-    assert not any(cache.plain.values())
+    assert cache.slot_of(big.key) is None
+    assert (len(cache), cache.bytes, cache.results) == (0, 0, [])
 
 
 def test_entries_read_back_and_clear_gives_back_the_slots():
     """get and peek return the stored fields; a replaced entry's copies are dead; clearing
-    every entry leaves no slot, index slot or byte behind."""
+    every entry leaves no slot or byte behind."""
     cache = MemoryCache(max_entries=10, max_bytes=10_000)
     first = _entry("A", 10, result=True)
     cache.put(first)
-    cache.index_put((QUOTE, "A", "EU", None, None), first, 5.0)
     copy = cache.peek(("quote", "A", "US", None))
     assert copy is not None
     assert copy.alive
     assert (copy.result, copy.size, copy.fresh_until("free")) == (first.result, 10, 1.0)
-    assert cache.index[QUOTE][("A", "EU", None, None)][1] == 5.0
     cache.put(_entry("A", 20, result=True))
     assert not copy.alive
     assert not first.alive
-    assert not any(cache.index.values())
     cache.put(_entry("B", 30))
     assert cache.clear() == 2
     assert (len(cache), cache.bytes, cache.results, cache.referenced) == (0, 0, [], bytearray())

@@ -166,14 +166,14 @@ def _quote(request):
 
 
 async def test_cached_fetch_many_takes_the_hit_path(make_orchestrator, clock):
-    """A second fetch_many of the same keys is answered from the hit index, in order."""
+    """A second fetch_many of the same keys is answered by the L1 lookup stage, in order."""
     fake = FakeProvider("a", clock=clock, max_batch_size=10)
     orch = await make_orchestrator(fake)
     keys = ["K3", "K1", "K2"]
     await orch.fetch_many(QUOTE, keys)
-    before = orch._fast_hits
+    before = orch._lookup.hits
     again = await orch.fetch_many(QUOTE, keys)
-    assert orch._fast_hits - before == 3
+    assert orch._lookup.hits - before == 3
     assert list(again.results) == keys
     assert again.summary.cached == 3 and again.summary.batches == 0
     mixed = await orch.fetch_many(QUOTE, ["K1", "NEW", "K2"])

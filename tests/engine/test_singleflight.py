@@ -90,3 +90,57 @@ async def test_joiners_of_a_call_cancelled_by_close_are_cancelled(make_orchestra
     await orch.close()
     outcomes = await asyncio.wait_for(asyncio.gather(*callers, return_exceptions=True), 5)
     assert all(isinstance(o, asyncio.CancelledError) for o in outcomes)
+
+
+async def test_identical_cold_fetches_join_by_cache_key_without_the_engine(
+    make_orchestrator, clock
+):
+    """Concurrent fetches of a cold key, by handle, name and key spelling, join the one call in
+    flight from the lookup stage: only the first enters the engine."""
+    fake = FakeProvider("a", clock=clock, latency=0.5)
+    orch = await make_orchestrator(fake)
+    calls = [orch.fetch(QUOTE, "AAPL") for _ in range(50)]
+    calls += [orch.fetch("quote", "aapl", tier="free") for _ in range(50)]
+    results = await clock.run(asyncio.gather(*calls))
+    assert fake.call_count() == 1
+    assert orch._engine.requests == 1
+    assert sum(r.deduplicated for r in results) == 99
+    stats = orch.stats()
+    assert (stats.requests, stats.cache_misses, stats.deduplicated) == (100, 100, 99)
+
+
+async def test_fast_joiners_of_a_failed_call_get_the_failure_and_its_events(
+    make_orchestrator, clock, events
+):
+    """Joiners of a failed call get AllProvidersFailed, each with its miss, deduplication and
+    failure events, as on the engine's path."""
+    fake = FakeProvider("a", clock=clock, latency=1.0).fail_always("AAPL", "auth")
+    orch = await make_orchestrator(fake)
+    outcomes = await clock.run(
+        asyncio.gather(*(orch.fetch(QUOTE, "AAPL") for _ in range(5)), return_exceptions=True)
+    )
+    assert all(isinstance(o, AllProvidersFailed) for o in outcomes)
+    assert orch._engine.requests == 1 and orch._lookup.joins == 4
+    assert [len(events.of(kind)) for kind in ("cache_miss", "deduplicated", "request_failed")] == [
+        5,
+        4,
+        5,
+    ]
+
+
+async def test_joiner_of_a_call_given_a_longer_deadline_takes_the_timed_path(
+    make_orchestrator, clock
+):
+    """A call in flight with a deadline past the configured one is joined through the engine,
+    so a joiner with the configured deadline still times out on its own."""
+    fake = FakeProvider("a", clock=clock, latency=50.0)
+    orch = await make_orchestrator(fake, deadline=2.0, providers={"a": {"timeout": 100}})
+    leader = asyncio.create_task(orch.fetch(QUOTE, "AAPL", deadline=100))
+    await clock.settle()
+    joiner = asyncio.create_task(orch.fetch(QUOTE, "AAPL"))
+    await clock.advance(3)
+    with pytest.raises(AllProvidersFailed, match="deadline"):
+        await joiner
+    assert orch._lookup.joins == 0
+    await clock.advance(50)
+    assert (await leader).source == "a"

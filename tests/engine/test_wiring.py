@@ -77,3 +77,25 @@ def test_fleet_is_built_with_its_invalidation_callbacks(clock):
         on_rejoin=dropped.clear,
     )
     assert fleet.on_invalidate == dropped.append and fleet.on_rejoin == dropped.clear
+
+
+def test_slot_is_built_with_the_selection_policys_observer(clock):
+    """A provider slot takes the policy's observe when it is built; nothing sets it later."""
+    provider = FakeProvider("a", clock=clock)
+    seen: list[Any] = []
+
+    def observe(name: str, ok: bool, latency: float, cost: float) -> None:
+        seen.append(name)
+
+    slot = ProviderSlot(
+        provider,
+        provider.info,
+        ProviderConfig(),
+        clock,
+        Emitter([], clock),
+        random.Random(1),
+        observe=observe,
+    )
+    assert slot.observe is observe
+    source = (ENGINE / "call.py").read_text(encoding="utf-8")
+    assert ".observe = " not in source

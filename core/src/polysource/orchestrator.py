@@ -19,21 +19,23 @@ import cattrs
 
 from polysource._logging import LazyLogger
 from polysource.cache.codec import params_converter
-from polysource.cache.memory import IndexSlot, MemoryCache
+from polysource.cache.memory import MemoryCache
 from polysource.cache.tiers import BackendContext, CacheBackend
 from polysource.clock import Clock, SystemClock
 from polysource.config import Config, load_config
 from polysource.connections import ConnectionStore, MemoryConnectionStore
 from polysource.engine import merge
 from polysource.engine.attempt import ProviderSlot
+from polysource.engine.call import observer_of
 from polysource.engine.composite import fetch_composite
 from polysource.engine.execute import execute
-from polysource.engine.fetch import FetchEngine, drop_invalidated
+from polysource.engine.fetch import FetchEngine, Loaded, drop_invalidated
 from polysource.engine.fleet import Fleet, FleetBackend, FleetContext
 from polysource.engine.guard import Guard
+from polysource.engine.lookup import Lookup
 from polysource.engine.route import Router
 from polysource.engine.selection import SelectionPolicy
-from polysource.engine.singleflight import TaskSet
+from polysource.engine.singleflight import SingleFlight, TaskSet
 from polysource.engine.telemetry import Emitter
 from polysource.engine.tiers import TierChain, shared_key, shared_pattern
 from polysource.errors import (
@@ -67,7 +69,6 @@ from polysource.registry import Registry
 from polysource.resilience.ratelimit import close_shared_storage, shared_storage
 from polysource.security import Keyring
 from polysource.validation import (
-    MAX_REGION_BYTES,
     check_key,
     check_region,
     excerpt,
@@ -80,9 +81,7 @@ T = TypeVar("T")
 P = TypeVar("P")
 R = TypeVar("R")
 _log = LazyLogger("polysource")
-_FETCH_OPTIONS = frozenset(
-    {"skip_cache", "force_refresh", "allow_stale", "max_age", "deadline", "hedge"}
-)
+_KEYWORD_ONLY: Any = object()
 
 
 def _check_number(name: str, value: object, *, zero: bool) -> None:
@@ -159,11 +158,8 @@ class Orchestrator:
         self._emitter: Emitter | None = None
         self._tasks = TaskSet()
         self._rng = random.Random()
-        self._index: dict[Any, dict[Any, IndexSlot]] = {}
-        self._plain: dict[Any, dict[Any, IndexSlot]] = {}
-        self._results: list[Any] = []  # the memory tier's result per slot
-        self._referenced = bytearray()  # and its reference bit per slot
-        self._now = self.clock.monotonic
+        self._lookup: Lookup | None = None
+        """The L1 lookup stage (while started, with a memory tier)."""
         self._shared_limits: Any = None
         self._fleet: Fleet | None = None
         self._keyring = Keyring()
@@ -173,9 +169,6 @@ class Orchestrator:
         success rate and latency per provider)."""
         self._datasets: Mapping[str, Dataset[Any]] = {}
         """The registered datasets while started (empty otherwise), for the common call."""
-        self._fast_hits = 0
-        self._fast_joins = 0
-        self._joins: dict[Any, Any] = {}
         self._fleet_backend_made: FleetBackend | None = None
         self._tiers_made: list[CacheBackend] = []
         self._started = False
@@ -333,10 +326,6 @@ class Orchestrator:
         memory = None
         if any(url.startswith("memory://") for url in self.config.cache.tiers):
             memory = MemoryCache(self.config.cache.max_entries, self.config.cache.max_bytes)
-            self._index = memory.index
-            self._plain = memory.plain
-            self._results = memory.results
-            self._referenced = memory.referenced
         fleet = (
             self._make_fleet(fleet_backend, emitter, keyring, memory)
             if fleet_backend is not None
@@ -357,6 +346,8 @@ class Orchestrator:
             if shared_limits is not None
             else None
         )
+        selection = self._selection_policy(registry)
+        observe = observer_of(selection)
         slots: dict[str, ProviderSlot] = {}
         for name, provider in self._providers.items():
             entry = registry.providers[name]
@@ -371,17 +362,34 @@ class Orchestrator:
                 shared_limits,
                 limits_guard,
                 fleet,
+                observe,
             )
             infos[name] = entry.info
             regions[name] = provider_config.regions or entry.info.regions
         self._router = Router(infos, self.config.routing, registry.failover_hook, regions)
         store = self._plugin_store()
         self.connections: ConnectionStore = store if store is not None else MemoryConnectionStore()
+        policies = self._policies(registry)
+        flights: SingleFlight[Loaded] = SingleFlight(self._tasks)
+        lookup = (
+            Lookup(
+                memory,
+                registry.datasets,
+                policies,
+                self.config.region,
+                self.config.tier,
+                self.clock,
+                emitter,
+                flights,
+            )
+            if memory is not None
+            else None
+        )
         self._engine = FetchEngine(
             clock=self.clock,
             router=self._router,
             slots=slots,
-            policies=self._policies(registry),
+            policies=policies,
             hedge_delays={n: c.hedge_delay for n, c in self.config.datasets.items()},
             memory=memory,
             emitter=emitter,
@@ -389,16 +397,17 @@ class Orchestrator:
             keyring=keyring,
             store=self.connections,
             tiers=self._shared_tiers(registry, emitter),
-            policy=self._selection_policy(registry),
+            policy=selection,
             fleet=fleet,
+            lookup=lookup,
+            flights=flights,
         )
         if fleet is not None:
             self._fleet = fleet
             fleet.start(slots)
         self._slots = slots
         self._emitter = emitter
-        self._joins = self._engine.joins
-        self._now = self.clock.monotonic
+        self._lookup = lookup
         self._datasets = registry.datasets
         self._started = True
         for hook in registry.startup_hooks:
@@ -656,10 +665,7 @@ class Orchestrator:
         self._started = False
         await self.jobs.close()
         self._datasets = {}
-        self._index = {}
-        self._plain = {}
-        self._results = []
-        self._referenced = bytearray()
+        self._lookup = None
         for hook in self.registry.shutdown_hooks:
             try:
                 outcome = hook(orchestrator=self)
@@ -818,11 +824,16 @@ class Orchestrator:
         self,
         dataset: Dataset[Any] | str,
         key: str,
-        *,
+        _keyword_only: object = _KEYWORD_ONLY,
         region: str | None = None,
         tier: str | None = None,
         tenant: str | None = None,
-        **options: Any,
+        skip_cache: bool = False,
+        force_refresh: bool = False,
+        allow_stale: bool = True,
+        max_age: float | None = None,
+        deadline: float | None = None,
+        hedge: float | None = None,
     ) -> Result[Any]:
         """Fetch one value: from cache if fresh, else from the providers in failover order.
 
@@ -846,132 +857,67 @@ class Orchestrator:
             InvalidRequest: Bad key, tier, option or a private dataset without a tenant.
             AllProvidersFailed: Every provider failed and no stale value could be served.
         """
-        # The hit path: dict lookups and one clock read; no task, lock, timeout or event.
-        # (Options are taken as **options because each keyword-only parameter with a default
-        # costs the hit path more than the empty dict does; the overloads above type them.)
-        if not options:
-            if region is None and tier is None and tenant is None:
-                try:
-                    table = self._plain.get(dataset)
-                    slot = table.get(key) if table is not None else None
-                except TypeError:  # an unhashable argument: the slow path reports it
-                    slot = None
-            else:
-                try:
-                    table = self._index.get(dataset)
-                    slot = table.get((key, region, tier, tenant)) if table is not None else None
-                except TypeError:  # an unhashable argument: the slow path reports it
-                    slot = None
-            if slot is not None:
-                number, fresh_until = slot
-                if self._now() < fresh_until:
-                    self._referenced[number] = 1
-                    self._fast_hits += 1
-                    return self._results[number]  # type: ignore[no-any-return]
-            elif self._joins:
-                # Not cached: an identical call in flight is joined at once.
-                try:
-                    flight = self._joins.get((dataset, key, region, tier, tenant))
-                except TypeError:
-                    flight = None
+        if _keyword_only is not _KEYWORD_ONLY:
+            raise TypeError(
+                "fetch() takes 2 positional arguments (dataset, key); the options are keywords"
+            )
+        lookup = self._lookup
+        if lookup is not None and not (skip_cache or force_refresh):
+            # The L1 stage, for any call shape: dict lookups and one clock read.
+            hit = lookup.fresh(dataset, key, region, tier, tenant, max_age)
+            if hit is not None:
+                if hedge is None and (
+                    deadline is None or (deadline.__class__ is float and deadline > 0.0)
+                ):
+                    return hit
+                _check_number("deadline", deadline, zero=False)
+                _check_number("hedge", hedge, zero=True)
+                return hit
+            if lookup.inflight and deadline is None and hedge is None and max_age is None:
+                # Not cached, and the same cache key in flight: wait for that call, on the
+                # future its joiners share (the joiner's deadline is the configured one, which
+                # the flight ends by).
+                flight = lookup.flight(dataset, key, region, tier, tenant, self.config.deadline)
                 if flight is not None:
-                    # Join the identical call in flight (see engine.singleflight for why a
-                    # CancelledError we did not ask for means "wait again").
-                    self._fast_joins += 1
                     future = flight.future or flight.shared_future()
                     while True:
                         try:
-                            await future
+                            loaded = await future
                         except asyncio.CancelledError:
+                            # A joiner that was cancelled cancelled the shared future: wait on
+                            # a fresh one unless this task is the one cancelled.
                             task = asyncio.current_task()
                             if task is None or task.cancelling() or flight.abandoned():
                                 raise
-                            future = flight.shared_future()  # a fresh one if it was cancelled
+                            future = flight.shared_future()
                             continue
                         except AllProvidersFailed as failed:
-                            return self._engine.stale_for(flight, failed)  # type: ignore[union-attr]
-                        return flight.shared  # type: ignore[no-any-return]
-        if not options:
-            # The common call (an L1 miss, an L2 hit): a registered plain dataset, a plain
-            # key, no options. Anything else takes the general path, which says what is wrong.
-            ds = self._datasets.get(
-                dataset if isinstance(dataset, str) else getattr(dataset, "name", "")
-            )
-            if (
-                ds is not None
-                and not ds.is_composite
-                and (tenant or not ds.private)
-                and (tier is None or tier in TIERS)
-                and is_plain_key(key)
-                and (region is None or (is_plain_key(region) and len(region) <= MAX_REGION_BYTES))
-                and (tenant is None or is_plain_key(tenant))
-            ):
-                assert self._engine is not None
-                return await self._engine.fetch(
-                    ds,
-                    key,
-                    region or self.config.region,
-                    tier or self.config.tier,
-                    tenant,
-                    time_limit=self.config.deadline,
-                    signature=(dataset, key, region, tier, tenant),
-                    joinable=True,
-                )
-        return await self._fetch(dataset, key, region, tier, tenant, options)
-
-    async def _fetch(
-        self,
-        dataset: Dataset[Any] | str,
-        key: str,
-        region: str | None,
-        tier: str | None,
-        tenant: str | None,
-        options: dict[str, Any],
-    ) -> Result[Any]:
-        if options:
-            unknown = set(options) - _FETCH_OPTIONS
-            if unknown:
-                raise InvalidRequest(
-                    f"unknown fetch option(s) {', '.join(sorted(unknown))}; options: "
-                    f"{', '.join(sorted(_FETCH_OPTIONS))}"
-                )
-            skip_cache = bool(options.get("skip_cache", False))
-            force_refresh = bool(options.get("force_refresh", False))
-            allow_stale = bool(options.get("allow_stale", True))
-            max_age = options.get("max_age")
-            deadline = options.get("deadline")
-            hedge = options.get("hedge")
-        else:  # the common call (an L1 miss, an L2 hit): nothing to read or bound-check
-            skip_cache = force_refresh = False
-            allow_stale = True
-            max_age = deadline = hedge = None
+                            return self._engine.stale_for(  # type: ignore[union-attr]
+                                flight, failed, allow_stale
+                            )
+                        return flight.shared or self._engine.joined_result(  # type: ignore[union-attr]
+                            flight, loaded
+                        )
         self._require_started()
         assert self._engine is not None
         ds = self.dataset(dataset)
         if ds.is_composite:
             raise InvalidRequest(f"dataset {ds.name!r} is composite; use fetch_composite")
-        resolved_tier = (
-            self._check_request(
-                ds, (key,), tenant, tier, deadline, region=region, max_age=max_age, hedge=hedge
-            )
-            if options
-            else self._check_request(ds, (key,), tenant, tier, region=region)
+        resolved_tier = self._check_request(
+            ds, (key,), tenant, tier, deadline, region=region, max_age=max_age, hedge=hedge
         )
-        plain = not (skip_cache or force_refresh or max_age is not None)
         return await self._engine.fetch(
             ds,
             key,
             region or self.config.region,
             resolved_tier,
             tenant,
-            skip_cache=skip_cache,
-            force_refresh=force_refresh,
-            allow_stale=allow_stale,
+            skip_cache=bool(skip_cache),
+            force_refresh=bool(force_refresh),
+            allow_stale=bool(allow_stale),
             max_age=max_age,
             time_limit=deadline if deadline is not None else self.config.deadline,
             hedge=hedge,
-            signature=(dataset, key, region, tier, tenant) if plain else None,
-            joinable=not options,
         )
 
     @overload
@@ -1039,41 +985,20 @@ class Orchestrator:
         """
         keys = _key_list(keys)
         cached: dict[str, Result[Any]] = {}
-        if (
-            region is None
-            and tier is None
-            and tenant is None
-            and deadline is None
-            and not skip_cache
-        ):
-            # The hit path of fetch, once per key: fresh keys never reach the engine.
-            try:
-                table = self._plain.get(dataset)
-            except TypeError:  # an unhashable dataset: the slow path reports it
-                table = None
-            if table is not None:
-                started = self._now()
-                misses: list[str] = []
-                in_slots, referenced = self._results, self._referenced
-                try:
-                    for key in keys:
-                        slot = table.get(key)
-                        if slot is not None and started < slot[1]:
-                            referenced[slot[0]] = 1
-                            cached[key] = in_slots[slot[0]]
-                        else:
-                            misses.append(key)
-                except TypeError:  # an unhashable key: the slow path reports it
-                    cached.clear()
-                else:
-                    self._fast_hits += len(cached)
-                    if not misses:
-                        count = len(cached)
-                        summary = BatchSummary(
-                            len(keys), count, 0, count, 0, 0, self._now() - started
-                        )
-                        return BatchResult(cached, {}, summary)
-                    keys_all, keys = keys, misses
+        lookup = self._lookup
+        if lookup is not None and not skip_cache and keys:
+            # The L1 stage once per key: fresh keys never reach the engine.
+            started = self.clock.monotonic()
+            misses = lookup.fresh_many(dataset, keys, region, tier, tenant, cached)
+            if cached:
+                _check_number("deadline", deadline, zero=False)
+                if not misses:
+                    count = len(cached)
+                    summary = BatchSummary(
+                        len(keys), count, 0, count, 0, 0, self.clock.monotonic() - started
+                    )
+                    return BatchResult(cached, {}, summary)
+                keys_all, keys = keys, misses
         self._require_started()
         assert self._engine is not None
         ds = self.dataset(dataset)
@@ -1090,7 +1015,6 @@ class Orchestrator:
             allow_stale=allow_stale,
             time_limit=deadline if deadline is not None else self.config.deadline,
             concurrency=self.config.batch_concurrency,
-            handle=dataset if region is None and tier is None and tenant is None else None,
         )
         if not cached:
             return batch
@@ -1434,19 +1358,21 @@ class Orchestrator:
         engine = self._engine
         if engine is None:
             raise PolysourceError("the orchestrator was never started; use 'async with'")
-        hits = engine.hits + self._fast_hits
         memory = engine.memory
+        fast = engine.lookup.hits if engine.lookup is not None else 0
+        joins = engine.lookup.joins if engine.lookup is not None else 0
+        hits = engine.hits + fast
         return Stats(
-            requests=engine.requests + self._fast_hits + self._fast_joins,
+            requests=engine.requests + fast + joins,
             cache_hits=hits,
-            cache_misses=engine.misses + self._fast_joins,
+            cache_misses=engine.misses + joins,
             hits_by_tier={
                 **({"memory": hits - sum(engine.tier_hits.values())} if engine.memory else {}),
                 **engine.tier_hits,
             },
             stale_served=engine.stale_served,
             batches=sum(slot.batches for slot in self._slots.values()),
-            deduplicated=engine.deduplicated + self._fast_joins,
+            deduplicated=engine.deduplicated + joins,
             providers={name: slot.stats() for name, slot in sorted(self._slots.items())},
             fleet=engine.fleet.stats() if engine.fleet is not None else {},
             memory_entries=len(memory) if memory is not None else 0,

@@ -1,71 +1,45 @@
-"""The L1 memory tier: a size-aware LRU with a request-signature index for the hit path.
+"""The L1 memory tier: a size-aware LRU.
 
 Entries are keyed by the canonical key ``(dataset, key, region, tenant)``; ``tenant`` is
 ``None`` unless the dataset is private. The store keeps its entries in recency order,
 bounded both by entry count and by bytes (each entry's size is the length of its encoded
-value plus a fixed overhead), so the bound holds under any load. Hits through the index set a
-reference bit instead of reordering the recency list (cheaper on the hit path); eviction gives a
-referenced entry a second chance (the CLOCK approximation of LRU).
+value plus a fixed overhead), so the bound holds under any load. Hits (through
+`polysource.engine.lookup`) set a reference bit instead of reordering the recency list
+(cheaper on the hit path); eviction gives a referenced entry a second chance (the CLOCK
+approximation of LRU).
 
 The garbage collector walks every object it tracks on each full collection, so the tier keeps
 no Python object per entry beyond the cached ``Result`` (and its value): an entry lives in a
 *slot*, a position in per-slot arrays (result, times, size, reference bit, the links of the
-recency list), and the store maps each key to its slot. Keys, index slots and each slot's
-record of its index slots are tuples of strings and numbers, which CPython stops tracking at
-their first collection, held in plain dicts, which a full collection stops tracking once they
-hold nothing it tracks (a list or an ``OrderedDict`` of them would be walked every time). An
-:class:`Entry` is what the engine builds for :meth:`MemoryCache.put` and what
+recency list), and the store maps each key to its slot. Keys are tuples of strings, which
+CPython stops tracking at their first collection, held in plain dicts, which a full collection
+stops tracking once they hold nothing it tracks (a list or an ``OrderedDict`` of them would be
+walked every time). An :class:`Entry` is what the engine builds for :meth:`MemoryCache.put` and what
 :meth:`~MemoryCache.get` and :meth:`~MemoryCache.peek` return: a copy of the slot's fields
 that knows whether its slot still holds it (:attr:`Entry.alive`); the cache keeps none.
 
-The *index* maps the exact arguments of a previous ``fetch`` (dataset handle or name, raw key,
-region, tier, tenant) to ``(slot, fresh_until)``, so that a repeated request is answered with
-one or two dict lookups and one clock read: no normalisation, no routing, no allocation. It
-is two tables per dataset argument: ``plain[dataset][key]`` for requests with no region, tier
-or tenant, and ``index[dataset][(key, region, tier, tenant)]`` for the others. An entry that
-is replaced, evicted or removed takes its index slots with it. An entry holds at most
-``MAX_SIGNATURES`` slots (a request shape already indexed is not added again; a new one past
-the bound takes the place of the entry's oldest), and each slot past the first is charged to
-the entry's bytes, so the index stays within the cache's bounds whatever the call pattern.
 """
 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
 from polysource.errors import ProviderError
 from polysource.models import Result
 
-__all__ = [
-    "ENTRY_OVERHEAD",
-    "MAX_SIGNATURES",
-    "SLOT_SIZE",
-    "Entry",
-    "IndexSlot",
-    "MemoryCache",
-    "entry_size",
-]
+__all__ = ["ENTRY_OVERHEAD", "Entry", "MemoryCache", "entry_size"]
 
 ENTRY_OVERHEAD: Final = 384
-"""Bytes charged per entry for the objects around the value (result, key, slot, index slot)."""
+"""Bytes charged per entry for the objects around the value (result, key, slot)."""
 
 DATA_FACTOR: Final = 3
 """Python objects take about three times their JSON encoding (measured with tracemalloc on
 quotes and daily bars). ``ENTRY_OVERHEAD`` is measured on quotes: one whose JSON is 187 bytes
-takes 915 bytes with its result, key, slot and index slot. An entry is charged
+takes at most 915 bytes with its result, key and slot. An entry is charged
 ``DATA_FACTOR * len(json) + ENTRY_OVERHEAD``; ``benchmarks/memory.py`` checks that real memory
 stays under the accounted bytes."""
-
-
-MAX_SIGNATURES: Final = 4
-"""Index slots one entry holds at most (request shapes: handle or name, tier, key spelling)."""
-
-SLOT_SIZE: Final = 224
-"""Bytes charged for each index slot of an entry past its first (the first is part of
-``ENTRY_OVERHEAD``): the table's key and item, the slot tuple, the slot's record of it
-(measured: about 200 bytes)."""
 
 
 def entry_size(encoded_length: int) -> int:
@@ -76,9 +50,6 @@ def entry_size(encoded_length: int) -> int:
 CacheKey = tuple[str, str, str, str | None]
 
 _new = object.__new__
-
-IndexSlot = tuple[int, float]
-"""What the index holds per request signature: the entry's slot, until when it is fresh."""
 
 
 class Entry:
@@ -138,15 +109,14 @@ class MemoryCache:
 
     Args:
         max_entries: Most entries held.
-        max_bytes: Most bytes held (sum of entry sizes, index slots included).
+        max_bytes: Most bytes held (sum of entry sizes).
 
     Attributes:
-        results: The result in each slot (``None`` for a free slot or a cached ``not_found``);
-            the hit path reads it at the slot its index slot names.
+        slot_of: The slot of a key (``None`` if not held): the hit path's one lookup, which
+            does not touch recency.
+        results: The result in each slot (``None`` for a free slot or a cached ``not_found``).
+        stored_at: When the entry in each slot was stored (monotonic).
         referenced: The reference bit of each slot, which the hit path sets.
-        plain: Index tables of requests with no region, tier or tenant: dataset -> key -> slot.
-        index: Index tables of the other requests: dataset -> (key, region, tier, tenant) ->
-            slot.
     """
 
     def __init__(self, max_entries: int = 100_000, max_bytes: int = 256 * 1024 * 1024) -> None:
@@ -160,8 +130,8 @@ class MemoryCache:
         self._head = self._tail = -1
         self._prev = array("q")
         self._next = array("q")
-        # Per slot; ``results`` and ``referenced`` are shared with the hit path, so they are
-        # changed in place, never replaced.
+        # Per slot; ``results``, ``stored_at`` and ``referenced`` are shared with the hit path,
+        # so they (and the store) are changed in place, never replaced.
         self.results: list[Result[Any] | None] = []
         self.referenced = bytearray()
         self._errors: list[ProviderError | None] = []
@@ -170,15 +140,10 @@ class MemoryCache:
         self._stale_until = array("d")
         self._sizes = array("q")
         self._stamps = array("Q")  # which put holds the slot (0: free)
-        # Slot -> (table number, key in the table, ...).
-        self._signatures: dict[int, tuple[Any, ...]] = {}
         self._free: list[int] = []
         self._last_stamp = 0
-        self.plain: dict[Any, dict[Any, IndexSlot]] = {}
-        self.index: dict[Any, dict[Any, IndexSlot]] = {}
-        self._tables: list[dict[Any, IndexSlot]] = []
-        self._plain_numbers: dict[Any, int] = {}  # dataset -> number of its plain table
-        self._index_numbers: dict[Any, int] = {}
+        self.slot_of: Callable[[CacheKey], int | None] = self._store.get
+        self.stored_at = self._stored_at
         self.bytes = 0
         self.evictions = 0
 
@@ -303,14 +268,10 @@ class MemoryCache:
         return len(self.results) - 1
 
     def _drop(self, slot: int) -> None:
-        """Drop the entry in ``slot`` and its index slots, and free the slot."""
+        """Drop the entry in ``slot`` and free the slot."""
         del self._store[self._keys.pop(slot)]
         self._unlink(slot)
         self.bytes -= self._sizes[slot]
-        signatures = self._signatures.pop(slot, None)
-        if signatures is not None:
-            for i in range(0, len(signatures), 2):
-                self._unindex(signatures[i], signatures[i + 1], slot)
         self.results[slot] = None
         self._errors[slot] = None
         self._ttls[slot] = None
@@ -318,101 +279,23 @@ class MemoryCache:
         self.referenced[slot] = 0
         self._free.append(slot)
 
-    def _unindex(self, number: int, key: Any, slot: int) -> None:
-        """Drop the index slot of ``key`` in table ``number`` if it is ``slot``'s."""
-        table = self._tables[number]
-        held = table.get(key)
-        if held is not None and held[0] == slot:
-            del table[key]
-
-    def _new_table(self, dataset: Any, plain: bool) -> int:
-        """The number of a new index table for ``dataset``."""
-        number = len(self._tables)
-        table: dict[Any, IndexSlot] = {}
-        self._tables.append(table)
-        if plain:
-            self.plain[dataset] = table
-            self._plain_numbers[dataset] = number
-        else:
-            self.index[dataset] = table
-            self._index_numbers[dataset] = number
-        return number
-
     def remove(self, key: CacheKey) -> None:
         """Drop the entry for ``key`` if present."""
         slot = self._store.get(key)
         if slot is not None:
             self._drop(slot)
 
-    def index_put(self, signature: Hashable, entry: Entry, fresh_until: float) -> None:
-        """Remember that requests with ``signature`` are answered by ``entry`` until then.
-
-        ``signature`` is ``(dataset, key, region, tier, tenant)`` as the request gave them.
-        Only an entry this cache holds is indexed. A signature already indexed for ``entry``
-        costs nothing more (``fresh_until`` depends only on the entry and the signature's
-        tier). A new one past ``MAX_SIGNATURES`` takes the place of the entry's oldest; one
-        whose charge would pass ``max_bytes`` is not indexed (those requests take the engine's
-        path, with the same answer).
-        """
-        slot = entry._slot
-        stamps = self._stamps
-        if (
-            entry.result is None
-            or entry._cache is not self
-            or slot >= len(stamps)
-            or stamps[slot] != entry._stamp
-        ):
-            return  # not held here
-        parts: tuple[Any, Any, Any, Any, Any] = signature  # type: ignore[assignment]
-        dataset, key, region, tier, tenant = parts
-        if region is None and tier is None and tenant is None:
-            number = self._plain_numbers.get(dataset)
-            if number is None:
-                number = self._new_table(dataset, plain=True)
-        else:
-            key = (key, region, tier, tenant)
-            number = self._index_numbers.get(dataset)
-            if number is None:
-                number = self._new_table(dataset, plain=False)
-        table = self._tables[number]
-        held = table.get(key)
-        if held is not None and held[0] == slot:
-            return
-        signatures = self._signatures.get(slot)
-        if signatures is None:
-            self._signatures[slot] = (number, key)
-        elif len(signatures) < 2 * MAX_SIGNATURES:
-            if self.bytes + SLOT_SIZE > self.max_bytes:
-                return
-            self._signatures[slot] = (*signatures, number, key)
-            self._sizes[slot] += SLOT_SIZE
-            entry.size += SLOT_SIZE
-            self.bytes += SLOT_SIZE
-        else:
-            self._unindex(signatures[0], signatures[1], slot)
-            self._signatures[slot] = (*signatures[2:], number, key)
-        table[key] = (slot, fresh_until)
-
-    def signatures(self, entry: Entry) -> int:
-        """How many index slots ``entry`` holds (0 if the cache does not hold it)."""
-        if entry._cache is not self or not entry.alive:
-            return 0
-        signatures = self._signatures.get(entry._slot)
-        return 0 if signatures is None else len(signatures) // 2
-
     def clear(self, dataset: str | None = None) -> int:
         """Drop every entry (of one dataset, if given); returns how many were dropped."""
         keys = [k for k in self._store if dataset is None or k[0] == dataset]
         for key in keys:
-            self.remove(key)  # and its index slots
+            self.remove(key)
         if not self._store:
             self._release()
         return len(keys)
 
     def _release(self) -> None:
-        """With no entry left, give back the memory of the slots and index tables."""
-        for table in self._tables:
-            table.clear()
+        """With no entry left, give back the memory of the slots."""
         del self.results[:]
         del self.referenced[:]
         del self._errors[:]
@@ -421,10 +304,9 @@ class MemoryCache:
         del self._stale_until[:]
         del self._sizes[:]
         del self._stamps[:]
-        self._signatures.clear()
         del self._prev[:]
         del self._next[:]
         self._free.clear()
-        self._store = {}
-        self._keys = {}
+        self._store.clear()
+        self._keys.clear()
         self._head = self._tail = -1

@@ -114,6 +114,7 @@ class ProviderSlot:
         shared_limits: Any = None,
         shared_guard: Guard | None = None,
         fleet: BreakerObserver | None = None,
+        observe: Callable[[str, bool, float, float], None] | None = None,
     ) -> None:
         self.name = info.name
         self.provider = provider
@@ -162,8 +163,8 @@ class ProviderSlot:
         self.retries = 0
         self.skipped = 0
         self.batches = 0
-        self.observe: Callable[[str, bool, float, float], None] | None = None
-        """The selection policy's ``observe``, when the policy learns (set by the engine)."""
+        self.observe = observe
+        """The selection policy's ``observe``, when the policy learns."""
 
     def _breaker_changed(self, old: Any, new: Any) -> None:
         self.emitter.emit(

@@ -19,7 +19,7 @@ Every walk (serial, hedged, batched), ``fetch_merged`` and ``execute`` call prov
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -38,7 +38,12 @@ if TYPE_CHECKING:
     from polysource.engine.telemetry import Emitter
     from polysource.models import Operation, OperationCall, Request
 
-__all__ = ["ProviderCalls"]
+__all__ = ["ProviderCalls", "observer_of"]
+
+
+def observer_of(policy: SelectionPolicy) -> Callable[[str, bool, float, float], None] | None:
+    """What a provider slot reports each attempt to: the policy's ``observe`` when it learns."""
+    return None if getattr(policy, "is_identity", False) else policy.observe
 
 
 class ProviderCalls:
@@ -77,17 +82,11 @@ class ProviderCalls:
             and slot.config.coalesce
             and hasattr(slot.provider, "fetch_batch")
         }
-        self.policy: SelectionPolicy = PriorityPolicy()
-        self.use_policy(policy if policy is not None else self.policy)
+        self.policy: SelectionPolicy = policy if policy is not None else PriorityPolicy()
+        """Orders candidates; it observes attempts through the ``observe`` each slot was
+        built with (:func:`observer_of`)."""
 
     # -- selection -----------------------------------------------------------------------------
-
-    def use_policy(self, policy: SelectionPolicy) -> None:
-        """Order candidates with ``policy`` from now on, and let it observe every attempt."""
-        self.policy = policy
-        learns = not getattr(policy, "is_identity", False)
-        for slot in self.slots.values():
-            slot.observe = policy.observe if learns else None
 
     def select(self, target: str, region: str, order: tuple[str, ...]) -> tuple[str, ...]:
         """``order`` as the selection policy wants it for this request."""

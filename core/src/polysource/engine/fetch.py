@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -24,6 +24,7 @@ from polysource.engine.attempt import ProviderSlot
 from polysource.engine.batch import walk_many
 from polysource.engine.call import ProviderCalls
 from polysource.engine.fleet import WAITED, Fleet
+from polysource.engine.lookup import Lookup, State
 from polysource.engine.route import Router
 from polysource.engine.selection import SelectionPolicy
 from polysource.engine.singleflight import Flight, SingleFlight, TaskSet
@@ -96,8 +97,6 @@ class _FlightContext:
     ds: Dataset[Any]
     ckey: CacheKey
     started: float
-    signature: Hashable | None = None
-    loaded: Loaded | None = None
 
 
 @attrs.define(slots=True)
@@ -132,8 +131,12 @@ class FetchEngine:
         tiers: TierChain | None = None,
         policy: SelectionPolicy | None = None,
         fleet: Fleet | None = None,
+        lookup: Lookup | None = None,
+        flights: SingleFlight[Loaded] | None = None,
     ) -> None:
         self.clock = clock
+        self.lookup = lookup
+        """The L1 lookup stage (``None`` without a memory tier)."""
         self.keyring = keyring if keyring is not None else Keyring()
         """Tenants' pseudonyms (in shared keys) and digests (in shared records)."""
         self.router = router
@@ -143,9 +146,9 @@ class FetchEngine:
         self.memory = memory
         self.emitter = emitter
         self.tasks = tasks
-        self.flights: SingleFlight[Loaded] = SingleFlight(tasks)
-        self.joins: dict[Hashable, Flight[Loaded]] = {}
-        """Flights of plain requests by call signature, for the orchestrator's join path."""
+        self.flights: SingleFlight[Loaded] = flights if flights is not None else SingleFlight(tasks)
+        """Calls in flight by cache key (shared with the lookup stage, whose joiners wait on
+        them)."""
         self.store: ConnectionStore = store if store is not None else MemoryConnectionStore()
         """Tenants' connections; private datasets are read only where the tenant has one."""
         self.calls = ProviderCalls(
@@ -259,14 +262,8 @@ class FetchEngine:
         max_age: float | None = None,
         time_limit: float,
         hedge: float | None = None,
-        signature: Hashable | None = None,
-        joinable: bool = False,
     ) -> Result[Any]:
-        """Answer one request (see the module docstring for the stages).
-
-        ``signature`` (the caller's exact arguments) lets the answer be indexed for the hit
-        path; ``joinable`` lets identical later calls join this flight by signature.
-        """
+        """Answer one request (see the module docstring for the stages)."""
         clock = self.clock
         started = clock.monotonic()
         deadline = started + time_limit
@@ -274,27 +271,20 @@ class FetchEngine:
         nkey = ds.normalize_key(key)
         ckey: CacheKey = (ds.name, nkey, region, tenant if ds.private else None)
         policy = self.policies[ds.name]
-        use_cache = self.memory is not None and policy.cacheable and not skip_cache
+        lookup = self.lookup
+        use_cache = lookup is not None and policy.cacheable and not skip_cache
         store = (
             (self.memory is not None or bool(self.tiers)) and policy.cacheable and not skip_cache
         )
         stale: Entry | None = None
         if use_cache:
-            answer, stale = self._lookup(
-                ds,
-                ckey,
-                tier,
-                started,
-                max_age=max_age,
-                force_refresh=force_refresh,
-                allow_stale=allow_stale,
-                signature=signature,
-                time_limit=time_limit,
+            answer, stale = self._cached(
+                ds, ckey, tier, started, max_age, force_refresh, allow_stale, time_limit
             )
             if answer is not None:
                 return answer
         if self.tiers and policy.cacheable and not skip_cache and not force_refresh:
-            answer, shared_stale = await self._shared_lookup(ds, ckey, tier, max_age, signature)
+            answer, shared_stale = await self._shared_lookup(ds, ckey, tier, max_age)
             if answer is not None:
                 return answer
             stale = stale or shared_stale
@@ -317,11 +307,7 @@ class FetchEngine:
             ),
             deadline,
             _FlightContext(ds, ckey, started),
-            self._flight_done,
         )
-        if leader and joinable and signature is not None:
-            self.joins[signature] = flight
-            flight.context.signature = signature
         if not leader:
             self.deduplicated += 1
             if self.emitter.wants[EventKind.DEDUPLICATED]:
@@ -356,8 +342,6 @@ class FetchEngine:
             raise AllProvidersFailed(f"{ds.name} {nkey!r}: deadline passed", [error]) from None
         if not leader:
             return self.joined_result(flight, loaded)
-        if signature is not None and loaded.entry is not None and self.memory is not None:
-            self.memory.index_put(signature, loaded.entry, loaded.entry.fresh_until(tier))
         return Result(
             loaded.value,
             loaded.source,
@@ -381,19 +365,14 @@ class FetchEngine:
         allow_stale: bool = True,
         time_limit: float,
         concurrency: int = 4,
-        handle: Any = None,
     ) -> BatchResult[Any]:
-        """Answer many keys: cache, joined flights, then provider batches with per-key failover.
-
-        ``handle`` (the caller's dataset argument, for calls without region, tier or tenant)
-        lets the answered keys be indexed for the hit path of later calls.
-        """
+        """Answer many keys: cache, joined flights, then provider batches with per-key failover."""
         clock = self.clock
         started = clock.monotonic()
         deadline = started + time_limit
         canonical = {key: ds.normalize_key(key) for key in keys}
         policy = self.policies[ds.name]
-        use_cache = self.memory is not None and policy.cacheable and not skip_cache
+        use_cache = self.lookup is not None and policy.cacheable and not skip_cache
         answers: dict[str, Result[Any]] = {}
         failures: dict[str, PolysourceError] = {}
         stale: dict[str, Entry] = {}
@@ -458,8 +437,6 @@ class FetchEngine:
                     ds, ckey, entry, failure.errors, len(failure.errors), started
                 )
                 del failures[nkey]
-        if handle is not None and self.memory is not None:
-            self._index_plain(ds, handle, canonical, region, tier)
         return self._batch_result(
             len(keys), canonical, len(unique), answers, failures, batches, started
         )
@@ -624,17 +601,7 @@ class FetchEngine:
         """The cache stage of ``fetch_many`` for one key; whether the key is settled."""
         nkey = ckey[1]
         try:
-            answer, entry = self._lookup(
-                ds,
-                ckey,
-                tier,
-                now,
-                max_age=None,
-                force_refresh=False,
-                allow_stale=allow_stale,
-                signature=None,
-                time_limit=time_limit,
-            )
+            answer, entry = self._cached(ds, ckey, tier, now, None, False, allow_stale, time_limit)
         except AllProvidersFailed as cached_failure:
             failures[nkey] = cached_failure
             return True
@@ -644,17 +611,6 @@ class FetchEngine:
         if entry is not None:
             stale[nkey] = entry
         return False
-
-    def _index_plain(
-        self, ds: Dataset[Any], handle: Any, canonical: dict[str, str], region: str, tier: str
-    ) -> None:
-        assert self.memory is not None
-        for key, nkey in canonical.items():
-            entry = self.memory.peek((ds.name, nkey, region, None))
-            if entry is not None and entry.result is not None:
-                self.memory.index_put(
-                    (handle, key, None, None, None), entry, entry.fresh_until(tier)
-                )
 
     async def _load_many(
         self,
@@ -823,7 +779,6 @@ class FetchEngine:
         ckey: CacheKey,
         tier: str,
         max_age: float | None,
-        signature: Hashable | None,
     ) -> tuple[Result[Any] | None, Entry | None]:
         """The shared tiers' stage: a fresh record answers (and fills the tiers above it)."""
         assert self.tiers is not None
@@ -859,8 +814,6 @@ class FetchEngine:
             )
         self.hits += 1
         self.tier_hits[tier_name] = self.tier_hits.get(tier_name, 0) + 1
-        if signature is not None and entry is not None and entry.alive:
-            self.memory.index_put(signature, entry, entry.fresh_until(tier))  # type: ignore[union-attr]
         result = _shared_result(record.value, record.source, tier_name, fetched_at, self.clock)
         return result, None
 
@@ -882,50 +835,36 @@ class FetchEngine:
             self.memory.put(entry)
         return entry
 
-    def _lookup(
+    def _cached(
         self,
         ds: Dataset[Any],
         ckey: CacheKey,
         tier: str,
         now: float,
-        *,
         max_age: float | None,
         force_refresh: bool,
         allow_stale: bool,
-        signature: Hashable | None,
         time_limit: float,
     ) -> tuple[Result[Any] | None, Entry | None]:
-        """The cache stage: an answer from cache (or a cached not-found), and any stale entry."""
-        assert self.memory is not None
-        entry = self.memory.get(ckey)
-        if entry is None:
+        """The L1 stage's answer (or a cached not-found, raised), and any stale entry."""
+        lookup = self.lookup
+        assert lookup is not None
+        view = lookup.views[ds.name]
+        state, entry = lookup.classify(view, ckey, tier, now, max_age, force_refresh)
+        if state is State.MISS:
             return None, None
-        policy = self.policies[ds.name]
-        if entry.error is not None:
-            if now < entry.stale_until and not force_refresh:
-                self.negative_hits += 1
-                raise AllProvidersFailed(
-                    f"{ds.name} {ckey[1]!r} was not found (cached)", [entry.error]
-                )
-            return None, None
-        state = classify(now, entry.stored_at, policy.ttl[tier], policy.stale, max_age)
-        if state is Freshness.FRESH and not force_refresh:
-            return self._hit(ds, ckey, entry, tier, signature), None
-        if state is not Freshness.STALE:
-            return None, None
-        if policy.revalidate and allow_stale and not force_refresh:
+        assert entry is not None
+        if state is State.FRESH:
+            self.hits += 1
+            return entry.result, None
+        if state is State.NEGATIVE:
+            self.negative_hits += 1
+            raise lookup.negative(view, entry)
+        if view.policy.revalidate and allow_stale and not force_refresh:
             _, key, region, tenant = ckey
             self._revalidate(ds, key, ckey, region, tier, tenant, time_limit)
             return self._stale(ds, ckey, entry, (), 0, now), entry
         return None, entry
-
-    def _flight_done(self, flight: Flight[Loaded]) -> None:
-        signature = flight.context.signature
-        if signature is not None and self.joins.get(signature) is flight:
-            del self.joins[signature]
-            loaded = flight.context.loaded
-            if loaded is not None:
-                self.joined_result(flight, loaded)  # ready before the joiners wake
 
     def joined_result(self, flight: Flight[Loaded], loaded: Loaded) -> Result[Any]:
         """The one Result every joiner of a flight gets (built once)."""
@@ -944,39 +883,20 @@ class FetchEngine:
             )
         return shared  # type: ignore[no-any-return]
 
-    def stale_for(self, flight: Flight[Loaded], failed: AllProvidersFailed) -> Result[Any]:
-        """For a joiner of a failed flight: the stale entry if one may be served, else raise."""
+    def stale_for(
+        self, flight: Flight[Loaded], failed: AllProvidersFailed, allow_stale: bool = True
+    ) -> Result[Any]:
+        """For a joiner of a failed flight: the stale entry if one may be served, else the
+        failure (reported, then raised)."""
         context = flight.context
         stale = self.memory.peek(context.ckey) if self.memory is not None else None
         now = self.clock.monotonic()
-        if stale is not None and stale.error is None and now < stale.stale_until:
+        if allow_stale and stale is not None and stale.error is None and now < stale.stale_until:
             return self._stale(
                 context.ds, context.ckey, stale, failed.errors, len(failed.errors), now
             )
+        self._report_failure(context.ds, context.ckey[1], context.ckey[3], failed)
         raise failed
-
-    def _hit(
-        self,
-        ds: Dataset[Any],
-        ckey: CacheKey,
-        entry: Entry,
-        tier: str,
-        signature: Hashable | None,
-    ) -> Result[Any]:
-        self.hits += 1
-        if signature is not None:
-            self.memory.index_put(signature, entry, entry.fresh_until(tier))  # type: ignore[union-attr]
-        if self.emitter.wants[EventKind.CACHE_HIT]:
-            self.emitter.emit(
-                EventKind.CACHE_HIT,
-                dataset=ds.name,
-                key=ckey[1],
-                private=ds.private,
-                tenant=ckey[3],
-                detail={"tier": "memory"},
-            )
-        assert entry.result is not None
-        return entry.result
 
     def _stale(
         self,
@@ -1096,9 +1016,6 @@ class FetchEngine:
             elif isinstance(held, str):
                 lease = held
             if joined is not None:
-                flight = self.flights.get(ckey)
-                if flight is not None:
-                    flight.context.loaded = joined
                 return joined
         loaded: Loaded | None = None
         try:
@@ -1124,9 +1041,6 @@ class FetchEngine:
                 )
         if store:
             self._store(ds, ckey, loaded)
-        flight = self.flights.get(ckey)
-        if flight is not None:
-            flight.context.loaded = loaded
         return loaded
 
     def _record(self, loaded: Loaded, owner: str | None) -> bytes | None:
@@ -1186,10 +1100,6 @@ class FetchEngine:
         loaded = Loaded(record.value, record.source, (), 0, (), entry.stored_at)
         loaded.entry = entry if entry.alive else None
         return loaded
-
-    def use_policy(self, policy: SelectionPolicy) -> None:
-        """Order candidates with ``policy`` from now on, and let it observe every attempt."""
-        self.calls.use_policy(policy)
 
     async def _walk(
         self, ds: Dataset[Any], request: Request, order: tuple[str, ...], deadline: float

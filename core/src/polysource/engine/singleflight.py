@@ -26,7 +26,7 @@ another batch of the same key meanwhile joins it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Hashable
+from collections.abc import Callable, Coroutine, Hashable, Mapping
 from typing import Any, Generic, TypeVar
 
 __all__ = ["Flight", "SingleFlight", "TaskSet"]
@@ -190,6 +190,8 @@ class SingleFlight(Generic[T]):
     def __init__(self, tasks: TaskSet) -> None:
         self._tasks = tasks
         self._inflight: dict[Hashable, Flight[T]] = {}
+        self.inflight: Mapping[Hashable, Flight[T]] = self._inflight
+        """The flights in progress by key (read only: the fast path's lookup)."""
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self._inflight
