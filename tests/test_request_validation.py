@@ -225,14 +225,3 @@ async def test_bad_merge_arguments_raise_a_short_invalid_request(make_orchestrat
         await orch.fetch_merged(QUOTE, "AAPL", **bad)
     assert len(str(caught.value)) < 300
     assert fake.call_count() == 0
-
-
-async def test_fetch_options_are_keyword_only(make_orchestrator, clock):
-    """fetch takes the dataset and key by position and every option only by keyword."""
-    orch = await make_orchestrator(FakeProvider("a", clock=clock))
-    await orch.fetch(QUOTE, "AAPL")
-    with pytest.raises(TypeError, match="keywords"):
-        await orch.fetch(QUOTE, "AAPL", "US")  # type: ignore[call-overload]
-    assert (await orch.fetch(QUOTE, "AAPL", deadline=5.0)).cached
-    with pytest.raises(InvalidRequest, match="deadline"):
-        await orch.fetch(QUOTE, "AAPL", deadline=float("nan"))

@@ -81,7 +81,6 @@ T = TypeVar("T")
 P = TypeVar("P")
 R = TypeVar("R")
 _log = LazyLogger("polysource")
-_KEYWORD_ONLY: Any = object()
 
 
 def _check_number(name: str, value: object, *, zero: bool) -> None:
@@ -824,7 +823,7 @@ class Orchestrator:
         self,
         dataset: Dataset[Any] | str,
         key: str,
-        _keyword_only: object = _KEYWORD_ONLY,
+        *,
         region: str | None = None,
         tier: str | None = None,
         tenant: str | None = None,
@@ -857,18 +856,12 @@ class Orchestrator:
             InvalidRequest: Bad key, tier, option or a private dataset without a tenant.
             AllProvidersFailed: Every provider failed and no stale value could be served.
         """
-        if _keyword_only is not _KEYWORD_ONLY:
-            raise TypeError(
-                "fetch() takes 2 positional arguments (dataset, key); the options are keywords"
-            )
         lookup = self._lookup
         if lookup is not None and not (skip_cache or force_refresh):
             # The L1 stage, for any call shape: dict lookups and one clock read.
             hit = lookup.fresh(dataset, key, region, tier, tenant, max_age)
             if hit is not None:
-                if hedge is None and (
-                    deadline is None or (deadline.__class__ is float and deadline > 0.0)
-                ):
+                if deadline is None and hedge is None:
                     return hit
                 _check_number("deadline", deadline, zero=False)
                 _check_number("hedge", hedge, zero=True)
