@@ -348,26 +348,34 @@ class TracedOrchestrator:
         return dataset.name, dataset.private
 
 
+_RESULT_FIELDS: Final = (
+    "source",
+    "cached",
+    "stale",
+    "deduplicated",
+    "attempts",
+    "provider",
+    "failover_used",
+)
+_SUMMARY_FIELDS: Final = ("total", "successful", "failed", "cached", "fresh", "batches")
+
+
 def _record_result(span: Span, result: Any) -> None:
-    for attribute, field in (
-        ("polysource.source", "source"),
-        ("polysource.cached", "cached"),
-        ("polysource.stale", "stale"),
-        ("polysource.deduplicated", "deduplicated"),
-        ("polysource.attempts", "attempts"),
-        ("polysource.provider", "provider"),
-        ("polysource.failover_used", "failover_used"),
-    ):
+    if not span.is_recording():
+        return
+    attributes: dict[str, Any] = {}
+    for field in _RESULT_FIELDS:
         value = getattr(result, field, None)
         if isinstance(value, str | bool | int):
-            span.set_attribute(attribute, value)
+            attributes[f"polysource.{field}"] = value
     sources = getattr(result, "sources", None)
     if isinstance(sources, tuple):
-        span.set_attribute("polysource.sources", [str(s) for s in sources])
+        attributes["polysource.sources"] = [str(s) for s in sources]
     summary = getattr(result, "summary", None)
     if summary is not None:
-        for field in ("total", "successful", "failed", "cached", "fresh", "batches"):
-            span.set_attribute(f"polysource.batch.{field}", int(getattr(summary, field)))
+        for field in _SUMMARY_FIELDS:
+            attributes[f"polysource.batch.{field}"] = int(getattr(summary, field))
+    span.set_attributes(attributes)
 
 
 def _record_error(span: Span, exc: Exception, secrets: tuple[str, ...]) -> None:
