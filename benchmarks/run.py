@@ -27,6 +27,8 @@ MODULES = [
     "memory",
     "prometheus",
     "otel",
+    "startup",
+    "gc_pause",
 ]
 
 

@@ -65,8 +65,22 @@ async def test_bad_arguments_raise_a_short_invalid_request(make_orchestrator, ca
 
 @pytest.mark.parametrize(
     "bad",
-    [{"tier": 7}, {"tier": ["free"]}, {"deadline": HUGE}, {"deadline": [1.0]}],
-    ids=["tier-int", "tier-list", "deadline-huge", "deadline-list"],
+    [
+        {"tier": 7},
+        {"tier": ["free"]},
+        {"deadline": HUGE},
+        {"deadline": [1.0]},
+        {"deadline": 10**5000},
+        {"deadline": -(10**5000)},
+    ],
+    ids=[
+        "tier-int",
+        "tier-list",
+        "deadline-huge",
+        "deadline-list",
+        "deadline-huge-int",
+        "deadline-negative-huge-int",
+    ],
 )
 @pytest.mark.parametrize("call", ["fetch", "fetch_many", "fetch_merged"])
 async def test_bad_tier_or_deadline_is_a_short_invalid_request(make_orchestrator, call, bad):
@@ -142,3 +156,72 @@ async def test_private_dataset_tenant_is_checked(make_orchestrator):
     orch = await make_orchestrator(FakeProvider("a", datasets={"accounts"}))
     with pytest.raises(InvalidRequest, match="tenant"):
         await orch.fetch(ACCOUNTS, "conn", tenant="user\x00")
+
+
+CONTROLS = {
+    "disable": lambda orch, name, region, rank: orch.disable(name),
+    "enable": lambda orch, name, region, rank: orch.enable(name),
+    "reset_breaker": lambda orch, name, region, rank: orch.reset_breaker(name),
+    "set_rank": lambda orch, name, region, rank: orch.set_rank(name, region, rank),
+}
+BAD_NAMES = {"name-list": ["a"], "name-none": None, "name-huge": HUGE}
+BAD_RANKS = {
+    "rank-str": ("global", "1"),
+    "rank-none": ("global", None),
+    "rank-bool": ("global", True),
+    "rank-float": ("global", 1.5),
+    "region-list": (["global"], 1),
+    "region-none": (None, 1),
+    "region-nul": ("glo\x00bal", 1),
+}
+BAD_CONTROLS = {
+    **{
+        f"{control}-{bad}": (control, name, "global", 1)
+        for control in CONTROLS
+        for bad, name in BAD_NAMES.items()
+    },
+    **{f"set_rank-{bad}": ("set_rank", "a", *args) for bad, args in BAD_RANKS.items()},
+}
+
+
+@pytest.mark.parametrize("bad", BAD_CONTROLS.values(), ids=BAD_CONTROLS.keys())
+async def test_bad_control_arguments_raise_a_short_invalid_request(make_orchestrator, bad):
+    """A provider control with a bad name, region or rank is a short InvalidRequest and changes
+    nothing: the next fetch still works."""
+    control, name, region, rank = bad
+    fake = FakeProvider("a")
+    fake.answer("AAPL", Quote("AAPL", 1.0))
+    orch = await make_orchestrator(fake)
+    with pytest.raises(InvalidRequest) as caught:
+        CONTROLS[control](orch, name, region, rank)
+    assert len(str(caught.value)) < 200
+    assert (await orch.fetch(QUOTE, "AAPL")).data.price == 1.0
+
+
+BAD_MERGES = {
+    "strategy-list": {"strategy": ["median"]},
+    "strategy-huge": {"strategy": HUGE},
+    "providers-int": {"providers": 7},
+    "providers-huge": {"providers": HUGE},
+    "providers-items": {"providers": [7, None]},
+    "providers-item-huge": {"providers": [HUGE]},
+    "field-priority-int": {"field_priority": 7},
+    "field-priority-order-int": {"field_priority": {"price": 7}},
+    "field-priority-order-huge": {"field_priority": {"price": HUGE}},
+    "field-priority-name-huge": {"field_priority": {HUGE: ["a"]}},
+    "tolerance-huge": {"tolerance": HUGE},
+    "min-providers-huge-int": {"min_providers": 10**5000},
+    "tolerance-huge-int": {"tolerance": -(10**5000)},
+}
+
+
+@pytest.mark.parametrize("bad", BAD_MERGES.values(), ids=BAD_MERGES.keys())
+async def test_bad_merge_arguments_raise_a_short_invalid_request(make_orchestrator, bad):
+    """A bad strategy, provider list, field priority or tolerance for ``fetch_merged`` is a
+    short InvalidRequest before any provider is asked."""
+    fake = FakeProvider("a")
+    orch = await make_orchestrator(fake)
+    with pytest.raises(InvalidRequest) as caught:
+        await orch.fetch_merged(QUOTE, "AAPL", **bad)
+    assert len(str(caught.value)) < 300
+    assert fake.call_count() == 0

@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # A snippet marker left in a page (also the form a code formatter turns it into).
 SNIPPET_MARKER = re.compile(r"-{1,2}\s*8\s*<\s*-{1,2}")
+# A Sphinx role or literal-block marker (mkdocstrings reads Markdown: `[X][path]`, fences).
+SPHINX_MARKUP = re.compile(r":(?:class|meth|func|attr|mod|exc|data|obj):\S|[A-Za-z)]::\s*$", re.M)
 # A cross-reference that autorefs could not resolve stays in the page as its literal form.
 UNRESOLVED_REF = re.compile(r"\]\[[\w.]+\]")
 
@@ -55,3 +57,8 @@ def test_site_has_no_unexpanded_snippet_marker(site: dict[str, str]) -> None:
 def test_site_has_no_unresolved_cross_reference(site: dict[str, str]) -> None:
     """Every ``[text][target]`` reference became a link."""
     assert _offenders(site, UNRESOLVED_REF) == {}
+
+
+def test_site_has_no_raw_sphinx_markup(site: dict[str, str]) -> None:
+    """Docstrings use Markdown cross-references, so no ``:class:`` or ``::`` reaches a page."""
+    assert _offenders(site, SPHINX_MARKUP) == {}

@@ -127,3 +127,29 @@ async def test_a_dead_webhook_never_affects_requests():
         sink = next(p for p in orch._pm.pm.get_plugins() if isinstance(p, WebhookSink))
         await _until(lambda: sink.failed >= 1)
         assert sink.sent == 0
+
+
+async def test_a_redirect_is_not_followed():
+    """A receiver answering 307 to another server makes the post fail; nothing reaches there."""
+    elsewhere, received_elsewhere = _receiver([])
+    clock = FakeClock()
+    async with serve(elsewhere) as other:
+
+        async def redirect(request: web.Request) -> web.Response:
+            raise web.HTTPTemporaryRedirect(f"{other}/hook")
+
+        app = web.Application()
+        app.router.add_post("/hook", redirect)
+        async with serve(app) as url:
+            sink = WebhookSink(f"{url}/hook", clock, retries=0)
+
+            class Owner:
+                def spawn(self, coro, name=None):
+                    return asyncio.get_running_loop().create_task(coro)
+
+            sink.startup(Owner())
+            sink.on_event(Event(EventKind.HEALTH, 1.0, provider="p", detail={"to": "down"}))
+            await _until(lambda: sink.failed == 1)
+            await sink.shutdown(Owner())
+    assert received_elsewhere == []
+    assert sink.sent == 0

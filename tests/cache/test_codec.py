@@ -309,3 +309,19 @@ def test_a_secret_is_never_encoded(value):
     """Encoding a value that holds a Secret fails instead of writing the plain token."""
     with pytest.raises(TypeError, match="Secret is not encoded"):
         encode(value)
+
+
+@pytest.mark.parametrize("text", ["1_0", " 10 ", "1E+999999999", "1e3", "NaN", "-Infinity", "0x10"])
+def test_a_decimal_is_read_only_as_plain_digits(text):
+    """An amount comes back only as the plain digits the encoder writes (no exponent, no
+    spaces or underscores: ``1E+999999999`` would exhaust memory when formatted)."""
+    with pytest.raises(Exception):  # any error: the callers make it a miss
+        converter.structure(text, Decimal)
+
+
+@pytest.mark.parametrize("text", ["0.00000001", "-12.30", "1E+2", "123456789.123456789"])
+def test_a_decimal_is_written_as_plain_digits_and_read_back(text):
+    """Small and large amounts are written without an exponent and read back equal."""
+    written = converter.unstructure(Decimal(text))
+    assert "E" not in written
+    assert converter.structure(written, Decimal) == Decimal(text)

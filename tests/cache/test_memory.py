@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import gc
+from typing import Any
+
 import pytest
 
+from polysource import BaseProvider, Orchestrator, ProviderInfo, Request, hookimpl, load_config
 from polysource.cache.memory import ENTRY_OVERHEAD, MAX_SIGNATURES, Entry, MemoryCache
 from polysource.cache.policy import Freshness, ages, classify
 from polysource.connections import Connection
 from polysource.datasets import QUOTE, Accounts, Quote
 from polysource.errors import AllProvidersFailed
+from polysource.models import Result
 from polysource.testing import FakeProvider
 
 
@@ -35,8 +40,9 @@ def test_ages_say_what_classify_says(max_age):
         assert by_ages is classify(now=age, stored_at=0, ttl=20, stale=5, max_age=max_age)
 
 
-def _entry(key, size):
-    return Entry(("quote", key, "US", None), None, 0.0, {"free": 1.0}, 1.0, size)
+def _entry(key, size, *, result=False):
+    value = Result(Quote(key, 1.0), "a", cached=True, tier="memory") if result else None
+    return Entry(("quote", key, "US", None), value, 0.0, {"free": 1.0}, 1.0, size)
 
 
 def test_entry_fresh_until_uses_the_shared_ttl():
@@ -183,8 +189,9 @@ async def test_hits_with_options_keep_the_index_bounded(make_orchestrator, clock
         option = ({"deadline": 5.0}, {"allow_stale": False}, {"max_age": 100.0}, {})[i % 4]
         assert (await orch.fetch(QUOTE, key, **option)).cached
     (entry,) = [e for e in memory if e.key[1] == "AAPL"]
-    assert len(entry.signatures) <= MAX_SIGNATURES
-    slots = len(memory.index) + sum(len(table) for table in memory.plain.values())
+    assert memory.signatures(entry) <= MAX_SIGNATURES
+    tables = [*memory.index.values(), *memory.plain.values()]
+    slots = sum(len(table) for table in tables)
     assert slots <= MAX_SIGNATURES * len(memory)
     assert memory.bytes == sum(e.size for e in memory) <= memory.max_bytes
     assert "MSFT" in memory.plain[QUOTE]
@@ -205,15 +212,18 @@ async def test_stats_report_the_memory_tier_size(make_orchestrator, clock):
 def test_referenced_entry_gets_a_second_chance():
     """An entry hit through the index survives the next eviction (CLOCK approximation of LRU)."""
     cache = MemoryCache(max_entries=3, max_bytes=10_000)
-    first = _entry("K0", 10)
+    first = _entry("K0", 10, result=True)
     cache.put(first)
     cache.put(_entry("K1", 10))
     cache.put(_entry("K2", 10))
-    first.referenced = True
+    cache.index_put((QUOTE, "K0", None, None, None), first, 1.0)
+    slot, _ = cache.plain[QUOTE]["K0"]
+    cache.referenced[slot] = 1  # what a hit through the index does
     cache.put(_entry("K3", 10))
     keys = {entry.key[1] for entry in cache}
     assert keys == {"K0", "K2", "K3"}
-    assert not first.referenced
+    assert first.alive
+    assert not cache.referenced[slot]
 
 
 def test_codec_keeps_datetimes_and_dates():
@@ -228,3 +238,96 @@ def test_codec_keeps_datetimes_and_dates():
     assert roundtrip(quote, Quote) == quote
     bars = DailyBars("AAPL", [Bar(dt.date(2024, 3, 1), 1.0, 2.0, 0.5, 1.5)])
     assert roundtrip(bars, DailyBars) == bars
+
+
+class _Quotes(BaseProvider):
+    """A provider that keeps nothing per call, so only the cache holds objects per key."""
+
+    info = ProviderInfo("bench", datasets={"quote"})
+
+    async def fetch(self, request: Request) -> Quote:
+        return Quote(request.key, 1.0, "USD")
+
+
+class _QuotesPlugin:
+    plugin_name = "bench"
+
+    @hookimpl
+    def register_providers(self, register: Any) -> None:
+        register(_Quotes)
+
+
+async def test_an_entry_leaves_two_tracked_objects_whatever_its_request_shapes(clock):
+    """An L1 entry indexed for several request shapes (handle, name, region=, tier=) leaves the
+    garbage collector two objects to track: its result and the value."""
+    config = load_config(environ={})
+    orch = Orchestrator(config, plugins=[_QuotesPlugin()], clock=clock, entry_points=False)
+    await orch.start()
+
+    async def fill(keys: list[str]) -> None:
+        for key in keys:
+            for _ in range(2):  # the second round is answered by the index
+                await orch.fetch(QUOTE, key)
+                await orch.fetch("quote", key)
+                await orch.fetch(QUOTE, key, region=config.region)
+                await orch.fetch(QUOTE, key, tier="premium")
+        await clock.advance(3600)  # the calls' timers fire; expired entries stay stored
+
+    try:
+        await fill([f"W{i}" for i in range(50)])  # what the first requests build once
+        gc.collect()
+        before = len(gc.get_objects())
+        count = 2000
+        await fill([f"S{i}" for i in range(count)])
+        gc.collect()
+        tracked = len(gc.get_objects()) - before
+        memory = orch._engine.memory
+        assert len(memory) == count + 50
+        assert orch.stats().cache_hits == 7 * (count + 50)
+        assert tracked <= 2 * count + 40
+    finally:
+        await orch.close()
+
+
+def test_an_entry_the_cache_did_not_store_is_not_indexed():
+    """An entry too big to store is not alive, and indexing it leaves no index slot."""
+    cache = MemoryCache(max_entries=10, max_bytes=100)
+    big = _entry("K", 1000, result=True)
+    assert not cache.put(big)
+    cache.index_put((QUOTE, "K", None, None, None), big, 10.0)
+    assert not big.alive
+    assert not any(cache.plain.values())
+
+
+def test_entries_read_back_and_clear_gives_back_the_slots():
+    """get and peek return the stored fields; a replaced entry's copies are dead; clearing
+    every entry leaves no slot, index slot or byte behind."""
+    cache = MemoryCache(max_entries=10, max_bytes=10_000)
+    first = _entry("A", 10, result=True)
+    cache.put(first)
+    cache.index_put((QUOTE, "A", "EU", None, None), first, 5.0)
+    copy = cache.peek(("quote", "A", "US", None))
+    assert copy is not None
+    assert copy.alive
+    assert (copy.result, copy.size, copy.fresh_until("free")) == (first.result, 10, 1.0)
+    assert cache.index[QUOTE][("A", "EU", None, None)][1] == 5.0
+    cache.put(_entry("A", 20, result=True))
+    assert not copy.alive
+    assert not first.alive
+    assert not any(cache.index.values())
+    cache.put(_entry("B", 30))
+    assert cache.clear() == 2
+    assert (len(cache), cache.bytes, cache.results, cache.referenced) == (0, 0, [], bytearray())
+
+
+def test_entries_come_in_recency_order_and_get_makes_one_most_recent():
+    """Iteration yields the least recently used entry first; get moves an entry to the end."""
+    cache = MemoryCache(max_entries=10, max_bytes=10_000)
+    for key in ("A", "B", "C"):
+        cache.put(_entry(key, 10))
+    cache.get(("quote", "A", "US", None))
+    cache.peek(("quote", "B", "US", None))
+    assert [entry.key[1] for entry in cache] == ["B", "C", "A"]
+    cache.remove(("quote", "C", "US", None))
+    cache.put(_entry("D", 10))
+    assert [entry.key[1] for entry in cache] == ["B", "A", "D"]

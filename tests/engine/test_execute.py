@@ -273,3 +273,16 @@ async def test_always_failing_provider_is_rarely_called_under_adaptive(make_orch
     for i in range(40):
         assert (await orch.execute(CREATE_LINK, tenant=f"u{i}", region="US")).provider == "mx"
     assert len(plaid.operation_calls) < 10
+
+
+async def test_failover_order_and_operator_controls_answer_for_operations(banks):
+    """failover_order lists an operation's providers, and disable and set_rank change it."""
+    orch, plaid, mx, belvo = banks
+    assert orch.failover_order(CREATE_LINK, "US") == ("plaid", "mx")
+    assert orch.failover_order("create_link", "MX") == ("belvo", "mx")
+    orch.set_rank("mx", "US", 0)
+    assert orch.failover_order("create_link", "US") == ("mx", "plaid")
+    orch.disable("mx")
+    assert orch.failover_order("create_link", "US") == ("plaid",)
+    result = await orch.execute("create_link", {"institution": "i"}, tenant="u1", region="US")
+    assert result.provider == "plaid" and mx.call_count() == 0

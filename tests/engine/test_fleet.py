@@ -539,7 +539,7 @@ async def test_a_forged_answer_on_the_channel_is_dropped(engines, events):
     assert len(rejected) == 4  # two forgeries, each dropped by both processes
 
 
-async def test_a_forged_breaker_message_opens_nothing(engines):
+async def test_a_forged_breaker_message_opens_nothing(engines, clock):
     """An unsigned breaker-open message is dropped, while a signed one would apply."""
     one, two = await engines(), await engines()
     opened = b'{"o": "forger", "t": "b", "p": "alpha", "s": "open"}\n'
@@ -550,8 +550,52 @@ async def test_a_forged_breaker_message_opens_nothing(engines):
     assert two.breaker() is BreakerState.CLOSED and two.fleet.remote_changes == 0
     assert two.fleet.stats()["rejected_messages"] == 1
 
-    server.publish(Keyring.from_secret(SECRET).sign(opened))
+    signed = opened.replace(b"}", f', "w": {clock.time()}}}'.encode())
+    server.publish(Keyring.from_secret(SECRET).sign(signed))
     await until(lambda: two.breaker() is BreakerState.OPEN, "the signed message to apply")
+
+
+async def test_a_replayed_answer_is_dropped_not_served_as_fresh(engines, clock):
+    """A genuine answer captured on the channel and published again a day later, while a
+    process waits on that key, is rejected: the waiter does not take a day-old value."""
+    one, two = await engines(), await engines()
+    gate, first, second = await one_calls_two_waits(one, two, "AAPL", Quote("AAPL", 101.0))
+    gate.set()
+    await first, await second
+    server = one.backend.server
+    captured = [m for m in server.published if b'"t":"d"' in m]
+    assert captured
+    await clock.advance(86_400.0)
+    two.orch.clear_cache()
+    server.set(flight("AAPL"), "other-process:0", 5.0)  # a lease the replayer "answers"
+    two.provider.answer("AAPL", Quote("AAPL", 202.0))
+    waiting = asyncio.create_task(two.orch.fetch(QUOTE, "AAPL"))
+    await until(lambda: two.fleet.waiting, "two to wait on the lease")
+    rejected = two.fleet.stats()["rejected_messages"]
+    server.publish(captured[-1])
+    await until(
+        lambda: two.fleet.stats()["rejected_messages"] > rejected, "the replay to be dropped"
+    )
+    assert not waiting.done()
+    await clock.advance(5.0)
+    assert (await waiting).data.price == 202.0
+
+
+async def test_a_replayed_breaker_message_opens_nothing(engines):
+    """A genuine breaker-open message published again after the breaker closed is dropped."""
+    one, two = await engines(), await engines()
+    await open_everywhere(one, two)
+    server = one.backend.server
+    opened = [m for m in server.published if b'"s":"open"' in m]
+    assert opened
+    one.orch.reset_breaker(PROVIDER)
+    await until(lambda: two.breaker() is BreakerState.CLOSED, "the reset to reach two")
+    rejected = two.fleet.stats()["rejected_messages"]
+    server.publish(opened[-1])
+    await until(
+        lambda: two.fleet.stats()["rejected_messages"] > rejected, "the replay to be dropped"
+    )
+    assert two.breaker() is BreakerState.CLOSED
 
 
 async def test_a_fleet_needs_the_deployment_secret(make_orchestrator, fakes, clock):

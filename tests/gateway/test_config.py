@@ -41,3 +41,15 @@ def test_bad_gateway_values_name_their_key(section, path):
 def test_gateway_all_is_sorted():
     """The gateway package's __all__ is sorted."""
     assert list(gateway_all) == sorted(gateway_all)
+
+
+def test_prometheus_switch_without_an_exporter_plugin_is_a_config_error():
+    """[telemetry] prometheus = true with no plugin answering metrics_exporter fails to start."""
+    from polysource.gateway.metrics import exporters
+
+    config = load_config(
+        environ={},
+        overrides={"telemetry": {"prometheus": True}, "plugins": {"block": ["prometheus"]}},
+    )
+    with pytest.raises(ConfigError, match=r"telemetry\.prometheus"):
+        exporters(config)

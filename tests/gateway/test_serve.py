@@ -50,3 +50,19 @@ def test_serve_prints_its_url_once_bound(tmp_path):
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=10)
     assert process.returncode == 0
+
+
+def test_workers_on_a_busy_port_is_a_one_line_error(tmp_path):
+    """With --workers the socket is bound before gunicorn starts: a busy port is one line."""
+    config = tmp_path / "polysource.toml"
+    config.write_text("[telemetry]\nlog = false\n")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            main, ["serve", "--workers", "2", "--port", str(port), "--config", str(config)]
+        )
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert f"127.0.0.1:{port}" in line and "Traceback" not in result.output

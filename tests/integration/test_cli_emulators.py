@@ -81,7 +81,9 @@ def test_cli_fetch_goes_through_the_plugin_to_the_emulator(tiingo_emulator):
             main, ["fetch", "quote", "msft", "--region", "US"], env={"COLUMNS": "120"}
         )
         missing = CliRunner().invoke(main, ["fetch", "quote", "ZZZZ", "--region", "US"])
-        health = CliRunner().invoke(main, ["health"], env={"COLUMNS": "200"})
+        health = CliRunner().invoke(
+            main, ["health", "--canary", "tiingo=quote:AAPL"], env={"COLUMNS": "200"}
+        )
     finally:
         for key, value in previous.items():
             if value is None:
@@ -118,3 +120,40 @@ async def test_demo_runs_every_scene_against_emulators():
     assert stats.stale_served >= 1 and stats.batches >= 1
     assert {"tiingo", "yahoo"} <= set(stats.providers)
     assert "demo-token-not-a-real-key" not in text
+
+
+def test_demo_serve_leaves_the_gateway_and_dashboard_running():
+    """demo --serve: after the scenes the gateway answers over the emulators, the dashboard
+    signs in with the printed token, and SIGTERM stops it cleanly."""
+    import http.cookiejar
+    import signal
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "polysource", "demo", "--serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    try:
+        lines = []
+        for line in process.stdout:  # bounded by the demo's length; ends if it exits
+            lines.append(line)
+            if line.startswith("dashboard:"):
+                break
+        assert any("every check held" in line for line in lines), "".join(lines)
+        dashboard = lines[-1].split()[1]
+        token = lines[-1].rsplit(": ", 1)[1].strip(" )\n")
+        base = dashboard.removesuffix("/dashboard")
+        with urllib.request.urlopen(f"{base}/v1/quote/AAPL", timeout=10) as response:
+            assert json.loads(response.read())["data"]["symbol"] == "AAPL"
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        with opener.open(f"{dashboard}?token={token}", timeout=10) as page:
+            assert page.status == 200 and b"gateway status" in page.read()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+        process.stdout.close()
+    assert process.returncode == 0

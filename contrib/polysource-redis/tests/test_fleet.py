@@ -697,7 +697,8 @@ async def test_garbage_on_the_fleet_channel_is_ignored(engines, raw, prefix):
     sign = Keyring(SECRET.reveal()).sign
     for junk in (b"", b"\xff\xfe", b"not json\n", b'{"t": "b"}\n', b'{"o": "x", "t": "d"}\n'):
         await raw.publish(f"{prefix}:fleet", sign(junk))
-    opened = b'{"o": "x", "t": "b", "p": "alpha", "s": "open"}\n'
+    sent = two.fleet.clock.time()
+    opened = f'{{"o": "x", "t": "b", "p": "alpha", "s": "open", "w": {sent}}}\n'.encode()
     await raw.publish(f"{prefix}:fleet", sign(opened))
     await until(lambda: two.breaker() is BreakerState.OPEN, "a well-formed message to apply")
     assert two.fleet.listening and two.fleet.attached()

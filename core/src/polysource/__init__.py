@@ -11,6 +11,7 @@ from polysource.config import Config, Secret, load_config
 from polysource.connections import Connection, ConnectionStore
 from polysource.errors import (
     AllProvidersFailed,
+    BudgetExhausted,
     ConfigError,
     ErrorCategory,
     InvalidRequest,
@@ -51,6 +52,7 @@ __all__ = [
     "BaseProvider",
     "BatchResult",
     "BatchSummary",
+    "BudgetExhausted",
     "CachePolicy",
     "CompositeResult",
     "Config",

@@ -1,7 +1,8 @@
 """polysource's own behaviour, shipped as default plugins.
 
 - the standard datasets and the built-in merge strategies (module-level hooks);
-- :class:`LogSink`, the structlog logger of events, registered by each orchestrator with the
+- [`LogSink`][polysource._builtins.LogSink], the structlog logger of events, registered by each
+orchestrator with the
   level from ``[telemetry]``.
 """
 
@@ -9,8 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-import structlog
-
+from polysource._logging import LazyLogger
 from polysource.datasets import STANDARD_DATASETS
 from polysource.engine.selection import builtin_policies
 from polysource.engine.strategies import BUILTIN_STRATEGIES
@@ -124,7 +124,7 @@ class LogSink:
 
     def __init__(self, level: str = "warning") -> None:
         self.level = level
-        self._log = structlog.get_logger("polysource")
+        self._log = LazyLogger("polysource")
         self.event_kinds = _LEVELS[level]
 
     @hookimpl

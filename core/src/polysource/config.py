@@ -3,8 +3,9 @@
 Values may be overridden by environment variables ``POLYSOURCE_<SECTION>__<KEY>`` (``__``
 separates levels, values are parsed as TOML values when they parse, else taken as strings).
 Secrets are never written in the file: ``api_key = { env = "TIINGO_API_KEY" }`` or
-``{ file = "/run/secrets/tiingo" }``; they are held in :class:`Secret`, whose repr is masked.
-Every bad value raises :class:`~polysource.errors.ConfigError` naming the key path.
+``{ file = "/run/secrets/tiingo" }``; they are held in [`Secret`][polysource.config.Secret], whose
+repr is masked.
+Every bad value raises [`ConfigError`][polysource.errors.ConfigError] naming the key path.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import tomllib
 import types
 import typing
 from collections.abc import Mapping
@@ -37,7 +37,10 @@ __all__ = [
     "DatasetConfig",
     "FleetConfig",
     "GatewayConfig",
+    "GatewayJwtConfig",
     "GatewayKeyConfig",
+    "JobConfig",
+    "JobsQueueConfig",
     "PluginsConfig",
     "ProviderConfig",
     "RetryConfig",
@@ -93,7 +96,7 @@ class Secret:
 
     @property
     def is_available(self) -> bool:
-        """Whether :meth:`reveal` would succeed."""
+        """Whether `reveal()` would succeed."""
         try:
             self.reveal()
         except ConfigError:
@@ -138,10 +141,22 @@ class BreakerConfig:
 
 @define
 class BudgetConfig:
-    """A cost budget: at most ``limit`` cost units per ``period``."""
+    """A cost budget: at most ``limit`` cost units per ``period`` (also written ``per``).
+
+    Args:
+        limit: Cost units allowed per window.
+        period: The window: ``second``, ``minute``, ``hour``, ``day`` or ``month``.
+        tz: An IANA time zone (``America/New_York``): a ``day`` starts at its local midnight
+            and a ``month`` on the 1st (calendar months). Unset: windows aligned on the epoch
+            (UTC days, 30-day months).
+        cron: A five-field cron expression (``0 9 * * 1``): each match starts a window,
+            in ``tz`` (UTC if unset); ``period`` is then ignored.
+    """
 
     limit: float
     period: Literal["second", "minute", "hour", "day", "month"] = "day"
+    tz: str | None = None
+    cron: str | None = None
 
 
 @define
@@ -251,8 +266,14 @@ class SecurityConfig:
 
 @define
 class TelemetryConfig:
-    """Built-in telemetry sinks."""
+    """Built-in telemetry sinks (section ``[telemetry]``).
 
+    Args:
+        prometheus: Export Prometheus metrics at the gateway's ``GET /metrics`` (needs
+            ``polysource[prometheus]``; ``polysource serve`` refuses to start without it).
+    """
+
+    prometheus: bool = False
     log: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
     stats: bool = True
@@ -269,11 +290,40 @@ class GatewayKeyConfig:
         key: The key clients send as ``Authorization: Bearer KEY`` (a secret).
         tenant: The tenant the key acts as; private datasets and operations need one.
         tier: The tier its requests use unless they ask for another (default from config).
+        quota: Requests the key may make per window, in ``limits`` notation (``"1000/hour"``);
+            429 with ``Retry-After`` above. Unset: no quota.
+        budget: Cost units the key may spend per window (``"500/day"``); a request costs its
+            dataset's or operation's ``[gateway] costs`` entry (1 by default) per key asked
+            for. 429 with ``Retry-After`` above. Unset: no budget.
     """
 
     key: Secret
     tenant: str | None = None
     tier: str | None = None
+    quota: str | None = None
+    budget: str | None = None
+
+
+@define
+class GatewayJwtConfig:
+    """Bearer JWTs the gateway accepts beside API keys (section ``[gateway.jwt]``).
+
+    Args:
+        key: The verification key: a PEM public key for ``RS*``/``ES*``/``PS*``/``EdDSA``, the
+            shared secret for ``HS*`` (a secret, ``{ env = ... }`` or ``{ file = ... }``).
+        algorithms: The only algorithms accepted (``none`` never is).
+        audience: The ``aud`` a token must carry (unset: tokens with an ``aud`` are refused).
+        issuer: The ``iss`` a token must carry (unset: not checked).
+        tenant_claim: The claim naming the tenant; a token without it is refused.
+        leeway: Seconds of clock skew allowed on ``exp`` and ``nbf``.
+    """
+
+    key: Secret
+    algorithms: tuple[str, ...] = ("RS256",)
+    audience: str | None = None
+    issuer: str | None = None
+    tenant_claim: str = "tenant"
+    leeway: float = 0.0
 
 
 @define
@@ -291,6 +341,9 @@ class GatewayConfig:
         max_concurrency: Requests one client may have in flight (429 above).
         deadline: Seconds one request may take at most (504 after).
         max_key_length: Longest key accepted in a URL (400 above).
+        jwt: Bearer JWTs accepted beside the API keys (needs ``polysource[serve]``).
+        costs: Cost units one key of a dataset or operation spends from an API key's
+            ``budget`` (1 when not listed).
     """
 
     host: str = "127.0.0.1"
@@ -303,6 +356,78 @@ class GatewayConfig:
     max_concurrency: int = 32
     deadline: float = 30.0
     max_key_length: int = 256
+    jwt: GatewayJwtConfig | None = None
+    costs: dict[str, int] = field(factory=dict)
+
+
+@define
+class RefreshJobConfig:
+    """What a refresh job fetches anew: ``keys`` and/or the keys of ``keyset``."""
+
+    dataset: str
+    keys: tuple[str, ...] = ()
+    keyset: str | None = None
+    region: str | None = None
+
+
+@define
+class PurgeJobConfig:
+    """What a purge job drops: ``dataset`` (or every dataset) from memory, or ``everywhere``."""
+
+    dataset: str | None = None
+    everywhere: bool = False
+
+
+@define
+class BudgetResetJobConfig:
+    """Whose cost budgets a budget reset job resets (empty: every provider's)."""
+
+    providers: tuple[str, ...] = ()
+
+
+@define
+class JobConfig:
+    """One scheduled job (an entry of ``[[jobs]]``); exactly one of its kinds is set.
+
+    Args:
+        name: Unique name (``polysource jobs run NAME``).
+        every: Interval: ``"30s"``, ``"5m"``, ``"1h"``, ``"1d"`` or seconds.
+        cron: A five-field cron expression, instead of ``every``.
+        tz: The IANA time zone of ``cron`` (UTC if unset).
+        paused: Start paused (run only when forced, until resumed).
+        refresh: Fetch keys anew through the pipeline.
+        purge: Drop cached entries.
+        budget_reset: Reset cost budgets.
+    """
+
+    name: str
+    every: str | float | None = None
+    cron: str | None = None
+    tz: str | None = None
+    paused: bool = False
+    refresh: RefreshJobConfig | None = None
+    purge: PurgeJobConfig | None = None
+    budget_reset: BudgetResetJobConfig | None = None
+
+
+@define
+class JobsQueueConfig:
+    """Where workers take the jobs from (section ``[jobs_queue]``).
+
+    Args:
+        url: The queue's URL (``redis://...``; a scheme a ``job_runner`` plugin claims). Set:
+            no process runs a schedule of its own; ``polysource worker`` processes run each
+            scheduled tick once among them. Unset: each process runs its jobs in-process.
+        queue: Name of the queue (and prefix of its run records).
+        job_timeout: Seconds one run may take before it is cancelled and tried again.
+        max_tries: Runs of one tick at most (a worker killed mid-run leaves a tick that
+            another worker runs again, after ``job_timeout`` plus the queue's grace period).
+    """
+
+    url: str | None = field(default=None, repr=_url_repr)
+    queue: str = "polysource:jobs"
+    job_timeout: float = 300.0
+    max_tries: int = 3
 
 
 @define
@@ -336,6 +461,9 @@ class Config:
     telemetry: TelemetryConfig = field(factory=TelemetryConfig)
     plugins: PluginsConfig = field(factory=PluginsConfig)
     gateway: GatewayConfig = field(factory=GatewayConfig)
+    jobs: tuple[JobConfig, ...] = ()
+    keysets: dict[str, tuple[str, ...]] = field(factory=dict)
+    jobs_queue: JobsQueueConfig = field(factory=JobsQueueConfig)
 
     def provider(self, name: str) -> ProviderConfig:
         """The config of provider ``name`` (defaults when it has no section)."""
@@ -398,6 +526,12 @@ def _structure_strings(value: object, _: type) -> tuple[str, ...]:
     return tuple(_structure_str(item, str) for item in value)
 
 
+def _structure_every(value: object, _: type) -> str | float | None:
+    if value is None or isinstance(value, str):
+        return value
+    return _structure_float(value, float)
+
+
 def _structure_ttl(value: object, _: type) -> dict[str, float] | None:
     """A TTL per tier; one number is that TTL for every tier (``ttl = 900``)."""
     if value is None:
@@ -429,6 +563,23 @@ def _make_converter() -> cattrs.Converter:
             ttl=override(struct_hook=_structure_ttl),
         ),
     )
+    conv.register_structure_hook(
+        JobConfig,
+        make_dict_structure_fn(
+            JobConfig,
+            conv,
+            _cattrs_forbid_extra_keys=True,
+            every=override(struct_hook=_structure_every),
+        ),
+    )
+    budget_fn = make_dict_structure_fn(BudgetConfig, conv, _cattrs_forbid_extra_keys=True)
+
+    def structure_budget(value: Any, type_: type) -> BudgetConfig:
+        if isinstance(value, Mapping) and "per" in value and "period" not in value:
+            value = {("period" if k == "per" else k): v for k, v in value.items()}
+        return budget_fn(value, type_)
+
+    conv.register_structure_hook(BudgetConfig, structure_budget)
     return conv
 
 
@@ -488,6 +639,8 @@ def _check(config: Config) -> None:
             raise ConfigError("must be >= 1", path=f"{base}.breaker.failure_threshold")
         for limit in provider.rate_limits or ():
             _check_rate_limit(limit, f"{base}.rate_limits")
+        if provider.budget is not None:
+            _check_budget(provider.budget, f"{base}.budget")
     for name, dataset in config.datasets.items():
         for tier, ttl in (dataset.ttl or {}).items():
             if tier not in TIERS:
@@ -515,6 +668,56 @@ def _check(config: Config) -> None:
             path="audit.retention_days",
         )
     _check_gateway(config.gateway)
+    _check_jobs(config)
+    _check_jobs_queue(config)
+
+
+def _check_jobs_queue(config: Config) -> None:
+    queue = config.jobs_queue
+    if queue.url is not None and "://" not in queue.url:
+        raise ConfigError("is not a URL (write scheme://host...)", path="jobs_queue.url")
+    if not queue.queue:
+        raise ConfigError("must not be empty", path="jobs_queue.queue")
+    if queue.job_timeout <= 0:
+        raise ConfigError(f"must be > 0, got {queue.job_timeout}", path="jobs_queue.job_timeout")
+    if queue.max_tries < 1:
+        raise ConfigError(f"must be >= 1, got {queue.max_tries}", path="jobs_queue.max_tries")
+
+
+def _check_jobs(config: Config) -> None:
+    from polysource.jobs.model import parse_interval
+
+    seen: set[str] = set()
+    for index, job in enumerate(config.jobs):
+        path = f"jobs[{index}]"
+        if job.name in seen:
+            raise ConfigError(f"job name {job.name!r} is used twice", path=f"{path}.name")
+        seen.add(job.name)
+        kinds = [k for k in ("refresh", "purge", "budget_reset") if getattr(job, k) is not None]
+        if len(kinds) != 1:
+            raise ConfigError(
+                "set exactly one of refresh, purge, budget_reset"
+                + (f" (got {', '.join(kinds)})" if kinds else ""),
+                path=path,
+            )
+        if (job.every is None) == (job.cron is None):
+            raise ConfigError("set exactly one of every, cron", path=path)
+        if job.every is not None:
+            parse_interval(job.every, f"{path}.every")
+        if job.cron is not None:
+            check_cron(job.cron, f"{path}.cron")
+        if job.tz is not None:
+            check_zone(job.tz, f"{path}.tz")
+        refresh = job.refresh
+        if refresh is not None:
+            if not refresh.keys and refresh.keyset is None:
+                raise ConfigError("set keys or keyset", path=f"{path}.refresh")
+            if refresh.keyset is not None and refresh.keyset not in config.keysets:
+                raise ConfigError(
+                    f"unknown key set {refresh.keyset!r}; [keysets] has "
+                    f"{', '.join(sorted(config.keysets)) or '(none)'}",
+                    path=f"{path}.refresh.keyset",
+                )
 
 
 def _check_gateway(gateway: GatewayConfig) -> None:
@@ -529,6 +732,55 @@ def _check_gateway(gateway: GatewayConfig) -> None:
                 f"unknown tier {key.tier!r}; tiers are {', '.join(TIERS)}",
                 path=f"gateway.api_keys.{name}.tier",
             )
+        for what in ("quota", "budget"):
+            limit = getattr(key, what)
+            if limit is not None:
+                _check_rate_limit(limit, f"gateway.api_keys.{name}.{what}")
+    for name, cost in gateway.costs.items():
+        if cost < 0:
+            raise ConfigError(f"must be >= 0, got {cost}", path=f"gateway.costs.{name}")
+    if gateway.jwt is not None:
+        if not gateway.jwt.algorithms:
+            raise ConfigError("name at least one algorithm", path="gateway.jwt.algorithms")
+        if any(alg.lower() == "none" for alg in gateway.jwt.algorithms):
+            raise ConfigError("'none' is never accepted", path="gateway.jwt.algorithms")
+
+
+def check_zone(tz: str, path: str) -> None:
+    """Raise ``ConfigError`` at ``path`` unless ``tz`` names an IANA time zone."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"unknown time zone {_shown(tz)}; write an IANA name like 'America/New_York'",
+            path=path,
+        ) from None
+
+
+def check_cron(expr: str, path: str) -> None:
+    """Raise ``ConfigError`` at ``path`` unless ``expr`` is a five-field cron expression."""
+    from datetime import UTC, datetime
+
+    from cronsim import CronSim, CronSimError
+
+    try:
+        CronSim(expr, datetime.now(UTC))
+    except CronSimError as exc:
+        raise ConfigError(
+            f"invalid cron expression {_shown(expr)} ({exc}); write it like '0 0 * * *'",
+            path=path,
+        ) from None
+
+
+def _check_budget(budget: BudgetConfig, path: str) -> None:
+    if budget.limit < 0:
+        raise ConfigError(f"must be >= 0, got {budget.limit}", path=f"{path}.limit")
+    if budget.tz is not None:
+        check_zone(budget.tz, f"{path}.tz")
+    if budget.cron is not None:
+        check_cron(budget.cron, f"{path}.cron")
 
 
 def _check_rate_limit(limit: str, path: str) -> None:
@@ -594,6 +846,8 @@ def _env_overrides(environ: Mapping[str, str], data: Mapping[str, Any]) -> dict[
         path = _env_path(name[len(ENV_PREFIX) :].split("__"), data)
         if path is None:  # not a config value (POLYSOURCE_STRICT_PLUGINS, POLYSOURCE_CONFIG...)
             continue
+        import tomllib  # only when an override is set: a plain start-up reads no TOML
+
         try:
             value: Any = tomllib.loads(f"v = {raw}")["v"]
         except tomllib.TOMLDecodeError:
@@ -635,6 +889,8 @@ def load_config(
     """
     data: dict[str, Any] = {}
     if path is not None:
+        import tomllib
+
         try:
             with open(path, "rb") as fh:
                 data = tomllib.load(fh)

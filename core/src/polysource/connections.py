@@ -3,7 +3,7 @@
 A link or access token belongs to one provider, so reads of private data fail over only to
 providers where the tenant has a connection. The default store keeps connections in memory; an
 application supplies its own (a database table, a vault) through the ``connection_store`` hook.
-Access tokens are :class:`~polysource.config.Secret` values and never printed.
+Access tokens are [`Secret`][polysource.config.Secret] values and never printed.
 """
 
 from __future__ import annotations

@@ -1,11 +1,15 @@
 """The standard datasets of the first-party domains, with their schemas.
 
 They live in core so that every provider of a domain maps onto the same schema: any market
-data provider returns a :class:`Quote` for ``quote``. Each constant is a typed handle:
+data provider returns a [`Quote`][polysource.datasets.Quote] for ``quote``. Each constant is a
+typed handle:
 ``await orch.fetch(QUOTE, "AAPL")`` is a ``Result[Quote]``.
 
-Each standard dataset declares validators, built from the helpers here (:func:`typed`,
-:func:`non_negative`, :func:`not_below`, :func:`each`): every field holds its declared type,
+Each standard dataset declares validators, built from the helpers here
+([`typed()`][polysource.datasets.typed],
+[`non_negative()`][polysource.datasets.non_negative],
+[`not_below()`][polysource.datasets.not_below], [`each()`][polysource.datasets.each]): every field
+holds its declared type,
 prices, volumes and sizes are finite and never negative, a bar's high is not below its low.
 A provider's answer that fails one is an ``invalid_response`` (see ``Dataset.validators``).
 """

@@ -10,7 +10,7 @@ and a circuit breaker, stale-if-error, health and stats.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Final
 
@@ -394,9 +394,16 @@ def _health(orch: Orchestrator, say: Callable[..., None]) -> None:
 
 
 async def run_demo(
-    *, seed: int = 0, console: Console | None = None
+    *,
+    seed: int = 0,
+    console: Console | None = None,
+    then: Callable[[Orchestrator, Mapping[str, Any]], Awaitable[None]] | None = None,
 ) -> tuple[Orchestrator, list[str]]:
     """Run the demo; return the (closed) orchestrator and the claims that did not hold.
+
+    ``then(orch, emulators)``, when given, runs after the scenes while the orchestrator and
+    the emulators (name to base URL and app) are still up: ``polysource demo --serve`` serves
+    the gateway from it.
 
     Raises:
         PolysourceError: No installed plugin ships an emulator.
@@ -412,8 +419,14 @@ async def run_demo(
         orch = Orchestrator(_config(emulators))
         async with orch:
             failed = await _scenes(orch, emulators, console.print)
+            _verdict(console, failed)
+            if then is not None:
+                await then(orch, emulators)
+    return orch, failed
+
+
+def _verdict(console: Console, failed: list[str]) -> None:
     if failed:
         console.print(f"[red]{len(failed)} check(s) failed[/red]")
     else:
         console.print("[green]every check held[/green]")
-    return orch, failed

@@ -1,8 +1,9 @@
 """Fault injection and serving for local emulators of providers' HTTP APIs.
 
-A provider plugin's emulator is an ``aiohttp.web.Application`` built by :func:`emulator_app`,
+A provider plugin's emulator is an ``aiohttp.web.Application`` built by
+[`emulator_app()`][polysource.emulation.emulator_app],
 which installs the fault middleware and the control endpoints; the plugin adds its own routes.
-:class:`Faults` says what goes wrong and how often. Random draws come from one
+`Faults` says what goes wrong and how often. Random draws come from one
 ``random.Random`` seeded with ``Faults.seed``, so a run with the same seed and the same
 sequence of requests fails the same way.
 
@@ -13,7 +14,7 @@ successful JSON answer malformed JSON or wrong values (the emulator's ``corrupt`
 Control endpoints:
 
 - ``GET /_emulator/faults``: the faults in force; ``POST /_emulator/faults`` with a JSON
-  object of :class:`Faults` fields changes them (unknown fields answer 400).
+  object of `Faults` fields changes them (unknown fields answer 400).
 - ``GET /_emulator/stats``: requests received per path and faults injected per kind;
   ``DELETE /_emulator/stats`` resets the counters.
 """
@@ -184,7 +185,7 @@ class EmulatorState:
 
 
 EMULATOR_STATE: Final = web.AppKey("polysource_emulator_state", EmulatorState)
-"""Where an emulator app keeps its :class:`EmulatorState`."""
+"""Where an emulator app keeps its [`EmulatorState`][polysource.emulation.EmulatorState]."""
 
 
 def default_error_body(status: int, message: str) -> tuple[str, bytes]:

@@ -1,6 +1,7 @@
 """The polysource error hierarchy.
 
-Every exception polysource raises derives from :class:`PolysourceError`::
+Every exception polysource raises derives from
+[`PolysourceError`][polysource.errors.PolysourceError]:
 
     PolysourceError
     ├── ConfigError           a configuration value is missing, unknown or of the wrong type
@@ -10,9 +11,11 @@ Every exception polysource raises derives from :class:`PolysourceError`::
     ├── UnknownRegion         no provider serves the dataset in the requested region
     ├── InvalidRequest        the request itself is malformed (checked before any provider)
     ├── ProviderError         one provider failed one attempt; carries a category
+    │   └── BudgetExhausted   its cost budget could not pay for the call (usage, limit, cost)
     └── AllProvidersFailed    every candidate provider failed (an ExceptionGroup of ProviderError)
 
-:class:`ProviderError` carries ``provider``, ``category`` (an :class:`ErrorCategory`) and
+[`ProviderError`][polysource.errors.ProviderError] carries ``provider``, ``category`` (an
+[`ErrorCategory`][polysource.errors.ErrorCategory]) and
 ``retryable``. The category decides what the engine does next: ``invalid_request`` stops
 failover (every provider would reject the request), ``auth`` skips only that provider, and
 the transient ones (``network``, ``timeout``, ``provider_down``, ``rate_limit``) are retried
@@ -31,6 +34,7 @@ from typing import Final
 
 __all__ = [
     "AllProvidersFailed",
+    "BudgetExhausted",
     "ConfigError",
     "ErrorCategory",
     "InvalidRequest",
@@ -170,8 +174,48 @@ class ProviderError(PolysourceError):
         )
 
 
+class BudgetExhausted(ProviderError):
+    """A provider was skipped because its cost budget cannot pay for the call.
+
+    Category ``budget_exhausted``, not retryable. When no other provider answers, it is one
+    of the errors of [`AllProvidersFailed`][polysource.errors.AllProvidersFailed] (``except*
+    BudgetExhausted`` catches it).
+
+    Args:
+        provider: The provider's name.
+        usage: Cost units spent in the current window.
+        limit: Cost units the window allows.
+        cost: What the call would have cost.
+        resets_at: Wall time (epoch seconds) at which the window resets, if known.
+        scope: ``local`` or ``shared`` (the fleet's budget).
+    """
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        usage: float,
+        limit: float,
+        cost: float,
+        resets_at: float | None = None,
+        scope: str = "local",
+    ) -> None:
+        self.usage = usage
+        self.limit = limit
+        self.cost = cost
+        self.resets_at = resets_at
+        self.scope = scope
+        super().__init__(
+            f"{scope} cost budget spent ({usage:g} of {limit:g} used; the call costs {cost:g})",
+            provider=provider,
+            category=ErrorCategory.BUDGET_EXHAUSTED,
+            retryable=False,
+        )
+
+
 class AllProvidersFailed(PolysourceError, ExceptionGroup):
-    """Every candidate provider failed; ``errors`` holds each :class:`ProviderError` in order."""
+    """Every candidate provider failed; ``errors`` holds each
+    [`ProviderError`][polysource.errors.ProviderError] in order."""
 
     def __new__(cls, message: str, errors: Sequence[ProviderError]) -> AllProvidersFailed:
         if not errors:

@@ -2,7 +2,9 @@
 
 An event is built only when at least one sink wants its kind. Events never carry a secret:
 a tenant is always shown as its pseudonym, and so is the key of a private dataset (both keyed
-with the deployment secret: :meth:`polysource.security.Keyring.pseudonym`); the key of a public
+with the deployment secret:
+[`polysource.security.Keyring.pseudonym()`][polysource.security.Keyring.pseudonym]); the key of a
+public
 dataset is shown as it is.
 """
 

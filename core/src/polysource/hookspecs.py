@@ -1,14 +1,15 @@
 """Every hook polysource calls, grouped by phase, and the markers plugins use.
 
-A plugin is a module (or an object) with functions decorated by :data:`hookimpl` whose names
-are the hook names below. A distribution makes it discoverable with one entry point::
+A plugin is a module (or an object) with functions decorated by
+[`hookimpl`][polysource.hookspecs.hookimpl] whose names
+are the hook names below. A distribution makes it discoverable with one entry point:
 
     [project.entry-points.polysource]
     tiingo = "polysource_tiingo"
 
 Hooks are for discovery and extension. The orchestrator calls the ``register_*`` hooks once at
 start-up, each plugin's implementation separately (so a failing plugin is reported and skipped),
-and freezes the answers into a :class:`~polysource.registry.Registry`. The request path never
+and freezes the answers into a `Registry`. The request path never
 calls pluggy: ``on_event`` implementations are collected once into a tuple and called directly,
 and ``failover_order`` is consulted once per (dataset, region) pair and the answer kept.
 
@@ -19,7 +20,7 @@ Phases:
    ``register_selection_policies``, ``register_emulators``.
 2. Routing and state: ``failover_order``, ``connection_store``, ``audit_log``.
 3. Lifecycle: ``startup``, ``shutdown``.
-4. Telemetry: ``on_event``.
+4. Telemetry: ``on_event``, ``metrics_exporter``, ``metrics_exposition``.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def register_datasets(register: DatasetRegistrar) -> None:
     """Register datasets (their name, schema and cache policy).
 
     Called once at start-up, before ``register_providers``. Call ``register(dataset)`` with a
-    :class:`~polysource.models.Dataset` for each one. Core registers the standard datasets
+    [`Dataset`][polysource.models.Dataset] for each one. Core registers the standard datasets
     (``quote``, ``accounts``, ``weapon_stats``, ...); a plugin registers only new ones.
 
     Args:
@@ -78,7 +79,7 @@ def register_operations(register: OperationRegistrar) -> None:
     """Register operations (named actions with parameters, such as ``create_link``).
 
     Called once at start-up. Call ``register(operation)`` with a
-    :class:`~polysource.models.Operation`; its ``idempotent`` flag decides whether it may be
+    [`Operation`][polysource.models.Operation]; its ``idempotent`` flag decides whether it may be
     retried or failed over after a timeout.
 
     Args:
@@ -91,9 +92,9 @@ def register_providers(register: ProviderRegistrar) -> None:
     """Register provider factories.
 
     Called once at start-up. Call ``register(factory)`` where ``factory`` has a class-level
-    ``info`` (:class:`~polysource.models.ProviderInfo`) and, called with
-    :class:`~polysource.provider.ProviderSettings`, returns a
-    :class:`~polysource.provider.Provider`. A provider instance may be registered too.
+    ``info`` ([`ProviderInfo`][polysource.models.ProviderInfo]) and, called with
+    [`ProviderSettings`][polysource.provider.ProviderSettings], returns a
+    [`Provider`][polysource.provider.Provider]. A provider instance may be registered too.
 
     Args:
         register: Callback taking a factory or provider; it checks that the datasets and
@@ -121,13 +122,13 @@ def register_fleet_backends(register: FleetBackendRegistrar) -> None:
 
     Called once at start-up. Call ``register(schemes, factory)``; when ``[fleet] url`` is set,
     the orchestrator builds its fleet backend (a
-    :class:`~polysource.engine.fleet.FleetBackend`: message channel, counters, leases) from
+    [`FleetBackend`][polysource.engine.fleet.FleetBackend]: message channel, counters, leases) from
     the factory claiming the URL's scheme, so that processes sharing it share breaker state,
     single-flight and invalidation.
 
     Args:
         register: Callback taking a tuple of schemes and a factory ``(url, context) -> backend``
-            (``context`` is a :class:`~polysource.engine.fleet.FleetContext`).
+            (``context`` is a `FleetContext`).
     """
 
 
@@ -136,10 +137,12 @@ def register_merge_strategies(register: MergeStrategyRegistrar) -> None:
     """Register merge strategies for ``fetch_merged``.
 
     Called once at start-up. Call ``register(name, strategy)`` with an instance of a
-    :class:`~polysource.engine.merge.MergeStrategy`: an object whose pure
+    [`MergeStrategy`][polysource.engine.merge.MergeStrategy]: an object whose pure
     ``merge(dataset, answers, options)`` returns a
-    :class:`~polysource.engine.merge.MergeOutcome`. Built-ins: ``first``, ``field_priority``,
-    ``median``, ``union``, ``consensus`` (see :mod:`polysource.engine.strategies`).
+    [`MergeOutcome`][polysource.engine.merge.MergeOutcome]. Built-ins: ``first``,
+    ``field_priority``,
+    ``median``, ``union``, ``consensus`` (see
+    [`polysource.engine.strategies`][polysource.engine.strategies]).
 
     Args:
         register: Callback taking a name and a strategy; it raises ``PluginError`` for an
@@ -163,13 +166,22 @@ def register_selection_policies(register: SelectionPolicyRegistrar) -> None:
 def register_emulators(register: EmulatorRegistrar) -> None:
     """Register local emulators of providers' HTTP APIs.
 
-    Called when an emulator is wanted (``polysource emulate NAME``, ``polysource demo``, tests
-    and benchmarks). Call ``register(name, factory, description=...)`` where ``factory(faults)``
-    returns an ``aiohttp.web.Application`` speaking the provider's wire protocol with the given
-    :class:`~polysource.emulation.Faults` injected.
+    Called once when the plugins are resolved (every orchestrator's start-up, ``polysource
+    emulate NAME``, ``polysource demo``, tests and benchmarks). Call ``register(name, factory,
+    description=..., default_port=...)`` where ``factory(faults)`` returns an
+    ``aiohttp.web.Application`` speaking the provider's wire protocol with the given
+    `Faults` injected.
+
+    Give ``factory`` as an import path, e.g. ``register("tiingo",
+    "polysource_tiingo.emulator:create_app", ...)``, so that the emulator's module (and
+    ``aiohttp.web``) is imported only when the emulator is asked for, not by every application
+    that loads the plugin; a callable is accepted too. A path that is not
+    ``package.module:function`` raises ``PluginError`` at registration, one that does not
+    import raises it at the first call.
 
     Args:
-        register: Callback taking a name, an app factory and a description.
+        register: Callback taking a name, an app factory or its import path, a description
+            and a default port.
     """
 
 
@@ -206,7 +218,7 @@ def connection_store(orchestrator: Orchestrator) -> ConnectionStore | None:
         orchestrator: The orchestrator starting.
 
     Returns:
-        A :class:`~polysource.connections.ConnectionStore`, or ``None``.
+        A `ConnectionStore`, or ``None``.
     """
 
 
@@ -229,6 +241,25 @@ def audit_log(url: str, retention_days: float | None) -> object | None:
 
     Raises:
         ValueError: The plugin serves the scheme but the URL is not valid.
+    """
+
+
+@hookspec(firstresult=True)
+def job_runner(orchestrator: Orchestrator) -> object | None:
+    """Run the orchestrator's jobs elsewhere than in this process (a worker fleet).
+
+    Called once at start-up, after the ``startup`` hooks; the first plugin to answer wins
+    (``firstresult``). The answer has an ``enqueue(name)`` coroutine method (see
+    `polysource.jobs.scheduler.JobRunner`); while it is set, the orchestrator runs no
+    schedule of its own and ``orch.jobs.run_now(name)`` enqueues one run.
+    ``polysource[redis]`` answers when ``[jobs_queue] url`` is set (arq workers started by
+    ``polysource worker``).
+
+    Args:
+        orchestrator: The orchestrator starting (its ``config`` and ``jobs``).
+
+    Returns:
+        The runner, or ``None`` to leave the jobs to the in-process scheduler.
     """
 
 
@@ -268,10 +299,42 @@ def on_event(event: Event) -> None:
     Implementations are collected once at start-up and called directly, synchronously, on the
     request path: return quickly and never raise (an exception is counted and dropped). To
     receive only some kinds, give the function (or the plugin object) an attribute
-    ``event_kinds`` (a collection of :class:`~polysource.events.EventKind`); events nobody
+    ``event_kinds`` (a collection of `EventKind`); events nobody
     wants are never built. Events carry no secret and no private data: keys of private
     datasets and tenant ids are replaced by short hashes.
 
     Args:
         event: The event.
+    """
+
+
+@hookspec(firstresult=True)
+def metrics_exporter() -> object | None:
+    """Build the metrics exporter that ``[telemetry] prometheus = true`` turns on.
+
+    Called once by ``polysource serve`` (each worker), before its orchestrator is built, when
+    the switch is on; the first plugin to answer wins (``firstresult``). The answer is given to
+    the orchestrator as one more plugin, so its ``on_event`` and ``metrics_exposition`` hooks
+    are collected like any other's. ``polysource[prometheus]`` answers with a
+    ``PrometheusMetrics``.
+
+    Returns:
+        The exporter (a plugin object), or ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def metrics_exposition(accept: str) -> tuple[str, bytes] | None:
+    """Render the metrics exposition the gateway serves at ``GET /metrics``.
+
+    Collected once at start-up; the gateway calls the first implementation on each scrape
+    (``firstresult``). Without an implementation ``/metrics`` answers 404. Implement it on the
+    exporter object (not at module level), so an installed but unused exporter serves nothing.
+
+    Args:
+        accept: The scraper's ``Accept`` header (empty when it sent none), to choose the
+            Prometheus text format or OpenMetrics.
+
+    Returns:
+        The content type and the body, or ``None`` to leave it to another plugin.
     """

@@ -1,17 +1,23 @@
 """HTTP helpers shared by provider plugins: sessions, error classification and JSON bodies.
 
-:func:`send` maps transport failures to ``network``/``timeout`` and follows redirects only
+[`send()`][polysource.http.send] maps transport failures to ``network``/``timeout`` and follows
+redirects only
 within the request's origin, so no credential (header, body or query) ever reaches another
-host; :func:`status_error` and :func:`raise_for_status` turn a failing status into a
-categorised error through the explicit table :data:`STATUS_CATEGORIES`; :func:`json_body`
+host; [`status_error()`][polysource.http.status_error] and
+[`raise_for_status()`][polysource.http.raise_for_status] turn a failing status into a
+categorised error through the explicit table
+[`STATUS_CATEGORIES`][polysource.http.STATUS_CATEGORIES]; [`json_body()`][polysource.http.json_body]
 decodes a success (``invalid_response`` when it is not the JSON expected). Messages name the
 method and the URL without its query string and never include request headers; text from the
-provider is masked with :func:`polysource.redaction.redact`, so tokens never reach them.
+provider is masked with [`polysource.redaction.redact()`][polysource.redaction.redact], so tokens
+never reach them.
 
-Tracing: :func:`add_trace_config` registers an aiohttp ``TraceConfig`` (``polysource[otel]``
-registers one at start-up) that every session :func:`create_session` makes from then on
-carries; with none registered, sessions and requests are as they were. :func:`send` hands the
-trace config the URL as messages show it, under :data:`SHOWN_URL` in ``trace_request_ctx``."""
+Tracing: [`add_trace_config()`][polysource.http.add_trace_config] registers an aiohttp
+``TraceConfig`` (``polysource[otel]`` registers one at start-up) that every session
+[`create_session()`][polysource.http.create_session] makes from then on carries; with none
+registered, sessions and requests are as they were. [`send()`][polysource.http.send] hands the
+trace config the URL as messages show it, under
+[`SHOWN_URL`][polysource.http.SHOWN_URL] in ``trace_request_ctx``."""
 
 from __future__ import annotations
 
@@ -55,12 +61,13 @@ _MAX_REDIRECTS: Final = 10
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 
 SHOWN_URL: Final = "shown_url"
-"""The key, in the ``trace_request_ctx`` mapping :func:`send` passes to aiohttp, of the URL as
-messages show it (no user info and no query; the provider's path template when it gave one),
-so a trace config can name a request without a secret or a private id."""
+"""The key, in the ``trace_request_ctx`` mapping [`send()`][polysource.http.send] passes to
+aiohttp, of the URL as messages show it (no user info and no query; the provider's path
+template when it gave one), so a trace config can name a request without a secret or a private
+id."""
 
 _TRACE_CONFIGS: list[aiohttp.TraceConfig] = []
-"""What :func:`add_trace_config` registered, in order (process-wide, like a tracer provider)."""
+"""What ``add_trace_config`` registered, in order (process-wide, like a tracer provider)."""
 
 
 @frozen
@@ -127,7 +134,8 @@ the next provider.
 
 
 def classify_status(status: int) -> ErrorCategory | None:
-    """The taxonomy category of an HTTP status (:data:`STATUS_CATEGORIES`), ``None`` below 400."""
+    """The taxonomy category of an HTTP status
+    ([`STATUS_CATEGORIES`][polysource.http.STATUS_CATEGORIES]), ``None`` below 400."""
     if status < 400:
         return None
     category = STATUS_CATEGORIES.get(status)
@@ -177,14 +185,17 @@ def status_error(
     detail: str | None = None,
     secrets: Iterable[str] = (),
 ) -> ProviderError:
-    """Build the :class:`ProviderError` for an HTTP answer that is a failure.
+    """Build the [`ProviderError`][polysource.http.ProviderError] for an HTTP answer that is a
+    failure.
 
     Args:
         provider: The provider's name.
         response: The answer.
-        category: Overrides the category :func:`classify_status` gives the status.
+        category: Overrides the category
+            [`classify_status()`][polysource.http.classify_status] gives the status.
         detail: The provider's own explanation (from its error body); it is masked with
-            :func:`polysource.redaction.redact` (every encoding of ``secrets``, and anything
+            [`polysource.redaction.redact()`][polysource.redaction.redact] (every encoding of
+            ``secrets``, and anything
             shaped like a credential), then shortened.
         secrets: Values that must never appear in the message (API keys, tokens), in any
             encoding.
@@ -202,7 +213,7 @@ def status_error(
 def raise_for_status(
     provider: str, response: HttpResponse, *, detail: str | None = None, secrets: Iterable[str] = ()
 ) -> None:
-    """Raise :func:`status_error` when the status is 400 or above."""
+    """Raise [`status_error()`][polysource.http.status_error] when the status is 400 or above."""
     if response.status >= 400:
         raise status_error(provider, response, detail=detail, secrets=secrets)
 
@@ -346,8 +357,9 @@ def _transport_error(provider: str, where: str, exc: Exception) -> ProviderError
 
 
 def add_trace_config(config: aiohttp.TraceConfig) -> None:
-    """Have every session :func:`create_session` makes from now on send its request signals
-    (start, end, exception) to ``config``; adding one twice adds it once.
+    """Have every session [`create_session()`][polysource.http.create_session] makes from now
+    on send its request signals (start, end, exception) to ``config``; adding one twice adds it
+    once.
 
     Sessions made before keep the trace configs they were made with, so register at start-up
     (a ``startup`` hook runs before any provider call opens a session)."""
@@ -356,7 +368,8 @@ def add_trace_config(config: aiohttp.TraceConfig) -> None:
 
 
 def remove_trace_config(config: aiohttp.TraceConfig) -> None:
-    """Undo :func:`add_trace_config` for sessions made from now on (no-op if absent)."""
+    """Undo [`add_trace_config()`][polysource.http.add_trace_config] for sessions made from now
+    on (no-op if absent)."""
     if config in _TRACE_CONFIGS:
         _TRACE_CONFIGS.remove(config)
 
@@ -380,7 +393,7 @@ def create_session(
         cookies: Whether the session keeps cookies (``False`` for providers that send their
             own ``Cookie`` header).
         trace_configs: This session's own trace configs, after those registered with
-            :func:`add_trace_config`.
+            [`add_trace_config()`][polysource.http.add_trace_config].
     """
     connector = aiohttp.TCPConnector(
         limit=limit, limit_per_host=limit_per_host, ttl_dns_cache=300, ssl=True

@@ -115,7 +115,7 @@ class Dataset(Generic[T]):
             ``None`` when the value is acceptable, else what is wrong with it (name the field,
             do not quote the value). An answer that fails one is an ``invalid_response`` from
             that provider: never cached or merged, counted by its breaker, failed over.
-            :mod:`polysource.datasets` has the standard ones.
+            [`polysource.datasets`][polysource.datasets] has the standard ones.
     """
 
     name: str
@@ -258,7 +258,7 @@ class OperationCall:
         operation: The operation.
         region: The region the caller asked in.
         tenant: The tenant.
-        connection: The tenant's :class:`~polysource.connections.Connection` at this
+        connection: The tenant's `Connection` at this
             provider, or ``None`` (``create_link``).
         deadline: Monotonic time by which the whole request must finish.
         tier: The caller's tier.
@@ -424,6 +424,9 @@ class ProviderStats:
     """Cost units allowed per budget period (``None``: no budget)."""
     budget_spent: float = 0.0
     """Cost spent in the current budget period (by this process, for a shared budget)."""
+    budget_resets_at: float | None = None
+    """Wall time (epoch seconds) at which the budget's current window resets (``None``: no
+    budget)."""
 
 
 @frozen

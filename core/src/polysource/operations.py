@@ -8,7 +8,7 @@ The flow: ``create_link`` starts a link at an aggregator (for Plaid a link token
 front end hands to Plaid Link; for Belvo and MX the link is made with the user's bank
 credentials at once). ``exchange_token`` turns a Plaid public token into a connection. Reads
 (``get_accounts``, ``sync_transactions``) use the tenant's connection at a provider, kept in
-the connection store. Tokens are :class:`~polysource.config.Secret` values: printing shows a
+the connection store. Tokens are [`Secret`][polysource.config.Secret] values: printing shows a
 mask.
 """
 

@@ -1,10 +1,12 @@
-"""The :class:`Orchestrator`: lifecycle and the public request methods."""
+"""The [`Orchestrator`][polysource.orchestrator.Orchestrator]: lifecycle and the public request
+methods."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import difflib
+import functools
 import inspect
 import os
 import random
@@ -14,9 +16,8 @@ from typing import Any, TypeVar, overload
 
 import attrs
 import cattrs
-import structlog
 
-from polysource._builtins import LogSink
+from polysource._logging import LazyLogger
 from polysource.cache.codec import params_converter
 from polysource.cache.memory import IndexSlot, MemoryCache
 from polysource.cache.tiers import BackendContext, CacheBackend
@@ -27,7 +28,7 @@ from polysource.engine import merge
 from polysource.engine.attempt import ProviderSlot
 from polysource.engine.composite import fetch_composite
 from polysource.engine.execute import execute
-from polysource.engine.fetch import FetchEngine
+from polysource.engine.fetch import FetchEngine, drop_invalidated
 from polysource.engine.fleet import Fleet, FleetBackend, FleetContext
 from polysource.engine.guard import Guard
 from polysource.engine.route import Router
@@ -72,14 +73,13 @@ from polysource.validation import (
     excerpt,
     is_plain_key,
 )
-from polysource.webhook import WebhookSink
 
 __all__ = ["Orchestrator"]
 
 T = TypeVar("T")
 P = TypeVar("P")
 R = TypeVar("R")
-_log = structlog.get_logger("polysource")
+_log = LazyLogger("polysource")
 _FETCH_OPTIONS = frozenset(
     {"skip_cache", "force_refresh", "allow_stale", "max_age", "deadline", "hedge"}
 )
@@ -93,8 +93,10 @@ def _check_number(name: str, value: object, *, zero: bool) -> None:
         isinstance(value, bool)
         or not isinstance(value, int | float)
         or not (value >= 0 if zero else value > 0)
+        or (isinstance(value, int) and value > 2**53)  # a float (a timer) could not hold it
     ):
-        shown = repr(value) if isinstance(value, int | float) else excerpt(value)
+        small = isinstance(value, float) or (isinstance(value, int) and abs(value) <= 2**53)
+        shown = repr(value) if small else excerpt(value)
         raise InvalidRequest(f"{name} must be a number {'>=' if zero else '>'} 0, got {shown}")
 
 
@@ -121,7 +123,7 @@ def _check_input(ds: Dataset[Any], keys: Iterable[object], region: object, tenan
 class Orchestrator:
     """Fetches data from the providers that plugins registered, as if from one source.
 
-    Use it as an async context manager::
+    Use it as an async context manager:
 
         async with Orchestrator.from_config("polysource.toml") as orch:
             result = await orch.fetch("quote", "AAPL", region="US")
@@ -157,8 +159,10 @@ class Orchestrator:
         self._emitter: Emitter | None = None
         self._tasks = TaskSet()
         self._rng = random.Random()
-        self._index: dict[Any, IndexSlot] = {}
-        self._plain: dict[Any, dict[str, IndexSlot]] = {}
+        self._index: dict[Any, dict[Any, IndexSlot]] = {}
+        self._plain: dict[Any, dict[Any, IndexSlot]] = {}
+        self._results: list[Any] = []  # the memory tier's result per slot
+        self._referenced = bytearray()  # and its reference bit per slot
         self._now = self.clock.monotonic
         self._shared_limits: Any = None
         self._fleet: Fleet | None = None
@@ -175,6 +179,11 @@ class Orchestrator:
         self._fleet_backend_made: FleetBackend | None = None
         self._tiers_made: list[CacheBackend] = []
         self._started = False
+        from polysource.jobs.model import jobs_from_config
+        from polysource.jobs.scheduler import Jobs
+
+        self.jobs = Jobs(self, *jobs_from_config(self.config))
+        """The scheduled jobs and key sets (list, run now, pause, resume, add)."""
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str], **kwargs: Any) -> Orchestrator:
@@ -197,7 +206,7 @@ class Orchestrator:
 
     @property
     def registry(self) -> Registry:
-        """What the plugins registered (after :meth:`start`)."""
+        """What the plugins registered (after `start()`)."""
         if self._registry is None:
             self._pm = self._plugin_manager()
             self.audit = self._audit_log(self._pm)
@@ -253,6 +262,8 @@ class Orchestrator:
         telemetry = self.config.telemetry
         extra: list[object] = []
         if telemetry.webhook_url:
+            from polysource.webhook import WebhookSink
+
             extra.append(
                 WebhookSink(
                     telemetry.webhook_url,
@@ -309,6 +320,8 @@ class Orchestrator:
         keyring = self._keyring = self._keyring_for(registry)
         sinks = list(registry.event_sinks)
         if self.config.telemetry.log:
+            from polysource._builtins import LogSink
+
             sinks.append(LogSink(self.config.telemetry.log_level).on_event)
         emitter = Emitter(sinks, self.clock, keyring)
         infos: dict[str, ProviderInfo] = {}
@@ -317,9 +330,21 @@ class Orchestrator:
         shared_limits = self._shared_limits = self._shared_limit_storage(
             fleet_backend, self._limited(registry)
         )
+        memory = None
+        if any(url.startswith("memory://") for url in self.config.cache.tiers):
+            memory = MemoryCache(self.config.cache.max_entries, self.config.cache.max_bytes)
+            self._index = memory.index
+            self._plain = memory.plain
+            self._results = memory.results
+            self._referenced = memory.referenced
+        fleet = (
+            self._make_fleet(fleet_backend, emitter, keyring, memory)
+            if fleet_backend is not None
+            else None
+        )
         # A storage of its own is bounded and detached by a guard of its own; the fleet's
-        # storage by the fleet itself (set when the fleet starts).
-        limits_guard = (
+        # storage by the fleet itself.
+        limits_guard: Guard | None = (
             Guard(
                 "rate_limits",
                 self.clock,
@@ -328,6 +353,8 @@ class Orchestrator:
                 cooldown=self.config.fleet.cooldown,
             )
             if shared_limits is not None and self.config.rate_limit_storage
+            else fleet
+            if shared_limits is not None
             else None
         )
         slots: dict[str, ProviderSlot] = {}
@@ -343,15 +370,13 @@ class Orchestrator:
                 self._rng,
                 shared_limits,
                 limits_guard,
+                fleet,
             )
             infos[name] = entry.info
             regions[name] = provider_config.regions or entry.info.regions
         self._router = Router(infos, self.config.routing, registry.failover_hook, regions)
-        memory = None
-        if any(url.startswith("memory://") for url in self.config.cache.tiers):
-            memory = MemoryCache(self.config.cache.max_entries, self.config.cache.max_bytes)
-            self._index = memory.index
-            self._plain = memory.plain
+        store = self._plugin_store()
+        self.connections: ConnectionStore = store if store is not None else MemoryConnectionStore()
         self._engine = FetchEngine(
             clock=self.clock,
             router=self._router,
@@ -362,14 +387,14 @@ class Orchestrator:
             emitter=emitter,
             tasks=self._tasks,
             keyring=keyring,
+            store=self.connections,
+            tiers=self._shared_tiers(registry, emitter),
+            policy=self._selection_policy(registry),
+            fleet=fleet,
         )
-        store = self._plugin_store()
-        self.connections: ConnectionStore = store if store is not None else MemoryConnectionStore()
-        self._engine.store = self.connections
-        self._engine.tiers = self._shared_tiers(registry, emitter)
-        self._engine.use_policy(self._selection_policy(registry))
-        if fleet_backend is not None:
-            self._start_fleet(fleet_backend, emitter, slots)
+        if fleet is not None:
+            self._fleet = fleet
+            fleet.start(slots)
         self._slots = slots
         self._emitter = emitter
         self._joins = self._engine.joins
@@ -380,6 +405,7 @@ class Orchestrator:
             outcome = hook(orchestrator=self)
             if inspect.isawaitable(outcome):
                 await outcome
+        await self.jobs.start(self._pm.pm.hook.job_runner(orchestrator=self))
 
     def _check_names(self, registry: Registry) -> None:
         """Every provider, dataset and operation the config names is registered.
@@ -499,12 +525,16 @@ class Orchestrator:
                 redact(str(exc).replace(storage, shown)), path="rate_limit_storage"
             ) from None
 
-    def _start_fleet(
-        self, backend: FleetBackend, emitter: Emitter, slots: dict[str, ProviderSlot]
-    ) -> None:
-        assert self._engine is not None
+    def _make_fleet(
+        self,
+        backend: FleetBackend,
+        emitter: Emitter,
+        keyring: Keyring,
+        memory: MemoryCache | None,
+    ) -> Fleet:
+        """The fleet over ``backend``; its invalidations and rejoins reach ``memory``."""
         config = self.config.fleet
-        self._fleet = self._engine.fleet = Fleet(
+        return Fleet(
             backend,
             self.clock,
             emitter,
@@ -515,16 +545,12 @@ class Orchestrator:
             failure_window=config.failure_window,
             breakers=config.breakers,
             single_flight=config.single_flight,
-            keyring=self._keyring,
+            keyring=keyring,
+            on_invalidate=(
+                functools.partial(drop_invalidated, memory, keyring) if memory is not None else None
+            ),
+            on_rejoin=memory.clear if memory is not None else None,
         )
-        self._fleet.on_invalidate = self._engine.drop_invalidated
-        memory = self._engine.memory
-        if memory is not None:
-            self._fleet.on_rejoin = memory.clear  # type: ignore[assignment] # its count is unused
-        self._fleet.start(slots)
-        if self._shared_limits is not None and not self.config.rate_limit_storage:
-            for slot in slots.values():
-                slot.shared_guard = self._fleet  # the limits live on the fleet's servers
 
     def _fleet_backend(self, registry: Registry) -> FleetBackend | None:
         """The fleet backend for ``[fleet] url``, from the plugin claiming its scheme."""
@@ -628,9 +654,12 @@ class Orchestrator:
         if not self._started:
             return
         self._started = False
+        await self.jobs.close()
         self._datasets = {}
         self._index = {}
         self._plain = {}
+        self._results = []
+        self._referenced = bytearray()
         for hook in self.registry.shutdown_hooks:
             try:
                 outcome = hook(orchestrator=self)
@@ -681,12 +710,23 @@ class Orchestrator:
         return found
 
     def failover_order(
-        self, dataset: Dataset[Any] | str, region: str | None = None
+        self, target: Dataset[Any] | Operation[Any, Any] | str, region: str | None = None
     ) -> tuple[str, ...]:
-        """The providers a request for ``dataset`` in ``region`` tries, in order."""
+        """The enabled providers a request for a dataset or an operation in ``region`` tries,
+        in order (before the selection policy reorders them per request).
+
+        Raises:
+            UnknownDataset: ``target`` names neither a dataset nor an operation.
+            UnknownRegion: No enabled provider serves it in the region.
+        """
         self._require_started()
         assert self._router is not None
-        return self._router.order(self.dataset(dataset).name, region or self.config.region)
+        name = target if isinstance(target, str) else getattr(target, "name", None)
+        if isinstance(name, str) and name in self.registry.operations:
+            check_key(name, "operation")
+        else:
+            name = self.dataset(target).name  # type: ignore[arg-type] # checked by dataset()
+        return self._router.order(name, region or self.config.region)
 
     def spawn(self, coro: Coroutine[Any, Any, T], *, name: str | None = None) -> asyncio.Task[T]:
         """Run ``coro`` as a task owned by the orchestrator: cancelled and awaited on close.
@@ -714,7 +754,8 @@ class Orchestrator:
 
         Raises:
             InvalidRequest: A key or region outside the key alphabet and length limit
-                (:mod:`polysource.validation`), a tenant that is not a key, a private
+                ([`polysource.validation`][polysource.validation]), a tenant that is not a key, a
+                private
                 dataset without a tenant, an unknown tier, a deadline that is not > 0, a
                 bound that is not >= 0.
         """
@@ -817,15 +858,16 @@ class Orchestrator:
                     slot = None
             else:
                 try:
-                    slot = self._index.get((dataset, key, region, tier, tenant))
+                    table = self._index.get(dataset)
+                    slot = table.get((key, region, tier, tenant)) if table is not None else None
                 except TypeError:  # an unhashable argument: the slow path reports it
                     slot = None
             if slot is not None:
-                result, fresh_until, entry = slot
+                number, fresh_until = slot
                 if self._now() < fresh_until:
-                    entry.referenced = True
+                    self._referenced[number] = 1
                     self._fast_hits += 1
-                    return result
+                    return self._results[number]  # type: ignore[no-any-return]
             elif self._joins:
                 # Not cached: an identical call in flight is joined at once.
                 try:
@@ -932,6 +974,33 @@ class Orchestrator:
             joinable=not options,
         )
 
+    @overload
+    async def fetch_many(
+        self,
+        dataset: Dataset[T],
+        keys: Iterable[str],
+        *,
+        region: str | None = ...,
+        tier: str | None = ...,
+        tenant: str | None = ...,
+        skip_cache: bool = ...,
+        allow_stale: bool = ...,
+        deadline: float | None = ...,
+    ) -> BatchResult[T]: ...
+    @overload
+    async def fetch_many(
+        self,
+        dataset: str,
+        keys: Iterable[str],
+        *,
+        region: str | None = ...,
+        tier: str | None = ...,
+        tenant: str | None = ...,
+        skip_cache: bool = ...,
+        allow_stale: bool = ...,
+        deadline: float | None = ...,
+    ) -> BatchResult[Any]: ...
+
     async def fetch_many(
         self,
         dataset: Dataset[T] | str,
@@ -985,12 +1054,13 @@ class Orchestrator:
             if table is not None:
                 started = self._now()
                 misses: list[str] = []
+                in_slots, referenced = self._results, self._referenced
                 try:
                     for key in keys:
                         slot = table.get(key)
                         if slot is not None and started < slot[1]:
-                            slot[2].referenced = True
-                            cached[key] = slot[0]
+                            referenced[slot[0]] = 1
+                            cached[key] = in_slots[slot[0]]
                         else:
                             misses.append(key)
                 except TypeError:  # an unhashable key: the slow path reports it
@@ -1138,6 +1208,35 @@ class Orchestrator:
             time_limit=deadline if deadline is not None else self.config.deadline,
         )
 
+    @overload
+    async def fetch_composite(
+        self,
+        dataset: Dataset[T],
+        key: str,
+        *,
+        parts: Sequence[str] | None = ...,
+        min_parts: int = ...,
+        fail_fast: bool = ...,
+        region: str | None = ...,
+        tier: str | None = ...,
+        tenant: str | None = ...,
+        deadline: float | None = ...,
+    ) -> CompositeResult[T]: ...
+    @overload
+    async def fetch_composite(
+        self,
+        dataset: str,
+        key: str,
+        *,
+        parts: Sequence[str] | None = ...,
+        min_parts: int = ...,
+        fail_fast: bool = ...,
+        region: str | None = ...,
+        tier: str | None = ...,
+        tenant: str | None = ...,
+        deadline: float | None = ...,
+    ) -> CompositeResult[Any]: ...
+
     async def fetch_composite(
         self,
         dataset: Dataset[T] | str,
@@ -1187,6 +1286,31 @@ class Orchestrator:
             min_parts=min_parts,
             fail_fast=fail_fast,
         )
+
+    @overload
+    async def execute(
+        self,
+        operation: Operation[P, R],
+        params: P | Mapping[str, Any] | None = ...,
+        *,
+        region: str | None = ...,
+        tier: str | None = ...,
+        tenant: str | None = ...,
+        prefer: str | None = ...,
+        deadline: float | None = ...,
+    ) -> OperationResult[R]: ...
+    @overload
+    async def execute(
+        self,
+        operation: str,
+        params: Any = ...,
+        *,
+        region: str | None = ...,
+        tier: str | None = ...,
+        tenant: str | None = ...,
+        prefer: str | None = ...,
+        deadline: float | None = ...,
+    ) -> OperationResult[Any]: ...
 
     async def execute(
         self,
@@ -1286,10 +1410,10 @@ class Orchestrator:
 
     def _slot(self, name: str) -> ProviderSlot:
         self._require_started()
-        slot = self._slots.get(name)
+        slot = self._slots.get(name) if isinstance(name, str) else None
         if slot is None:
             raise InvalidRequest(
-                f"unknown provider {name!r}; providers: {', '.join(sorted(self._slots))}"
+                f"unknown provider {excerpt(name)}; providers: {', '.join(sorted(self._slots))}"
             )
         return slot
 
@@ -1331,7 +1455,7 @@ class Orchestrator:
         )
 
     def disable(self, name: str) -> None:
-        """Take a provider out of routing until :meth:`enable`; requests that would have
+        """Take a provider out of routing until `enable()`; requests that would have
         asked it report it skipped (``provider_down``, "disabled by the operator")."""
         self._slot(name)
         assert self._router is not None
@@ -1339,7 +1463,7 @@ class Orchestrator:
 
     def enable(self, name: str) -> None:
         """Put a provider back into routing and into rotation; its breaker keeps its state
-        (:meth:`reset_breaker` closes it)."""
+        (`reset_breaker()` closes it)."""
         slot = self._slot(name)
         assert self._router is not None
         self._router.set_enabled(name, True)
@@ -1348,13 +1472,26 @@ class Orchestrator:
     def set_rank(self, name: str, region: str, rank: int) -> None:
         """Change a provider's rank in a region at runtime."""
         self._slot(name)
+        if check_region(region) is None:
+            raise InvalidRequest("region must be a string, not None")
+        if not isinstance(rank, int) or isinstance(rank, bool):
+            raise InvalidRequest(f"rank must be an integer, not {excerpt(rank)}")
         assert self._router is not None
         self._router.set_rank(name, region, rank)
+
+    def reset_budget(self, name: str) -> None:
+        """Start a new cost budget window for provider ``name`` now (this process's count)."""
+        self._require_started()
+        slot = self._slots.get(name)
+        if slot is None:
+            raise InvalidRequest(f"unknown provider {name[:40]!r}")
+        if slot.budget is not None:
+            slot.budget.reset()
 
     def reset_breaker(self, name: str) -> None:
         """Close a provider's circuit breaker and put it back in rotation (failures forgotten).
 
-        A provider the operator disabled stays disabled until :meth:`enable`.
+        A provider the operator disabled stays disabled until `enable()`.
         """
         slot = self._slot(name)
         slot.breaker.reset()

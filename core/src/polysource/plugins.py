@@ -1,6 +1,7 @@
 """Plugin discovery and resolution.
 
-:class:`PluginManager` wraps one ``pluggy.PluginManager`` per orchestrator (no module-global
+[`PluginManager`][polysource.plugins.PluginManager] wraps one ``pluggy.PluginManager`` per
+orchestrator (no module-global
 state). It registers the built-in plugins, the plugins passed in code, then every entry point
 of the ``polysource`` group, one at a time, each in its own ``try``: a plugin that fails to
 import, has a misspelled hook or whose ``register_*`` hook raises is reported with its name,
@@ -8,11 +9,15 @@ distribution, version and error and skipped; the others keep working.
 
 Environment:
 
-- ``POLYSOURCE_STRICT_PLUGINS=1`` makes any plugin failure raise :class:`PluginError`.
+- ``POLYSOURCE_STRICT_PLUGINS=1`` makes any plugin failure raise
+[`PluginError`][polysource.plugins.PluginError].
 - ``POLYSOURCE_LOAD_PLUGINS=a,b`` loads only the entry points named ``a`` and ``b``.
 
-:meth:`PluginManager.resolve` calls each registration hook once and freezes the answers into a
-:class:`~polysource.registry.Registry`. :meth:`PluginManager.build_providers` then calls each
+[`PluginManager.resolve()`][polysource.plugins.PluginManager.resolve] calls each registration hook
+once and freezes the answers into a
+`Registry`.
+[`PluginManager.build_providers()`][polysource.plugins.PluginManager.build_providers] then calls
+each
 enabled provider's factory, each in its own ``try``: a factory that raises is reported like a
 plugin that fails to import (its plugin named, the provider skipped, fatal in strict mode).
 """
@@ -79,7 +84,8 @@ def entry_point_plugins() -> list[importlib.metadata.EntryPoint]:
 
 
 class PluginManager:
-    """Loads plugins for one orchestrator and resolves them into a :class:`Registry`.
+    """Loads plugins for one orchestrator and resolves them into a
+    [`Registry`][polysource.plugins.Registry].
 
     Args:
         plugins: Plugins given in code (modules or objects with ``@hookimpl`` functions).
@@ -233,6 +239,7 @@ class PluginManager:
             emulators=dict(registrars["register_emulators"].items),
             event_sinks=self._functions("on_event"),
             failover_hook=failover if failover.get_hookimpls() else None,
+            metrics_exposition=self._functions("metrics_exposition"),
             startup_hooks=self._functions("startup"),
             shutdown_hooks=self._functions("shutdown"),
             plugins=tuple(self.reports.values()),
@@ -279,7 +286,7 @@ class PluginManager:
         return tuple(impl.function for impl in impls if self.reports.get(impl.plugin_name, _OK).ok)
 
     def register(self, plugin: object, name: str | None = None) -> None:
-        """Register one more plugin in code (before :meth:`resolve`)."""
+        """Register one more plugin in code (before `resolve()`)."""
         self._register(plugin, name, None, None)
 
     @property

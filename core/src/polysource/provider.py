@@ -1,11 +1,14 @@
 """The contract between the engine and a provider plugin.
 
 A provider plugin registers a *factory*: a class (or callable) with an ``info`` attribute
-(:class:`~polysource.models.ProviderInfo`) that the orchestrator calls once at start-up with
-the provider's :class:`ProviderSettings`. The object it returns implements :class:`Provider`,
-and optionally :class:`BatchProvider` and :class:`OperationProvider`.
+([`ProviderInfo`][polysource.models.ProviderInfo]) that the orchestrator calls once at start-up with
+the provider's [`ProviderSettings`][polysource.provider.ProviderSettings]. The object it returns
+implements [`Provider`][polysource.provider.Provider],
+and optionally [`BatchProvider`][polysource.provider.BatchProvider] and
+[`OperationProvider`][polysource.provider.OperationProvider].
 
-Providers raise :class:`~polysource.errors.ProviderError` with a category from the taxonomy;
+Providers raise [`ProviderError`][polysource.errors.ProviderError] with a category from the
+taxonomy;
 anything else they raise is wrapped as ``invalid_response``.
 """
 

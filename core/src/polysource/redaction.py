@@ -3,10 +3,12 @@
 A client sends a credential in more than one encoding: as given (a header, a JSON body),
 base64 inside ``Authorization: Basic``, percent-encoded in a query string or a form, inside a
 URL's user info. A provider that echoes a request back in an error body may show any of them.
-:func:`redact` masks every form of the secrets it is given, and also what looks like a
+[`redact()`][polysource.redaction.redact] masks every form of the secrets it is given, and also
+what looks like a
 credential whatever its value: an ``Authorization`` header's value, a Basic or Bearer
 credential, a URL's password, a query or JSON field named like a secret (``token=``,
-``apikey=``, ``"password": ...``). :func:`mask_url` shows a URL with its password and secret
+``apikey=``, ``"password": ...``). [`mask_url()`][polysource.redaction.mask_url] shows a URL with
+its password and secret
 query values masked, for reprs of configuration.
 
 Every error message and repr that may hold text from the wire or a configured URL goes
@@ -84,7 +86,7 @@ def _base64_cores(secret: str) -> set[str]:
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with every encoding of each of ``secrets``, and anything shaped like a credential,
-    replaced by :data:`MASK`.
+    replaced by [`MASK`][polysource.redaction.MASK].
 
     Args:
         text: A message, a repr or a body about to be shown.

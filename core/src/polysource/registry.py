@@ -2,14 +2,16 @@
 
 Each ``register_*`` hook receives one of the small registrar objects below. A registrar
 validates what it is given and remembers which plugin gave it, so that a clash names both
-plugins. :func:`polysource.plugins.resolve` turns the registrars into a :class:`Registry`:
+plugins. [`polysource.plugins.resolve()`][polysource.plugins.resolve] turns the registrars into a
+`Registry`:
 plain dicts and tuples that the request path reads without calling pluggy.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from attrs import define, field, frozen
 
@@ -23,6 +25,7 @@ __all__ = [
     "EmulatorRegistrar",
     "EmulatorSpec",
     "FleetBackendRegistrar",
+    "ImportedFactory",
     "MergeStrategyRegistrar",
     "OperationRegistrar",
     "PluginReport",
@@ -59,9 +62,58 @@ class ProviderEntry:
     plugin: str
 
 
+_IMPORT_PATH: Final = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+"""``package.module:attribute``, as in an entry point."""
+
+
+@frozen
+class ImportedFactory:
+    """A factory named by its import path, imported on its first call.
+
+    An emulator registered as ``"polysource_tiingo.emulator:create_app"`` costs nothing until
+    it is asked for: loading the plugin does not import its emulator module (nor
+    ``aiohttp.web`` and the emulator's generated data).
+
+    Args:
+        target: ``package.module:attribute``.
+        owner: What it builds, for errors (e.g. ``emulator 'tiingo'``).
+    """
+
+    target: str
+    owner: str
+
+    def resolve(self) -> Callable[..., Any]:
+        """Import the target.
+
+        Raises:
+            PluginError: The module does not import, lacks the attribute, or the attribute is
+                not callable.
+        """
+        import pkgutil
+
+        try:
+            factory = pkgutil.resolve_name(self.target)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise PluginError(
+                f"{self.owner} could not be loaded from {self.target!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if not callable(factory):
+            raise PluginError(f"{self.owner}: {self.target!r} is not callable")
+        return factory  # type: ignore[no-any-return]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.resolve()(*args, **kwargs)
+
+
 @frozen
 class EmulatorSpec:
-    """A registered emulator: ``factory(faults)`` returns an ``aiohttp.web.Application``."""
+    """A registered emulator: ``factory(faults)`` returns an ``aiohttp.web.Application``.
+
+    ``factory`` is the callable the plugin registered, or an
+    [`ImportedFactory`][polysource.registry.ImportedFactory] when it
+    registered an import path.
+    """
 
     name: str
     factory: Callable[..., Any]
@@ -97,7 +149,7 @@ class _Registrar(Generic[V]):
 
 
 class DatasetRegistrar(_Registrar[Dataset[Any]]):
-    """``register(dataset)``: add a :class:`~polysource.models.Dataset`."""
+    """``register(dataset)``: add a [`Dataset`][polysource.models.Dataset]."""
 
     def __call__(self, dataset: Dataset[Any]) -> None:
         if not isinstance(dataset, Dataset):
@@ -108,7 +160,7 @@ class DatasetRegistrar(_Registrar[Dataset[Any]]):
 
 
 class OperationRegistrar(_Registrar[Operation[Any, Any]]):
-    """``register(operation)``: add an :class:`~polysource.models.Operation`."""
+    """``register(operation)``: add an [`Operation`][polysource.models.Operation]."""
 
     def __call__(self, operation: Operation[Any, Any]) -> None:
         if not isinstance(operation, Operation):
@@ -168,16 +220,34 @@ class SelectionPolicyRegistrar(_Registrar[Callable[..., Any]]):
 
 
 class EmulatorRegistrar(_Registrar[EmulatorSpec]):
-    """``register(name, factory, description=..., default_port=...)``: add an emulator."""
+    """``register(name, factory, description=..., default_port=...)``: add an emulator.
+
+    ``factory`` is a callable or, so that the emulator module is imported only when the
+    emulator is asked for, its import path (``"package.module:function"``).
+    """
 
     def __call__(
         self,
         name: str,
-        factory: Callable[..., Any],
+        factory: Callable[..., Any] | str,
         *,
         description: str = "",
         default_port: int = 0,
     ) -> None:
+        if isinstance(factory, str):
+            if not _IMPORT_PATH.fullmatch(factory):
+                raise PluginError(
+                    f"plugin {self.current!r} registered emulator {name!r} with factory "
+                    f"{factory[:60]!r}, which is neither a callable nor an import path "
+                    "('package.module:function')"
+                )
+            factory = ImportedFactory(factory, f"emulator {name!r} of plugin {self.current!r}")
+        elif not callable(factory):
+            raise PluginError(
+                f"plugin {self.current!r} registered emulator {name!r} with a "
+                f"{type(factory).__name__} factory, which is neither a callable nor an import "
+                "path ('package.module:function')"
+            )
         self._add(
             name,
             EmulatorSpec(
@@ -205,6 +275,8 @@ class Registry:
         emulators: Name to emulator spec.
         event_sinks: The ``on_event`` implementations, to be called directly.
         failover_hook: The ``failover_order`` hook caller, or ``None`` if no plugin has one.
+        metrics_exposition: The ``metrics_exposition`` implementations, to be called directly
+            in order until one answers (none: ``/metrics`` answers 404).
         plugins: A report per plugin, including the ones that failed.
     """
 
@@ -218,6 +290,7 @@ class Registry:
     emulators: Mapping[str, EmulatorSpec] = field(factory=dict)
     event_sinks: tuple[Callable[..., Any], ...] = ()
     failover_hook: Callable[..., Any] | None = None
+    metrics_exposition: tuple[Callable[..., Any], ...] = ()
     startup_hooks: tuple[Callable[..., Any], ...] = ()
     shutdown_hooks: tuple[Callable[..., Any], ...] = ()
     plugins: tuple[PluginReport, ...] = ()

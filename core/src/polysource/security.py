@@ -1,7 +1,7 @@
 """The deployment secret: tenants' keyed digests and pseudonyms, and fleet message signatures.
 
 Every process of a deployment shares one secret (``[security] secret``). From it a
-:class:`Keyring` derives, with HMAC-SHA256, three independent keys:
+[`Keyring`][polysource.security.Keyring] derives, with HMAC-SHA256, three independent keys:
 
 - a tenant's **digest** (the full 256-bit HMAC, hex): stored inside every private record of a
   shared cache tier and every fleet answer, and compared on read, so a record of another
@@ -64,7 +64,8 @@ class Keyring:
 
         Raises:
             ConfigError: The secret cannot be read, or is shorter than
-                :data:`MIN_SECRET_LENGTH` characters (its value is never quoted).
+                [`MIN_SECRET_LENGTH`][polysource.security.MIN_SECRET_LENGTH] characters (its value
+                is never quoted).
         """
         if secret is None:
             return cls()

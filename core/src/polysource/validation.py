@@ -4,11 +4,13 @@ A key (and a region, which becomes part of every cache key) has one alphabet and
 limit, the same for every cache tier: any Unicode character except the control characters
 (``U+0000``-``U+001F``, ``U+007F``-``U+009F``, NUL included) and lone surrogates (which UTF-8
 cannot encode), at least one character that is not white space, and at most
-:data:`MAX_KEY_BYTES` bytes in UTF-8. A value outside it raises
-:class:`~polysource.errors.InvalidRequest` here, so one caller's odd input never reaches (and
+[`MAX_KEY_BYTES`][polysource.validation.MAX_KEY_BYTES] bytes in UTF-8. A value outside it raises
+[`InvalidRequest`][polysource.errors.InvalidRequest] here, so one caller's odd input never reaches
+(and
 never detaches) a shared tier.
 
-Error messages quote at most a short, escaped prefix of a bad value (:func:`excerpt`).
+Error messages quote at most a short, escaped prefix of a bad value
+([`excerpt()`][polysource.validation.excerpt]).
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ def _problem(value: str, limit: int, blank: bool = False) -> str | None:
 def is_plain_key(key: object) -> bool:
     """Whether ``key`` is a printable ASCII key within the limit: the common case, in C.
 
-    ``False`` does not make a key invalid; :func:`check_key` says whether it is.
+    ``False`` does not make a key invalid; [`check_key()`][polysource.validation.check_key] says
+    whether it is.
     """
     return (
         isinstance(key, str)

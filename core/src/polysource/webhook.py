@@ -117,13 +117,17 @@ class WebhookSink:
         data = orjson.dumps(body)
         for attempt in range(self.retries + 1):
             try:
+                # No redirects: a 307/308 would re-send the events to wherever it points.
                 async with self._session.post(
-                    self.url, data=data, headers={"Content-Type": "application/json"}
+                    self.url,
+                    data=data,
+                    headers={"Content-Type": "application/json"},
+                    allow_redirects=False,
                 ) as response:
-                    if response.status < 400:
+                    if response.status < 300:
                         return True
                     if response.status < 500 and response.status != 429:
-                        return False  # the receiver rejects it; retrying will not help
+                        return False  # a redirect or a rejection; retrying will not help
             except (aiohttp.ClientError, TimeoutError):
                 pass
             if attempt < self.retries:

@@ -2,8 +2,10 @@
 
 The entry point ``otel`` in the ``polysource`` group names this module, so the distribution
 shows among the installed plugins; loading it registers no event sink and traces nothing.
-Tracing is opt-in, per orchestrator: pass an :class:`OtelTracing` in
-``Orchestrator(plugins=[...])`` and call through :meth:`OtelTracing.traced` for request spans.
+Tracing is opt-in, per orchestrator: pass an
+[`OtelTracing`][polysource_otel.tracing.OtelTracing] in ``Orchestrator(plugins=[...])`` and
+call through [`OtelTracing.traced()`][polysource_otel.tracing.OtelTracing.traced] for request
+spans.
 """
 
 from __future__ import annotations

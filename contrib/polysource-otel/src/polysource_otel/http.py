@@ -1,19 +1,21 @@
 """The provider HTTP calls: an aiohttp ``TraceConfig`` that opens a client span per request.
 
 Each request a provider plugin sends through a session of
-:func:`polysource.http.create_session` gets a ``CLIENT`` span, a child of the provider
-attempt's span (:data:`attempt_span`; else of the span current when the request starts), and
-the request carries that span's context in its headers (``traceparent``, with the process's
-text-map propagator), so a provider that traces sees its work in the same trace.
+[`create_session()`][polysource.http.create_session] gets a ``CLIENT`` span, a child of the
+provider attempt's span ([`attempt_span`][polysource_otel.http.attempt_span]; else of the span
+current when the request starts), and the request carries that span's context in its headers
+(``traceparent``, with the process's text-map propagator), so a provider that traces sees its
+work in the same trace.
 
 The span follows the HTTP client semantic conventions: ``http.request.method``, ``url.full``,
 ``server.address``, ``server.port``, ``http.response.status_code`` and ``error.type`` (the
 status code for a 4xx or 5xx, the exception's class when the request failed). ``url.full`` is
-the URL as polysource's messages show it (:data:`polysource.http.SHOWN_URL`): no user info and
-no query string, and the provider's path template when it gave one, so neither a credential nor
-a private id (a tenant's account id in a path) reaches a span; a request sent without
-:func:`polysource.http.send` shows its URL without the query, masked by
-:func:`polysource.redaction.mask_url`.
+the URL as polysource's messages show it ([`SHOWN_URL`][polysource.http.SHOWN_URL]): no user
+info and no query string, and the provider's path template when it gave one, so neither a
+credential nor a private id (a tenant's account id in a path) reaches a span; a request sent
+without
+[`send()`][polysource.http.send] shows its URL without the query, masked by
+[`mask_url()`][polysource.redaction.mask_url].
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ __all__ = ["attempt_span", "http_trace_config"]
 
 attempt_span: ContextVar[trace.Span | None] = ContextVar("polysource_otel_attempt", default=None)
 """The span of the provider attempt running in this task, set by
-:class:`~polysource_otel.tracing.OtelTracing` while the provider call runs. A variable of its
-own rather than the current OpenTelemetry context: an attempt cancelled before it could end
-leaves only this variable set, never the application's current span."""
+[`OtelTracing`][polysource_otel.tracing.OtelTracing] while the provider call runs. A variable
+of its own rather than the current OpenTelemetry context: an attempt cancelled before it could
+end leaves only this variable set, never the application's current span."""
 
 
 def http_trace_config(

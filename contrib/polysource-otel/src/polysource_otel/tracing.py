@@ -1,18 +1,20 @@
-"""Spans of an orchestrator's work: the plugin :class:`OtelTracing`, and
-:class:`TracedOrchestrator` for request spans.
+"""Spans of an orchestrator's work: the plugin
+[`OtelTracing`][polysource_otel.tracing.OtelTracing], and
+[`TracedOrchestrator`][polysource_otel.tracing.TracedOrchestrator] for request spans.
 
 Three layers of spans make one trace per request:
 
 - the **request** span (``fetch quote``, ``fetch_many quote``, ``fetch_merged fundamentals``,
-  ``execute sync_transactions``), opened by :class:`TracedOrchestrator` around the
-  orchestrator's method: the engine announces no request start, and a wrapper the caller opts
+  ``execute sync_transactions``), opened by
+  [`TracedOrchestrator`][polysource_otel.tracing.TracedOrchestrator] around the orchestrator's
+  method: the engine announces no request start, and a wrapper the caller opts
   into keeps the orchestrator's own hit path as it is;
 - an **attempt** span per provider call, from the engine's events: ``attempt`` opens it (the
   parent of the call's HTTP spans), ``success`` or ``failure`` ends it, with the
   duration the engine measured. An attempt that never ends (a hedge's loser, cancelled) is ended
   with the request, marked ``polysource.outcome = "cancelled"``;
 - a **client** span per HTTP request the provider sends
-  (:func:`polysource_otel.http.http_trace_config`).
+  ([`http_trace_config()`][polysource_otel.http.http_trace_config]).
 
 Skips, retries, failovers, hedges, joins of a call in flight, stale answers and failed
 requests are span events on the span current when they happen.
@@ -20,7 +22,7 @@ requests are span events on the span current when they happen.
 No attribute holds a secret, a tenant or the key of a private dataset: attempt spans show the
 key and tenant as the events carry them (pseudonyms for private data); the request span shows
 the key of public datasets only, and an error's message is masked for the request's key and
-tenant (every encoding, with :func:`polysource.redaction.redact`).
+tenant (every encoding, with [`redact()`][polysource.redaction.redact]).
 """
 
 from __future__ import annotations
@@ -77,7 +79,8 @@ def _ns(seconds: float) -> int:
 
 @final
 class _Attempt:
-    """An open attempt span, and the token that restores :data:`attempt_span` when it ends."""
+    """An open attempt span, and the token that restores
+    [`attempt_span`][polysource_otel.http.attempt_span] when it ends."""
 
     __slots__ = ("provider", "span", "start", "token")
 
@@ -111,7 +114,7 @@ class _Request:
 class OtelTracing:
     """OpenTelemetry tracing of one orchestrator: pass it in ``Orchestrator(plugins=[...])``.
 
-    Example::
+    Example:
 
         tracing = OtelTracing()
         async with Orchestrator.from_config("polysource.toml", plugins=[tracing]) as orch:
@@ -122,8 +125,8 @@ class OtelTracing:
         tracer_provider: Where spans go (default: the global one that
             ``opentelemetry.trace.set_tracer_provider`` set).
         http: Whether to open a client span per provider HTTP request (registered with
-            :func:`polysource.http.add_trace_config` while an orchestrator using this plugin
-            runs).
+            [`add_trace_config()`][polysource.http.add_trace_config] while an orchestrator
+            using this plugin runs).
         propagate: Whether provider HTTP requests carry the trace context (``traceparent``).
 
     Attributes:
@@ -241,8 +244,9 @@ class TracedOrchestrator:
     """An orchestrator's ``fetch``, ``fetch_many``, ``fetch_merged`` and ``execute``, each in a
     request span; the same signatures and results (the orchestrator itself is unchanged).
 
-    Make it with :meth:`OtelTracing.traced`; the provider attempt spans come from the
-    :class:`OtelTracing` plugin the orchestrator was given.
+    Make it with [`OtelTracing.traced()`][polysource_otel.tracing.OtelTracing.traced]; the
+    provider attempt spans come from the [`OtelTracing`][polysource_otel.tracing.OtelTracing]
+    plugin the orchestrator was given.
 
     The request span is named after the method and the dataset or operation (``fetch quote``)
     and carries ``polysource.request`` (the method), ``polysource.dataset`` or

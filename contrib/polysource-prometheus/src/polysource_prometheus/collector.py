@@ -1,4 +1,5 @@
-"""The scrape-time half: :class:`StatsCollector` turns ``orch.stats()`` and ``orch.health()``
+"""The scrape-time half: [`StatsCollector`][polysource_prometheus.collector.StatsCollector] turns
+``orch.stats()`` and ``orch.health()``
 into metric families each time the registry is collected.
 
 What the engine already counts (cache hits on the hit path, joins of calls in flight, the
@@ -46,7 +47,7 @@ class StatsCollector(Collector):
         self.orchestrator = orchestrator
 
     def describe(self) -> Iterable[Metric]:
-        """The families :meth:`collect` yields, without samples (for duplicate checks)."""
+        """The families `collect()` yields, without samples (for duplicate checks)."""
         return list(_families(Stats(), {}))
 
     def collect(self) -> Iterable[Metric]:

@@ -1,4 +1,5 @@
-"""The ``/metrics`` handler any aiohttp application can mount: :func:`metrics_handler`."""
+"""The ``/metrics`` handler any aiohttp application can mount:
+[`metrics_handler()`][polysource_prometheus.handler.metrics_handler]."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ Handler = Callable[["web.Request"], Awaitable["web.Response"]]
 def metrics_handler(source: Orchestrator | PrometheusMetrics | CollectorRegistry) -> Handler:
     """An aiohttp handler serving the exposition of ``source``'s registry.
 
-    Mount it on any application::
+    Mount it on any application:
 
         app.router.add_get("/metrics", metrics_handler(orch))
 
@@ -32,8 +33,9 @@ def metrics_handler(source: Orchestrator | PrometheusMetrics | CollectorRegistry
     when the first scrape arrives, not when the plugin loads.
 
     Args:
-        source: An orchestrator given a :class:`PrometheusMetrics` plugin, the plugin itself,
-            or any ``CollectorRegistry`` (``prometheus_client.REGISTRY`` too).
+        source: An orchestrator given a
+            [`PrometheusMetrics`][polysource_prometheus.handler.PrometheusMetrics] plugin, the
+            plugin itself, or any ``CollectorRegistry`` (``prometheus_client.REGISTRY`` too).
 
     Raises:
         ValueError: ``source`` is an orchestrator without exactly one ``PrometheusMetrics``.

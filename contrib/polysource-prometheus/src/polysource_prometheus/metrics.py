@@ -1,9 +1,11 @@
-"""The event half: :class:`PrometheusMetrics`, an ``on_event`` sink and the plugin to pass in.
+"""The event half: [`PrometheusMetrics`][polysource_prometheus.metrics.PrometheusMetrics], an
+``on_event`` sink and the plugin to pass in.
 
 It counts what only events tell (provider attempts by outcome and error category, their
 latency, retries, skips, failovers, hedges, batches, stale answers, failed requests, breaker
 transitions) and, at ``startup``, registers a
-:class:`~polysource_prometheus.collector.StatsCollector` for what the engine counts itself.
+[`StatsCollector`][polysource_prometheus.collector.StatsCollector] for what the engine counts
+itself.
 It asks for those event kinds only, so a cache hit builds no event for it.
 
 On the request path an event only adds one to a plain ``int`` (and, for a finished provider
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Final
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -111,7 +114,7 @@ class _Latency:
 class PrometheusMetrics:
     """Prometheus metrics of one orchestrator: pass it in ``Orchestrator(plugins=[...])``.
 
-    Example::
+    Example:
 
         metrics = PrometheusMetrics()
         async with Orchestrator.from_config("polysource.toml", plugins=[metrics]) as orch:
@@ -215,6 +218,13 @@ class PrometheusMetrics:
         if orchestrator is self._orchestrator:
             self._running = False
 
+    @hookimpl
+    def metrics_exposition(self, accept: str) -> tuple[str, bytes]:
+        """This registry's exposition for the gateway's ``GET /metrics``: Prometheus text, or
+        OpenMetrics when ``accept`` asks for it."""
+        encoder, content_type = choose_encoder(accept)
+        return content_type, encoder(self.registry)
+
     def unregister(self) -> None:
         """Take every metric of this instance out of its registry (for a shared registry,
         before another instance registers there)."""
@@ -229,7 +239,8 @@ class PrometheusMetrics:
 
 
 def _labels(event: Event) -> tuple[str, ...] | None:
-    """The label values of a counted event, in the order of :data:`COUNTERS`."""
+    """The label values of a counted event, in the order of
+    [`COUNTERS`][polysource_prometheus.metrics.COUNTERS]."""
     provider, dataset, category = event.provider or "", event.dataset or "", event.category or ""
     kind = event.kind
     if kind is EventKind.RETRY or kind is EventKind.SKIPPED:
@@ -249,7 +260,8 @@ def _labels(event: Event) -> tuple[str, ...] | None:
 
 
 class _EventCollector(Collector):
-    """The families of a :class:`PrometheusMetrics`' event counts, built at collect time."""
+    """The families of a [`PrometheusMetrics`][polysource_prometheus.metrics.PrometheusMetrics]'
+    event counts, built at collect time."""
 
     def __init__(self, metrics: PrometheusMetrics) -> None:
         self.metrics = metrics

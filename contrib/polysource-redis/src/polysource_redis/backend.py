@@ -1,6 +1,7 @@
 """The Redis cache tier: one ``GET``/``MGET`` per lookup, ``SET ... PX`` per write, bounded waits.
 
-:class:`RedisBackend` implements :class:`polysource.cache.tiers.CacheBackend` over
+[`RedisBackend`][polysource_redis.backend.RedisBackend] implements
+`polysource.cache.tiers.CacheBackend` over
 ``redis.asyncio``, for one server (``redis://``, ``rediss://``) or a Redis Cluster
 (``redis+cluster://``, ``rediss+cluster://``).
 
@@ -12,11 +13,13 @@ connection left dead by a restart); a command that timed out is never retried. O
 where redis-py would retry timeouts too, commands are not retried by default.
 
 On one server the backend sends its commands over redis-py connections of its own (see
-:class:`Connections`) rather than through the client's ``execute_command``, whose bookkeeping
+[`Connections`][polysource_redis.backend.Connections]) rather than through the client's
+``execute_command``, whose bookkeeping
 and pool checkout cost a quarter to a third of a local ``GET`` here. On a cluster it uses
 ``RedisCluster`` as it is: keys of several hash slots are read with ``mget_nonatomic`` and
 removed with its ``unlink`` (one command per slot, one write per node, the nodes in parallel).
-Connections check their health with a ``PING`` after :data:`HEALTH_CHECK_INTERVAL` seconds
+Connections check their health with a ``PING`` after
+[`HEALTH_CHECK_INTERVAL`][polysource_redis.backend.HEALTH_CHECK_INTERVAL] seconds
 idle.
 """
 
@@ -61,7 +64,7 @@ meanwhile is found before a command is sent on it."""
 
 _MAX_CONNECTING: Final = 4
 """Connections one server's backend opens at the same time at most (see
-:meth:`Connections._connect`)."""
+[`Connections._connect()`][polysource_redis.backend.Connections._connect])."""
 
 DEFAULT_TIER_CONNECTIONS: Final = 64
 """Connections the tier opens to one server when ``max_connections`` is not given.
@@ -69,7 +72,7 @@ DEFAULT_TIER_CONNECTIONS: Final = 64
 Without a cap, as many callers as are waiting would each open a connection at once (500
 callers, 500 connection handshakes), and the handshakes, each bounded by the tier timeout on a
 saturated event loop, would time out and detach a healthy server. With it, callers queue for a
-connection, and a wait that runs out is a miss (:class:`~polysource.cache.tiers.TierBusy`),
+connection, and a wait that runs out is a miss (`TierBusy`),
 not a failure of the tier.
 """
 
@@ -84,8 +87,8 @@ class RedisBackend:
     is ``UNLINK`` and ``delete_pattern`` walks the keyspace with ``SCAN MATCH``, unlinking what
     it finds, for a bounded number of steps.
 
-    Build it with :meth:`from_url` (what the ``redis`` plugin registers) or from
-    :class:`~polysource_redis.settings.RedisSettings`. Connections open on first use.
+    Build it with `from_url()` (what the ``redis`` plugin registers) or from
+    [`RedisSettings`][polysource_redis.settings.RedisSettings]. Connections open on first use.
 
     Args:
         settings: Where and how to reach Redis.
@@ -119,7 +122,8 @@ class RedisBackend:
         self._connections: Connections | None = None
         self._client: Redis | RedisCluster
         self._command: Callable[..., Awaitable[Any]]
-        """Sends one command and reads its reply: :meth:`Connections.command` on one server,
+        """Sends one command and reads its reply:
+        [`Connections.command()`][polysource_redis.backend.Connections.command] on one server,
         the cluster client's ``execute_command`` on a cluster."""
         if settings.cluster:
             self._client = self._cluster = cluster_client(settings)
@@ -139,7 +143,8 @@ class RedisBackend:
         """Build a backend from a tier URL; socket timeouts default to ``context.timeout``.
 
         Raises:
-            ConfigError: The URL is not valid (see :func:`~polysource_redis.settings.parse_url`).
+            ConfigError: The URL is not valid (see
+                [`parse_url()`][polysource_redis.settings.parse_url]).
         """
         return cls(parse_url(url, timeout=context.timeout))
 
@@ -268,7 +273,7 @@ class Connections:
         factory: Makes a new (unconnected) connection.
         limit: Connections at most (``None``: no limit); beyond it a command waits, up to
             ``wait`` seconds, for one to come back, then raises
-            :class:`~polysource.cache.tiers.TierBusy` (this process is busy, the server is not
+            `TierBusy` (this process is busy, the server is not
             failing: the engine takes it as a miss and keeps the tier attached).
         wait: Seconds a command may wait for a connection (``None``: no bound).
         retries: 0 or 1: whether a command that found its connection broken (a server
@@ -356,7 +361,7 @@ class Connections:
         timeout on the event loop's clock. Hundreds opened at once (a burst of callers on an
         empty pool, or after timeouts left connections closed) would each see the others'
         work as their own delay, time out and detach a healthy server. A wait for a slot that
-        runs out is :class:`~polysource.cache.tiers.TierBusy`, like a wait for a connection.
+        runs out is `TierBusy`, like a wait for a connection.
         """
         slots = self._connect_slots
         try:

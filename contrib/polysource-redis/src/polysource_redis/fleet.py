@@ -1,6 +1,7 @@
 """The fleet backend on Redis: one channel, counters and leases for every process.
 
-:class:`RedisFleet` implements :class:`polysource.engine.fleet.FleetBackend` for one server or
+[`RedisFleet`][polysource_redis.fleet.RedisFleet] implements
+[`polysource.engine.fleet.FleetBackend`][polysource.engine.fleet.FleetBackend] for one server or
 a Redis Cluster, from the same URLs as the cache tier (``redis://``, ``rediss://``,
 ``redis+cluster://``, ``rediss+cluster://``, same options), with ``[fleet] url``:
 
@@ -15,7 +16,7 @@ a Redis Cluster, from the same URLs as the cache tier (``redis://``, ``rediss://
 The listener holds its own connection. It reads with a short timeout and pings the server when
 the channel is quiet, so a dead or paused server is noticed within ``3 x heartbeat`` seconds
 and the engine reconnects; commands use the tier's short socket timeouts and retry policy
-(:mod:`polysource_redis.backend`).
+([`polysource_redis.backend`][polysource_redis.backend]).
 """
 
 from __future__ import annotations
@@ -161,7 +162,8 @@ class RedisFleet:
         """Build the backend from ``[fleet] url``; socket timeouts default to the fleet timeout.
 
         Raises:
-            ConfigError: The URL is not valid (see :func:`~polysource_redis.settings.parse_url`).
+            ConfigError: The URL is not valid (see
+                [`parse_url()`][polysource_redis.settings.parse_url]).
         """
         return cls(parse_url(url, timeout=context.timeout))
 

@@ -1,6 +1,7 @@
-"""Cache tier URLs for Redis, parsed into a :class:`RedisSettings` value.
+"""Cache tier URLs for Redis, parsed into a
+[`RedisSettings`][polysource_redis.settings.RedisSettings] value.
 
-A tier URL names the server(s), the database, the credentials and the options::
+A tier URL names the server(s), the database, the credentials and the options:
 
     redis://[[user]:password@]host[:port][/db][?option=value&...]
     rediss://...                                   TLS, certificate and host name verified
@@ -8,7 +9,7 @@ A tier URL names the server(s), the database, the credentials and the options::
     rediss+cluster://...                           Redis Cluster over TLS
 
 Parsing is pure: it reads the environment only for ``password_env`` and opens no connection.
-Errors are :class:`~polysource.errors.ConfigError` and show the URL with its password masked.
+Errors are [`ConfigError`][polysource.errors.ConfigError] and show the URL with its password masked.
 """
 
 from __future__ import annotations

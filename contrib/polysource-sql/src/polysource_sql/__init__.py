@@ -1,9 +1,10 @@
 """polysource integration for SQL: an L3 cache tier and the provider-attempt audit log.
 
 The entry point ``sql`` in the ``polysource`` group names this module. Its one hook claims the
-``sqlite://`` and ``postgresql://`` URL schemes for :class:`~polysource_sql.cache.SqlBackend`,
+``sqlite://`` and ``postgresql://`` URL schemes for [`SqlBackend`][polysource_sql.cache.SqlBackend],
 so listing such a URL in ``[cache] tiers`` adds the tier. The audit log is opt-in: set
-``[audit] url`` (the ``audit_log`` hook builds it), or pass :func:`audit_plugin` in
+``[audit] url`` (the ``audit_log`` hook builds it), or pass
+[`audit_plugin()`][polysource_sql.audit_plugin] in
 ``Orchestrator(plugins=[...])``.
 """
 
@@ -42,7 +43,7 @@ __all__ = [
 
 @hookimpl
 def register_cache_backends(register: CacheBackendRegistrar) -> None:
-    """Claim ``sqlite://`` and ``postgresql://`` for :class:`SqlBackend`."""
+    """Claim ``sqlite://`` and ``postgresql://`` for [`SqlBackend`][polysource_sql.SqlBackend]."""
     register(("sqlite", "postgresql"), create_backend)
 
 

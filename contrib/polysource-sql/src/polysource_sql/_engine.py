@@ -215,11 +215,13 @@ def create_engine(target: Target, *, timeout: float) -> AsyncEngine:
 
     SQLite: the busy timeout is ``timeout``, the journal mode is set on each connection, and
     transactions are begun by polysource (the driver's implicit ``BEGIN`` leaves DDL outside
-    the transaction); the execution option :data:`SQLITE_BEGIN` picks ``BEGIN IMMEDIATE``.
+    the transaction); the execution option
+    [`SQLITE_BEGIN`][polysource_sql._engine.SQLITE_BEGIN] picks ``BEGIN IMMEDIATE``.
     PostgreSQL: ``lock_timeout`` is ``timeout``, ``search_path`` is the URL's ``schema``,
-    ``ssl`` is :attr:`Target.tls`, and
+    ``ssl`` is [`Target.tls`][polysource_sql._engine.Target.tls], and
     asyncpg gives up on a statement (cancelling it on the server) after
-    :func:`statement_bound` seconds, so no statement holds a connection for ever.
+    [`statement_bound()`][polysource_sql._engine.statement_bound] seconds, so no statement holds a
+    connection for ever.
     """
     if target.dialect == "sqlite":
         engine = create_async_engine(

@@ -1,4 +1,5 @@
-"""The provider-attempt audit log: :class:`AuditLog`, an ``on_event`` sink writing to SQL.
+"""The provider-attempt audit log: [`AuditLog`][polysource_sql.audit.AuditLog], an ``on_event``
+sink writing to SQL.
 
 Every provider attempt that ends (a ``success`` or ``failure`` event) becomes a row of
 ``polysource_attempts``. The request path only appends the event to a bounded in-memory
@@ -6,12 +7,15 @@ queue; a task started in ``startup`` writes the queue in batches, one transactio
 and deletes rows older than the retention on each write; ``shutdown`` writes what is left.
 
 Nothing secret is stored: ``key_hash`` holds the key of a private dataset as the keyed
-pseudonym the event carries (:meth:`polysource.security.Keyring.pseudonym`) and any other key
+pseudonym the event carries
+([`polysource.security.Keyring.pseudonym()`][polysource.security.Keyring.pseudonym]) and any other
+key
 as a short hash of it; ``tenant_hash`` holds the tenant's pseudonym the event carries; the
 event's ``detail`` is not stored at all.
 
 ``failover`` is true on the first attempt at the next provider after a ``failover`` event
-for the same dataset and key, within :data:`FAILOVER_WINDOW` seconds. Events carry no request
+for the same dataset and key, within
+[`FAILOVER_WINDOW`][polysource_sql.audit.FAILOVER_WINDOW] seconds. Events carry no request
 id, so two concurrent requests for the same dataset and key (from different tenants or
 regions) can be confused; operations emit no ``failover`` event, so their rows always say
 false.
@@ -59,7 +63,8 @@ _a = attempts_table.c
 
 @frozen
 class ProviderStats:
-    """One provider's attempts over a window, from :meth:`AuditLog.stats`.
+    """One provider's attempts over a window, from
+    [`AuditLog.stats()`][polysource_sql.audit.AuditLog.stats].
 
     Attributes:
         provider: The provider.
@@ -85,7 +90,8 @@ class ProviderStats:
 class AuditLog:
     """Records provider attempts in ``polysource_attempts``, off the request path.
 
-    Pass it to the orchestrator as a plugin (see :func:`polysource_sql.audit_plugin`)::
+    Pass it to the orchestrator as a plugin (see
+    [`polysource_sql.audit_plugin()`][polysource_sql.audit_plugin]):
 
         Orchestrator(plugins=[audit_plugin("postgresql://app@db/app?schema=polysource")])
 
@@ -93,7 +99,7 @@ class AuditLog:
         url: ``sqlite://`` (the file ``polysource-audit.db``), ``sqlite:///path.db`` or
             ``postgresql://user:password@host:port/db?schema=name``.
         retention_days: Rows older than this are deleted on each write (``None``: kept).
-        clock: For retention, the flush interval and :meth:`stats` windows (default: the
+        clock: For retention, the flush interval and `stats()` windows (default: the
             orchestrator's clock, adopted at ``startup``).
         batch_size: Most rows per ``INSERT``; a full batch wakes the writer at once.
         flush_interval: Seconds a partial batch may wait before it is written.
@@ -205,7 +211,7 @@ class AuditLog:
         await self.close()
 
     async def close(self) -> None:
-        """Close the connections (queued rows stay queued; :meth:`flush` first to keep them)."""
+        """Close the connections (queued rows stay queued; `flush()` first to keep them)."""
         await self.engine.dispose()
 
     # -- writing -------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
-"""The L3 cache tier in SQL: :class:`SqlBackend`, claimed for ``sqlite://`` and ``postgresql://``.
+"""The L3 cache tier in SQL: [`SqlBackend`][polysource_sql.cache.SqlBackend], claimed for
+``sqlite://`` and ``postgresql://``.
 
-Rows live in ``polysource_cache`` (see :mod:`polysource_sql.schema`) with their expiry in
+Rows live in ``polysource_cache`` (see [`polysource_sql.schema`][polysource_sql.schema]) with their
+expiry in
 wall-clock seconds, so every process sharing the database agrees on freshness. Reads ignore
 expired rows; a periodic purge, owned by the backend, deletes them.
 """
@@ -56,13 +58,13 @@ T = TypeVar("T")
 
 
 class SqlBackend:
-    """A :class:`~polysource.cache.tiers.CacheBackend` on SQLite or PostgreSQL.
+    """A `CacheBackend` on SQLite or PostgreSQL.
 
     Tables are created or migrated on first use, in a task of the backend's own that survives
     the engine abandoning a slow operation, so a first use over a slow link still completes.
-    The periodic purge starts then too; :meth:`close` cancels both.
+    The periodic purge starts then too; `close()` cancels both.
 
-    A key the database cannot hold (over :data:`MAX_KEY_BYTES`, with a NUL character, or not
+    A key the database cannot hold (over `MAX_KEY_BYTES`, with a NUL character, or not
     valid Unicode) is never sent to it: reading it is a miss, writing or deleting it does
     nothing. One request's odd key therefore never fails an operation, which would detach
     the tier for everyone.
@@ -129,7 +131,7 @@ class SqlBackend:
     async def set(self, key: str, record: bytes, ttl: float) -> None:
         """Insert or replace ``key``'s record, to expire ``ttl`` seconds from now.
 
-        A key the database cannot hold is skipped (see :data:`MAX_KEY_BYTES`).
+        A key the database cannot hold is skipped (see `MAX_KEY_BYTES`).
         """
         if not _storable(key):
             _log.debug("sql_cache_key_skipped", backend=repr(self))

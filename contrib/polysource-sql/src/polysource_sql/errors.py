@@ -1,5 +1,5 @@
-"""The errors polysource_sql raises besides a bad URL (:class:`~polysource_sql._engine.InvalidUrl`,
-a ``ConfigError``)::
+"""The errors polysource_sql raises besides a bad URL (`InvalidUrl`,
+a ``ConfigError``):
 
     PolysourceError
     └── SqlError               the database could not do what was asked
@@ -23,7 +23,7 @@ class SqlError(PolysourceError):
 
 
 class AuditReadError(SqlError):
-    """The audit rows could not be read (:meth:`~polysource_sql.audit.AuditLog.stats`): the
+    """The audit rows could not be read ([`stats()`][polysource_sql.audit.AuditLog.stats]): the
     database is down, or its tables are not what the audit log wrote.
 
     Attributes:

@@ -7,10 +7,11 @@ Tables:
 - ``polysource_attempts``: the audit log, one row per provider attempt.
 - ``polysource_schema_version``: one row per migration applied.
 
-The :class:`~sqlalchemy.schema.Table` objects below describe the newest schema and are what
-queries are built from. :data:`MIGRATIONS` is the ordered history that produces it. Each
+The `Table` objects below describe the newest schema and are what
+queries are built from. `MIGRATIONS` is the ordered history that produces it. Each
 migration carries its own DDL (never the tables above, which move on), and only adds: tables,
-columns with defaults, indexes. An upgrade never drops or rewrites data. :func:`migrate`
+columns with defaults, indexes. An upgrade never drops or rewrites data.
+[`migrate()`][polysource_sql.schema.migrate]
 applies the pending ones in one transaction, records each in ``polysource_schema_version``,
 and is a no-op once the database is current.
 """
@@ -174,10 +175,10 @@ async def migrate(
     is left alone (its extra migrations only added). A failing migration rolls back all.
 
     Args:
-        engine: From :func:`polysource_sql._engine.create_engine`.
+        engine: From `polysource_sql._engine.create_engine()`.
         now: Wall-clock time recorded as ``applied_at``.
         schema: PostgreSQL schema to create if missing (the engine's ``search_path``).
-        migrations: The history to apply (:data:`MIGRATIONS`; tests pass others).
+        migrations: The history to apply (`MIGRATIONS`; tests pass others).
     """
     _check_order(migrations)
     postgresql = engine.dialect.name == "postgresql"

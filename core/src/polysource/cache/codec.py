@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import itertools
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping, MutableMapping, MutableSequence, Sequence
@@ -44,10 +45,12 @@ FORMAT_VERSION: Final = 1
 """Bumped when the encoding changes, so old entries read as misses."""
 
 converter: Final = make_converter(detailed_validation=False)
-"""One converter for every cached value, strict about JSON types (see :func:`_strict`).
+"""One converter for every cached value, strict about JSON types (see
+[`_strict()`][polysource.cache.codec._strict]).
 
 Detailed validation (an exception group per field) is off on the decode path: a value that
-does not fit is a miss either way. :func:`problem` says where a rejected value went wrong."""
+does not fit is a miss either way. [`problem()`][polysource.cache.codec.problem] says where a
+rejected value went wrong."""
 
 _explainer: Final = make_converter(detailed_validation=True)
 """The same hooks with detailed validation: used only to explain a rejected value."""
@@ -97,12 +100,27 @@ def _text(value: Any) -> str:
     return value
 
 
+_DECIMAL_TEXT: Final = re.compile(r"-?[0-9]{1,40}(\.[0-9]{1,40})?")
+"""What ``str(Decimal)`` writes for an amount: digits, one point, a sign; no exponent, no
+spaces or underscores (``Decimal`` would read ``"1E+999999999"``, a value that exhausts
+memory when formatted)."""
+
+
 def _decimal(value: Any, _: Any) -> Decimal:
-    """A finite Decimal from the string the encoder wrote."""
-    number = Decimal(_text(value))
-    if not number.is_finite():
-        raise ValueError("expected a finite decimal")
-    return number
+    """A Decimal from the plain string the encoder wrote for an amount."""
+    text = _text(value)
+    if _DECIMAL_TEXT.fullmatch(text) is None:
+        raise ValueError("expected a plain decimal number")
+    return Decimal(text)
+
+
+def _decimal_text(number: Decimal) -> str:
+    """An amount as plain digits (``str`` would write ``1E-8``), within
+    [`_DECIMAL_TEXT`][polysource.cache.codec._DECIMAL_TEXT]."""
+    exponent = number.as_tuple().exponent
+    if not isinstance(exponent, int) or abs(number.adjusted()) >= 40 or exponent < -40:
+        raise ValueError("an amount outside 40 digits each side of the point is not cached")
+    return f"{number:f}"
 
 
 def _date(value: Any, _: Any) -> dt.date:
@@ -245,7 +263,7 @@ def _strict(conv: Converter) -> None:
     takes only the JSON type its schema declares (an int widens to a float); dates, datetimes
     and Decimals only from the strings the encoder writes.
     """
-    conv.register_unstructure_hook(Decimal, str)
+    conv.register_unstructure_hook(Decimal, _decimal_text)
     conv.register_structure_hook(Decimal, _decimal)
     # datetime is a subclass of date: its hooks must be registered after date's so they win.
     conv.register_unstructure_hook(dt.date, dt.date.isoformat)
@@ -373,7 +391,8 @@ def builder(schema: type[T], names: Sequence[str], **fixed: Any) -> Callable[...
 
     Fields not in ``names`` take ``fixed[name]``, else their default (a factory default is not
     supported). For a class whose ``__init__`` only sets its slots (see
-    :func:`_slot_setters`) the slots are filled directly, about half the cost of the call
+    [`_slot_setters()`][polysource.cache.codec._slot_setters]) the slots are filled directly, about
+    half the cost of the call
     for a frozen class of a dozen fields; otherwise the class is called.
     """
     fields = {f.name: f for f in attrs.fields(typing.cast("Any", schema)) if f.init}

@@ -40,7 +40,8 @@ def classify(
 
 
 def ages(ttl: float, stale: float, max_age: float | None = None) -> tuple[float, float]:
-    """The rules of :func:`classify` as two ages, for a loop over entries of one policy.
+    """The rules of [`classify()`][polysource.cache.policy.classify] as two ages, for a loop over
+    entries of one policy.
 
     An entry of age ``a`` is fresh if ``a < fresh_for``, stale if not but ``a < stale_for``,
     else expired.

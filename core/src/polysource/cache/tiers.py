@@ -1,7 +1,8 @@
 """Shared cache tiers below L1 (Redis, SQL): the backend contract and the record format.
 
 A backend stores opaque records under string keys with a time to live. A record is the value
-encoded by :mod:`polysource.cache.codec` inside a small envelope (format version, provider,
+encoded by [`polysource.cache.codec`][polysource.cache.codec] inside a small envelope (format
+version, provider,
 wall time it was fetched), so any tier can hand it back to any process. A backend that fails
 is skipped for that request: a tier going down degrades service, it never fails a request that
 a provider could answer.
@@ -63,7 +64,8 @@ class CacheBackend(Protocol):
     ``register(("redis", "rediss"), factory)`` where ``factory(url, context)`` returns the
     backend. Keys are strings built by the engine (``dataset:region:tenant-hash:key``, with the
     dataset and key inside a ``{hash tag}`` so related keys share a cluster slot); values are
-    opaque records (see :func:`encode_record`). Every method may raise: the engine bounds it
+    opaque records (see [`encode_record()`][polysource.cache.tiers.encode_record]). Every method
+    may raise: the engine bounds it
     with ``context.timeout``, counts the failure and skips the tier, so a backend needs no
     error handling of its own beyond releasing what it holds.
 
@@ -72,7 +74,7 @@ class CacheBackend(Protocol):
     one key), and ``self_timed = True``, which says every read ends within
     ``context.timeout`` by itself (socket timeouts, bounded pool waits, no retry after a
     timeout), so the engine does not wrap reads and writes in a timeout of its own. A failed
-    read or write still detaches the tier, except :class:`TierBusy`.
+    read or write still detaches the tier, except `TierBusy`.
     """
 
     name: str
@@ -104,7 +106,8 @@ class Record:
     and its owner.
 
     ``owner`` is the keyed digest of the tenant a private record belongs to
-    (:meth:`polysource.security.Keyring.digest`; ``None`` for public data): a reader compares
+    ([`polysource.security.Keyring.digest()`][polysource.security.Keyring.digest]; ``None`` for
+    public data): a reader compares
     it with its own tenant's, and a record of another owner is a miss.
 
     Slotted but not frozen: a frozen class sets each field through ``object.__setattr__``,
@@ -132,7 +135,8 @@ def decode_record(data: bytes, schema: type[T]) -> Record | None:
 
 
 def decode_many(data: Sequence[bytes | None], schema: type[Any]) -> list[Record | None]:
-    """:func:`decode_record` of each of ``data`` (``None`` stays ``None``), in one loop."""
+    """[`decode_record()`][polysource.cache.tiers.decode_record] of each of ``data`` (``None``
+    stays ``None``), in one loop."""
     structure = structurer(schema)
     loads = orjson.loads
     records: list[Record | None] = []
@@ -152,7 +156,8 @@ def decode_many(data: Sequence[bytes | None], schema: type[Any]) -> list[Record 
 
 
 def decode_with(data: bytes, structure: Callable[[Any], Any]) -> Record | None:
-    """:func:`decode_record` with the schema's structure function already looked up (a loop
+    """[`decode_record()`][polysource.cache.tiers.decode_record] with the schema's structure
+    function already looked up (a loop
     over many records looks it up once)."""
     try:
         raw = orjson.loads(data)
@@ -164,7 +169,8 @@ def decode_with(data: bytes, structure: Callable[[Any], Any]) -> Record | None:
 
 
 def rejection(data: bytes, schema: type[Any]) -> str:
-    """Why :func:`decode_record` rejects ``data``: field paths and error types, no values."""
+    """Why [`decode_record()`][polysource.cache.tiers.decode_record] rejects ``data``: field paths
+    and error types, no values."""
     try:
         raw = orjson.loads(data)
         version = raw["v"]

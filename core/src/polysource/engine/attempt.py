@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from polysource.clock import Clock
 from polysource.config import ProviderConfig
@@ -27,10 +27,9 @@ from polysource.resilience.ratelimit import RateLimiter
 from polysource.resilience.retry import RetryBudget, backoff
 
 if TYPE_CHECKING:
-    from polysource.engine.fleet import Fleet
     from polysource.engine.guard import Guard
 
-__all__ = ["BREAKER_CATEGORIES", "ProviderSlot", "accepted", "attempt"]
+__all__ = ["BREAKER_CATEGORIES", "BreakerObserver", "ProviderSlot", "accepted", "attempt"]
 
 T = TypeVar("T")
 
@@ -73,8 +72,36 @@ def accepted(provider: str, dataset: Dataset[Any], value: Any) -> Any:
     return value
 
 
+class BreakerObserver(Protocol):
+    """Where a provider's breaker reports beyond this process (the fleet implements it)."""
+
+    def breaker_changed(self, slot: ProviderSlot, new: BreakerState) -> None:
+        """The local breaker changed state."""
+        ...
+
+    async def count_failure(self, slot: ProviderSlot) -> None:
+        """A failure that counts against the breaker."""
+        ...
+
+    def clear_failures(self, slot: ProviderSlot) -> None:
+        """A success after failures."""
+        ...
+
+    async def claim_trial(self, slot: ProviderSlot) -> bool:
+        """Whether this process runs the half-open breaker's trial."""
+        ...
+
+    def release_trial(self, slot: ProviderSlot) -> None:
+        """A trial this process took ended without a verdict."""
+        ...
+
+
 class ProviderSlot:
-    """One provider with everything the engine keeps about it."""
+    """One provider with everything the engine keeps about it.
+
+    ``fleet`` is where the breaker reports beyond this process, and ``shared_guard`` bounds
+    and detaches the shared limits storage (the fleet, when the limits live on its servers).
+    """
 
     def __init__(
         self,
@@ -86,6 +113,7 @@ class ProviderSlot:
         rng: random.Random,
         shared_limits: Any = None,
         shared_guard: Guard | None = None,
+        fleet: BreakerObserver | None = None,
     ) -> None:
         self.name = info.name
         self.provider = provider
@@ -103,7 +131,13 @@ class ProviderSlot:
         """Bounds and detaches the shared limits storage (the fleet, when it is the fleet's)."""
         self.budget = (
             CostBudget(
-                config.budget.limit, config.budget.period, clock, self.name, shared=shared_limits
+                config.budget.limit,
+                config.budget.period,
+                clock,
+                self.name,
+                shared=shared_limits,
+                tz=config.budget.tz,
+                cron=config.budget.cron,
             )
             if config.budget
             else None
@@ -112,8 +146,8 @@ class ProviderSlot:
             self.budget is not None and self.budget.is_shared
         )
         """Whether the gate also asks the fleet's storage (rate limits, cost budget)."""
-        self.fleet: Fleet | None = None
-        """Fleet coordination of the breaker, when configured (set by the fleet)."""
+        self.fleet = fleet
+        """Fleet coordination of the breaker, when configured."""
         self.retry_budget = RetryBudget(config.retry.budget_ratio, config.retry.min_retries, clock)
         self.health = HealthTracker(
             self.name,
@@ -156,6 +190,7 @@ class ProviderSlot:
             cost_spent=self.budget.total_spent if self.budget else self.cost * self.attempts,
             budget_limit=self.budget.limit if self.budget else None,
             budget_spent=self.budget.limit - self.budget.remaining if self.budget else 0.0,
+            budget_resets_at=self.budget.resets_at if self.budget else None,
         )
 
     def _skip(self, category: ErrorCategory, message: str, target: str) -> ProviderError:
@@ -177,7 +212,8 @@ class ProviderSlot:
         budget = self.budget
         if budget is not None and not budget.is_shared and not budget.try_spend(self.cost):
             self.breaker.release()
-            return self._skip(ErrorCategory.BUDGET_EXHAUSTED, "cost budget spent", target)
+            self._skip(ErrorCategory.BUDGET_EXHAUSTED, "cost budget spent", target)
+            return budget.exhausted(self.cost)
         return None
 
     def resting(self, target: str) -> ProviderError | None:
@@ -257,11 +293,14 @@ async def _gate_shared(slot: ProviderSlot, target: str) -> ProviderError | None:
         if not (budget.try_spend(slot.cost) if local else budget.spend_shared(slot.cost, now)):
             slot.breaker.release()
             scope = "local" if local else "fleet"
-            return slot._skip(ErrorCategory.BUDGET_EXHAUSTED, f"{scope} cost budget spent", target)
+            slot._skip(ErrorCategory.BUDGET_EXHAUSTED, f"{scope} cost budget spent", target)
+            return budget.exhausted(slot.cost, scope)
     return None
 
 
-async def _claim_trial(slot: ProviderSlot, fleet: Fleet, target: str) -> ProviderError | None:
+async def _claim_trial(
+    slot: ProviderSlot, fleet: BreakerObserver, target: str
+) -> ProviderError | None:
     """A half-open breaker admitted a trial: it runs only if this process takes the fleet's."""
     if await fleet.claim_trial(slot):
         return None

@@ -1,13 +1,15 @@
 """Batching: ``fetch_many`` and the coalescing of concurrent single fetches (DataLoader style).
 
-- :class:`Coalescer`: single ``fetch`` calls for a batch-capable provider that arrive within
+- [`Coalescer`][polysource.engine.batch.Coalescer]: single ``fetch`` calls for a batch-capable
+provider that arrive within
   one short window (by default, the same turn of the event loop) are sent as one
   ``fetch_batch`` per ``max_batch_size`` keys. The batch call goes through the attempt stage
   once, so breakers, rate limits and budgets count provider calls, not keys. Each caller waits
   on a future of its own; a key the batch did not return is ``not_found`` for that caller,
   who then fails over as usual. A retry of the batch must leave every caller's next provider
   its full per-try timeout (see ``attempt``'s ``reserve``).
-- :func:`fetch_many`: cache first; misses grouped into provider batches of at most
+- [`fetch_many()`][polysource.engine.batch.fetch_many]: cache first; misses grouped into provider
+batches of at most
   ``max_batch_size``, run concurrently under a bound; keys a batch did not return fail over
   per key to the next provider. Each provider's retries leave the next provider of the walk
   its full per-try timeout, as in ``fetch``.
@@ -16,7 +18,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from polysource.engine.attempt import ProviderSlot, accepted, attempt
@@ -25,6 +27,7 @@ from polysource.events import EventKind
 from polysource.models import Request
 
 if TYPE_CHECKING:
+    from polysource.engine.call import ProviderCalls
     from polysource.engine.singleflight import TaskSet
 
 __all__ = ["Coalescer", "chunks", "load_batch"]
@@ -175,18 +178,17 @@ class Coalescer:
 
 
 async def walk_many(
+    calls: ProviderCalls,
     slots: Sequence[ProviderSlot],
     request: Request,
     keys: Sequence[str],
     deadline: float,
-    try_one: Any,
     concurrency: int,
-    reserve: Callable[[list[ProviderSlot], int], float | None],
 ) -> tuple[dict[str, tuple[Any, str, int]], dict[str, list[ProviderError]], int]:
     """Serve ``keys`` from ``slots`` in failover order, batching where a provider can.
 
-    ``reserve(slots, index)`` is the time the provider at ``index`` must leave the next one
-    (the walk's own rule, so a batch walk retries exactly when a single fetch would).
+    Every call goes through ``calls``, so a batch walk retries exactly when a single fetch
+    would (the reserve rule) and reads a private dataset with the tenant's connections.
 
     Returns:
         Values by key as ``(value, provider, calls)``, the errors of each key, the number of
@@ -202,14 +204,14 @@ async def walk_many(
         if not remaining:
             break
         batched = slot.info.max_batch_size > 1 and hasattr(slot.provider, "fetch_batch")
-        leave = reserve(slots, index)
+        leave = calls.reserve(slots, index)
 
         async def one_batch(
             part: list[str], slot: ProviderSlot = slot, leave: float | None = leave
         ) -> None:
             async with bound:
                 try:
-                    answer = await load_batch(slot, request, part, deadline, leave)
+                    answer = await calls.fetch_batch(slot, request, part, deadline, leave)
                 except ProviderError as error:
                     for key in part:
                         errors[key].append(error)
@@ -233,7 +235,7 @@ async def walk_many(
                 )
                 before = slot.attempts
                 try:
-                    value = await try_one(slot, single, deadline, leave)
+                    value = await calls.fetch(slot, single, deadline, leave, coalesce=False)
                 except ProviderError as error:
                     errors[key].append(error)
                     return

@@ -19,13 +19,12 @@
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from polysource.connections import Connection, ConnectionStore
-from polysource.engine.attempt import ProviderSlot, attempt
+from polysource.engine.attempt import ProviderSlot
 from polysource.errors import AllProvidersFailed, ErrorCategory, ProviderError, stops_failover
 from polysource.events import EventKind
 from polysource.models import Operation, OperationCall, OperationResult
@@ -51,7 +50,7 @@ def _order(
     engine: FetchEngine, operation: Operation[Any, Any], region: str, prefer: str | None
 ) -> tuple[str, ...]:
     """The operation's route as the selection policy orders it, ``prefer`` moved first."""
-    order = engine.select(operation.name, region, engine.router.route(operation.name, region))
+    order = engine.calls.route(operation.name, region)
     if prefer is not None and prefer in order:
         order = (prefer, *(name for name in order if name != prefer))
     return order
@@ -113,7 +112,8 @@ async def execute(
     connections = await _connections(store, tenant, order)
     # The walk's reserve and its "ask them all anyway" look only at providers that could be
     # asked: for a sticky operation, those where the tenant is linked.
-    askable, anyway = engine._walkable(
+    provider_calls = engine.calls
+    askable, anyway = provider_calls.walkable(
         tuple(name for name in order if not operation.sticky or name in connections)
     )
     errors: list[ProviderError] = []
@@ -125,23 +125,15 @@ async def execute(
         if operation.sticky and connection is None:
             errors.append(_not_linked(slot, operation))
             continue
-        passed = engine._passed_by(slot, operation.name, anyway)
+        passed = provider_calls.passed_by(slot, operation.name, anyway)
         if passed is not None:
             errors.append(passed)
             continue
         call = OperationCall(operation, region, tenant, connection, deadline, tier)
-        provider: Any = slot.provider
         before = slot.attempts
         try:
-            value = await attempt(
-                slot,
-                functools.partial(provider.execute, operation, params, call),
-                target=operation.name,
-                deadline=deadline,
-                private=operation.private,
-                retry=operation.idempotent,
-                reserve=engine._reserve(askable, askable.index(slot)),
-            )
+            reserve = provider_calls.reserve(askable, askable.index(slot))
+            value = await provider_calls.execute(slot, operation, params, call, deadline, reserve)
         except ProviderError as error:
             calls += slot.attempts - before
             errors.append(error)

@@ -20,11 +20,12 @@ from polysource.cache.policy import Freshness, ages, classify
 from polysource.cache.tiers import Record, decode_record, encode_record
 from polysource.clock import Clock
 from polysource.connections import ConnectionStore, MemoryConnectionStore
-from polysource.engine.attempt import ProviderSlot, accepted, attempt
-from polysource.engine.batch import Coalescer, walk_many
+from polysource.engine.attempt import ProviderSlot
+from polysource.engine.batch import walk_many
+from polysource.engine.call import ProviderCalls
 from polysource.engine.fleet import WAITED, Fleet
 from polysource.engine.route import Router
-from polysource.engine.selection import Candidate, PriorityPolicy, SelectionPolicy
+from polysource.engine.selection import SelectionPolicy
 from polysource.engine.singleflight import Flight, SingleFlight, TaskSet
 from polysource.engine.telemetry import Emitter
 from polysource.engine.tiers import TierChain, glob_matcher, shared_key, shared_prefix
@@ -47,13 +48,45 @@ from polysource.models import (
 )
 from polysource.security import Keyring
 
-__all__ = ["FetchEngine", "Loaded"]
+__all__ = ["FetchEngine", "Loaded", "drop_invalidated"]
 
 MAX_BACKGROUND_REFRESHES = 64
 
 _shared_result = builder(Result, ("data", "source", "tier", "fetched_at", "_clock"), cached=True)
 """``Result(data, source, cached=True, tier=..., fetched_at=..., clock=...)``, built about
 twice as fast: one for every key a shared tier answers."""
+
+
+def drop_invalidated(memory: MemoryCache, keyring: Keyring, fields: Mapping[str, Any]) -> None:
+    """Drop memory-tier entries named by an invalidation (this process's or the fleet's).
+
+    ``fields``: ``d`` the dataset; with neither ``k`` (normalised keys) nor ``p`` (a glob
+    over them), the whole dataset; else entries of region ``r`` whose tenant's digest is
+    ``h`` (``None`` for public data).
+    """
+    name = str(fields["d"])
+    keys = fields.get("k")
+    pattern = str(fields.get("p"))
+    if keys is None and fields.get("p") is None:
+        memory.clear(name)
+        return
+    region = str(fields.get("r"))
+    owner = fields.get("h")
+    if keys is not None and owner is None:
+        for key in keys:
+            memory.remove((name, key, region, None))
+        return
+    wanted = set(keys or ())
+    matches = glob_matcher(pattern)
+    for entry in memory:
+        entry_name, key, entry_region, tenant = entry.key
+        if (
+            entry_name == name
+            and entry_region == region
+            and (keyring.digest(tenant) if tenant is not None else None) == owner
+            and (key in wanted if keys is not None else matches(key))
+        ):
+            memory.remove(entry.key)
 
 
 @attrs.define(slots=True)
@@ -95,6 +128,10 @@ class FetchEngine:
         emitter: Emitter,
         tasks: TaskSet,
         keyring: Keyring | None = None,
+        store: ConnectionStore | None = None,
+        tiers: TierChain | None = None,
+        policy: SelectionPolicy | None = None,
+        fleet: Fleet | None = None,
     ) -> None:
         self.clock = clock
         self.keyring = keyring if keyring is not None else Keyring()
@@ -109,21 +146,23 @@ class FetchEngine:
         self.flights: SingleFlight[Loaded] = SingleFlight(tasks)
         self.joins: dict[Hashable, Flight[Loaded]] = {}
         """Flights of plain requests by call signature, for the orchestrator's join path."""
-        self.coalescers: dict[str, Coalescer] = {
-            name: Coalescer(slot, tasks, slot.config.coalesce_window)
-            for name, slot in slots.items()
-            if slot.info.max_batch_size > 1
-            and slot.config.coalesce
-            and hasattr(slot.provider, "fetch_batch")
-        }
-        self.policy: SelectionPolicy = PriorityPolicy()
-        self.tiers: TierChain | None = None
+        self.store: ConnectionStore = store if store is not None else MemoryConnectionStore()
+        """Tenants' connections; private datasets are read only where the tenant has one."""
+        self.calls = ProviderCalls(
+            clock=clock,
+            router=router,
+            slots=slots,
+            emitter=emitter,
+            tasks=tasks,
+            store=self.store,
+            policy=policy,
+        )
+        """The one way every walk, merge and execute calls a provider."""
+        self.tiers: TierChain | None = tiers
         """Shared tiers below L1 (L2, L3), when configured."""
-        self.fleet: Fleet | None = None
+        self.fleet = fleet
         """Coordination with the other processes of a fleet, when configured."""
         self.tier_hits: dict[str, int] = {}
-        self.store: ConnectionStore = MemoryConnectionStore()
-        """Tenants' connections; private datasets are read only where the tenant has one."""
         self.refreshing = 0
         self.requests = 0
         self.hits = 0
@@ -190,38 +229,10 @@ class FetchEngine:
             )
 
     def drop_invalidated(self, fields: Mapping[str, Any]) -> None:
-        """Drop memory-tier entries named by an invalidation (this process's or the fleet's).
-
-        ``fields``: ``d`` the dataset; with neither ``k`` (normalised keys) nor ``p`` (a glob
-        over them), the whole dataset; else entries of region ``r`` whose tenant's digest is
-        ``h`` (``None`` for public data).
-        """
-        memory = self.memory
-        if memory is None:
-            return
-        name = str(fields["d"])
-        keys = fields.get("k")
-        pattern = str(fields.get("p"))
-        if keys is None and fields.get("p") is None:
-            memory.clear(name)
-            return
-        region = str(fields.get("r"))
-        owner = fields.get("h")
-        if keys is not None and owner is None:
-            for key in keys:
-                memory.remove((name, key, region, None))
-            return
-        wanted = set(keys or ())
-        matches = glob_matcher(pattern)
-        for entry in memory:
-            entry_name, key, entry_region, tenant = entry.key
-            if (
-                entry_name == name
-                and entry_region == region
-                and self._owner(tenant) == owner
-                and (key in wanted if keys is not None else matches(key))
-            ):
-                memory.remove(entry.key)
+        """Drop memory-tier entries named by an invalidation (see
+        [`drop_invalidated()`][polysource.engine.fetch.drop_invalidated])."""
+        if self.memory is not None:
+            drop_invalidated(self.memory, self.keyring, fields)
 
     def _store_not_found(self, ds: Dataset[Any], ckey: CacheKey, error: ProviderError) -> None:
         policy = self.policies[ds.name]
@@ -659,9 +670,9 @@ class FetchEngine:
         failures: dict[str, PolysourceError],
         concurrency: int,
     ) -> int:
-        order = self.select(ds.name, region, self.router.route(ds.name, region))
+        order = self.calls.route(ds.name, region)
         skipped: list[ProviderError] = []
-        slots = self._asked(order, ds.name, skipped)
+        slots = self.calls.asked(order, ds.name, skipped)
         fleet = self.fleet
         if fleet is not None and store and fleet.single_flight:
             values, errors, batches, misses = await self._fleet_many(
@@ -670,7 +681,7 @@ class FetchEngine:
         else:
             request = Request(ds, misses[0], region, tier, tenant, deadline=deadline)
             values, errors, batches = await walk_many(
-                slots, request, misses, deadline, self._try_direct, concurrency, self._reserve
+                self.calls, slots, request, misses, deadline, concurrency
             )
         now = self.clock.monotonic()
         for nkey in misses:
@@ -740,13 +751,7 @@ class FetchEngine:
             try:
                 if own:
                     found = await walk_many(
-                        candidates,
-                        request,
-                        own,
-                        deadline,
-                        self._try_direct,
-                        concurrency,
-                        self._reserve,
+                        self.calls, candidates, request, own, deadline, concurrency
                     )
                 return found
             finally:  # publish at once: other processes may be waiting for these keys
@@ -785,7 +790,7 @@ class FetchEngine:
             )
         if late:  # their holders failed or were too slow: ask the providers
             more, more_errors, more_batches = await walk_many(
-                candidates, request, late, deadline, self._try_direct, concurrency, self._reserve
+                self.calls, candidates, request, late, deadline, concurrency
             )
             values.update(more)
             errors.update(more_errors)
@@ -1073,7 +1078,7 @@ class FetchEngine:
         store: bool,
     ) -> Loaded:
         request = Request(ds, key, region, tier, tenant, deadline=deadline)
-        order = self.select(ds.name, region, order)
+        order = self.calls.select(ds.name, region, order)
         fleet = self.fleet
         lease: str | None = None
         if fleet is not None and store and fleet.single_flight:
@@ -1184,114 +1189,7 @@ class FetchEngine:
 
     def use_policy(self, policy: SelectionPolicy) -> None:
         """Order candidates with ``policy`` from now on, and let it observe every attempt."""
-        self.policy = policy
-        learns = not getattr(policy, "is_identity", False)
-        for slot in self.slots.values():
-            slot.observe = policy.observe if learns else None
-
-    def select(self, target: str, region: str, order: tuple[str, ...]) -> tuple[str, ...]:
-        """``order`` as the selection policy wants it for this request."""
-        if getattr(self.policy, "is_identity", False) or len(order) < 2:
-            return order
-        views = []
-        for name in order:
-            slot = self.slots[name]
-            health = slot.health
-            views.append(
-                Candidate(
-                    name,
-                    slot.cost,
-                    slot.config.weight,
-                    health.uptime,
-                    health.latency,
-                    health.in_rotation,
-                )
-            )
-        chosen = self.policy.order(target, region, views)
-        return tuple(name for name in chosen if name in order)
-
-    def _walkable(self, order: tuple[str, ...]) -> tuple[list[ProviderSlot], bool]:
-        """The slots of ``order``, and whether those out of rotation are asked anyway (when no
-        enabled provider is in rotation or decided by its breaker)."""
-        slots = [self.slots[name] for name in order]
-        enabled = self.router.is_enabled
-        anyway = not any(
-            enabled(slot.name) and (slot.health.in_rotation or not slot.breaker.is_closed)
-            for slot in slots
-        )
-        return slots, anyway
-
-    def _asked(
-        self, order: tuple[str, ...], target: str, skipped: list[ProviderError]
-    ) -> list[ProviderSlot]:
-        """The slots of ``order`` a batch walk asks; those it passes by reported in ``skipped``."""
-        slots, anyway = self._walkable(order)
-        asked = []
-        for slot in slots:
-            passed = self._passed_by(slot, target, anyway)
-            if passed is None:
-                asked.append(slot)
-            else:
-                skipped.append(passed)
-        return asked
-
-    def _passed_by(self, slot: ProviderSlot, target: str, anyway: bool) -> ProviderError | None:
-        """Why the walk skips ``slot`` without asking it (disabled by the operator, out of
-        rotation), or ``None``; the breaker, rate limit and budget are checked by the attempt."""
-        if not self.router.is_enabled(slot.name):
-            return slot.disabled(target)
-        return None if anyway else slot.resting(target)
-
-    def _pass_by(
-        self,
-        slots: list[ProviderSlot],
-        index: int,
-        target: str,
-        anyway: bool,
-        tried: list[str],
-        errors: list[ProviderError],
-    ) -> int:
-        """Skip (and report) the slots from ``index`` on that are not asked; the next one's
-        index."""
-        while index < len(slots) and (passed := self._passed_by(slots[index], target, anyway)):
-            tried.append(slots[index].name)
-            errors.append(passed)
-            index += 1
-        return index
-
-    def _reserve(self, slots: list[ProviderSlot], index: int) -> float | None:
-        """The per-try timeout of the next provider after ``slots[index]`` that may answer
-        (what that provider's retries must leave), or ``None`` if there is none."""
-        enabled = self.router.is_enabled
-        for slot in slots[index + 1 :]:
-            if enabled(slot.name) and slot.may_answer():
-                return slot.timeout
-        return None
-
-    async def _call(self, slot: ProviderSlot, request: Request) -> Any:
-        return accepted(slot.name, request.dataset, await slot.provider.fetch(request))
-
-    async def _try(
-        self, slot: ProviderSlot, request: Request, deadline: float, reserve: float | None = None
-    ) -> Any:
-        coalescer = self.coalescers.get(slot.name)
-        if coalescer is not None:
-            return await coalescer.load(request, deadline, reserve)
-        return await self._try_direct(slot, request, deadline, reserve)
-
-    async def _try_direct(
-        self, slot: ProviderSlot, request: Request, deadline: float, reserve: float | None = None
-    ) -> Any:
-        ds = request.dataset
-        return await attempt(
-            slot,
-            lambda: self._call(slot, request),
-            target=ds.name,
-            deadline=deadline,
-            key=request.key,
-            private=ds.private,
-            reserve=reserve,
-        )
+        self.calls.use_policy(policy)
 
     async def _walk(
         self, ds: Dataset[Any], request: Request, order: tuple[str, ...], deadline: float
@@ -1299,32 +1197,26 @@ class FetchEngine:
         errors: list[ProviderError] = []
         tried: list[str] = []
         calls = 0
-        slots, anyway = self._walkable(order)
+        provider_calls = self.calls
+        slots, anyway = provider_calls.walkable(order)
         for index, slot in enumerate(slots):
             tried.append(slot.name)
-            passed = self._passed_by(slot, ds.name, anyway)
+            passed = provider_calls.passed_by(slot, ds.name, anyway)
             if passed is not None:
                 errors.append(passed)
                 continue
             before = slot.attempts
             try:
-                if ds.private:
-                    request = await self._connected(slot, request)
-                value = await self._try(slot, request, deadline, self._reserve(slots, index))
+                value = await provider_calls.fetch(
+                    slot, request, deadline, provider_calls.reserve(slots, index)
+                )
             except ProviderError as error:
                 calls += slot.attempts - before
                 errors.append(error)
                 if stops_failover(error):
                     break
-                if len(tried) < len(order) and self.emitter.wants[EventKind.FAILOVER]:
-                    self.emitter.emit(
-                        EventKind.FAILOVER,
-                        dataset=ds.name,
-                        key=request.key,
-                        private=ds.private,
-                        provider=slot.name,
-                        category=error.category.value,
-                    )
+                if len(tried) < len(order):
+                    provider_calls.failed_over(slot, request, error)
                 continue
             calls += slot.attempts - before
             return Loaded(
@@ -1333,19 +1225,6 @@ class FetchEngine:
         raise AllProvidersFailed(
             f"every provider failed for {ds.name} {request.key!r} in {request.region}", errors
         )
-
-    async def _connected(self, slot: ProviderSlot, request: Request) -> Request:
-        """``request`` with the tenant's connection at ``slot``; ``auth`` if there is none."""
-        assert request.tenant is not None
-        connection = await self.store.get(request.tenant, slot.name)
-        if connection is None:
-            raise ProviderError(
-                "tenant has no connection at this provider",
-                provider=slot.name,
-                category=ErrorCategory.AUTH,
-                retryable=False,
-            )
-        return attrs.evolve(request, connection=connection)
 
     def _calls_since(self, before: Mapping[str, int]) -> int:
         return sum(slot.attempts - before.get(slot.name, 0) for slot in self.slots.values())
@@ -1359,7 +1238,7 @@ class FetchEngine:
         hedge_delay: float,
     ) -> Loaded:
         """Start the next provider if the current one has not answered after ``hedge_delay``."""
-        candidates, anyway = self._walkable(order)
+        candidates, anyway = self.calls.walkable(order)
         errors: list[ProviderError] = []
         tried: list[str] = []
         calls_before = {slot.name: slot.attempts for slot in self.slots.values()}
@@ -1369,7 +1248,7 @@ class FetchEngine:
             index = 0
             try:
                 while True:
-                    index = self._pass_by(candidates, index, ds.name, anyway, tried, errors)
+                    index = self.calls.pass_by(candidates, index, ds.name, anyway, tried, errors)
                     if index < len(candidates) and (not running or timer is None or timer.done()):
                         slot = candidates[index]
                         index += 1
@@ -1382,7 +1261,7 @@ class FetchEngine:
                                 provider=slot.name,
                             )
                         tried.append(slot.name)
-                        reserve = self._reserve(candidates, index - 1)
+                        reserve = self.calls.reserve(candidates, index - 1)
                         task = group.create_task(self._outcome(slot, request, deadline, reserve))
                         running[task] = slot
                         if timer is not None:
@@ -1430,6 +1309,6 @@ class FetchEngine:
         self, slot: ProviderSlot, request: Request, deadline: float, reserve: float | None
     ) -> Any:
         try:
-            return await self._try(slot, request, deadline, reserve)
+            return await self.calls.fetch(slot, request, deadline, reserve)
         except ProviderError as error:
             return error

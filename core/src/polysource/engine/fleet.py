@@ -2,7 +2,7 @@
 
 A *fleet backend* (claimed by URL scheme through ``register_fleet_backends``; Redis in
 ``polysource-redis``) offers a message channel every process listens to, atomic counters with
-expiry and short leases. On top of it, :class:`Fleet` gives the engine:
+expiry and short leases. On top of it, [`Fleet`][polysource.engine.fleet.Fleet] gives the engine:
 
 - **Breakers.** Each process keeps its breakers' state machines in memory, so a healthy call
   pays no round trip. A failure that counts against a provider is also counted fleet-wide (an
@@ -26,12 +26,18 @@ No request that a provider could answer fails because of the fleet.
 
 Messages are a JSON header line (origin process, kind, fields) and an optional payload (the
 encoded record of a finished call), signed with the deployment secret
-(:meth:`polysource.security.Keyring.sign`): a message whose signature is missing or wrong is
+([`polysource.security.Keyring.sign()`][polysource.security.Keyring.sign]): a message whose
+signature is missing or wrong is
 dropped, counted in ``rejected_messages`` and reported by a ``fleet`` event (state
 ``rejected``), so a client that may only publish on the channel can neither answer a flight
-nor open a breaker. An answer also carries the digest of the tenant it belongs to, checked by
-the process that takes it. A process ignores its own breaker and invalidation messages; the
-answers of its own flights reach its waiters at once, without the channel.
+nor open a breaker. Each message also carries the wall time it was sent: one older (or
+newer) than [`MESSAGE_LIFETIME`][polysource.engine.fleet.MESSAGE_LIFETIME] seconds, or one already
+taken, is dropped the same way,
+so a genuine message captured on the channel cannot be published again later (a day-old
+answer served as fresh, a breaker opened again after it closed). An answer also carries
+the digest of the tenant it belongs to, checked by the process that takes it. A process
+ignores its own breaker and invalidation messages; the answers of its own flights reach its
+waiters at once, without the channel.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, runtime_checkable
 
 import orjson
@@ -56,13 +62,27 @@ if TYPE_CHECKING:
     from polysource.engine.attempt import ProviderSlot
     from polysource.security import Keyring
 
-__all__ = ["MAX_UNSENT", "WAITED", "BatchLease", "Fleet", "FleetBackend", "FleetContext"]
+__all__ = [
+    "MAX_UNSENT",
+    "MESSAGE_LIFETIME",
+    "WAITED",
+    "BatchLease",
+    "Fleet",
+    "FleetBackend",
+    "FleetContext",
+]
 
 T = TypeVar("T")
 
+MESSAGE_LIFETIME: Final = 30.0
+"""Seconds a fleet message is taken after it was sent (by the sender's wall clock; the
+processes' clocks must agree to well within it): an older one, or one already taken in that
+time, is a replay and is dropped."""
+
 
 class _Waited:
-    """What :meth:`Fleet.lead_or_wait` returns when it waited and no answer came."""
+    """What [`Fleet.lead_or_wait()`][polysource.engine.fleet.Fleet.lead_or_wait] returns when it
+    waited and no answer came."""
 
     def __repr__(self) -> str:
         return "WAITED"
@@ -137,11 +157,11 @@ class FleetBackend(Protocol):
         ...
 
     async def claim_many(self, names: list[str], token: str, ttl: float) -> list[float]:
-        """:meth:`claim` for each of ``names`` in one round trip (a ``fetch_many`` batch)."""
+        """`claim()` for each of ``names`` in one round trip (a ``fetch_many`` batch)."""
         ...
 
     async def release_many(self, names: list[str], token: str, messages: list[bytes]) -> None:
-        """:meth:`release` for each of ``names``, publishing ``messages[i]`` for each, in one
+        """`release()` for each of ``names``, publishing ``messages[i]`` for each, in one
         round trip."""
         ...
 
@@ -199,6 +219,8 @@ class Fleet(Guard):
         failure_window: float = 60.0,
         breakers: bool = True,
         single_flight: bool = True,
+        on_invalidate: Callable[[Mapping[str, Any]], None] | None = None,
+        on_rejoin: Callable[[], object] | None = None,
     ) -> None:
         super().__init__(backend.name, clock, emitter, timeout=timeout, cooldown=cooldown)
         self.backend = backend
@@ -212,8 +234,9 @@ class Fleet(Guard):
         """This process's id in messages and lease tokens."""
         self.listening = False
         self.slots: dict[str, ProviderSlot] = {}
-        self.on_invalidate: Callable[[dict[str, Any]], None] | None = None
-        self.on_rejoin: Callable[[], None] | None = None
+        self.on_invalidate = on_invalidate
+        """Drops the memory-tier entries an invalidation from another process names."""
+        self.on_rejoin = on_rejoin
         """Called when the listener subscribes again after it was lost: the messages sent
         meanwhile (invalidations) never arrived, so the engine drops its memory tier."""
         self._unsent: list[dict[str, Any]] = []
@@ -235,15 +258,18 @@ class Fleet(Guard):
         self.remote_changes = 0
         self.invalidations = 0
         self.rejected = 0
-        """Messages dropped because their signature was missing or wrong."""
+        """Messages dropped because their signature was missing or wrong, or they were
+        replayed."""
+        self._taken: dict[bytes, float] = {}
+        """Signatures of the messages taken in the last
+        [`MESSAGE_LIFETIME`][polysource.engine.fleet.MESSAGE_LIFETIME] seconds, with
+        the wall time each stops counting, oldest first."""
 
     # -- life cycle -----------------------------------------------------------------------
 
     def start(self, slots: dict[str, ProviderSlot]) -> None:
-        """Attach to the providers' breakers and start listening."""
+        """Follow the providers' breakers (built with this fleet) and start listening."""
         self.slots = slots
-        for slot in slots.values():
-            slot.fleet = self
         self._listener = self.tasks.spawn(self._listen(), name="polysource-fleet-listener")
 
     async def close(self) -> None:
@@ -318,7 +344,8 @@ class Fleet(Guard):
 
     def _signed(self, kind: str, fields: dict[str, Any], payload: bytes = b"") -> bytes:
         """A message from this process, signed."""
-        return self.keyring.sign(_message(kind, self.origin, fields, payload))
+        sent = {**fields, "w": self.clock.time()}
+        return self.keyring.sign(_message(kind, self.origin, sent, payload))
 
     # -- messages -------------------------------------------------------------------------
 
@@ -330,6 +357,9 @@ class Fleet(Guard):
         header, _, payload = body.partition(b"\n")
         try:
             fields = orjson.loads(header)
+            if not self._fresh(message[: len(message) - len(body)], fields.get("w")):
+                self._reject("replayed")
+                return
             kind = fields.get("t")
             if kind == _DONE:  # this process's own too: a flight it joined through the fleet
                 self._done(str(fields["k"]), payload if fields.get("ok") else None)
@@ -343,13 +373,35 @@ class Fleet(Guard):
         except Exception:  # noqa: BLE001, S110 - a malformed message is ignored, never fatal
             pass
 
-    def _reject(self) -> None:
-        """A message without a valid signature arrived: dropped, counted, reported."""
+    def _fresh(self, signature: bytes, sent: object) -> bool:
+        """Whether a signed message sent at wall time ``sent`` is taken: sent less than
+        [`MESSAGE_LIFETIME`][polysource.engine.fleet.MESSAGE_LIFETIME] seconds ago and not taken
+        before (then it is remembered)."""
+        now = self.clock.time()
+        taken = self._taken
+        while taken:
+            oldest = next(iter(taken))
+            if taken[oldest] > now:
+                break
+            del taken[oldest]
+        if (
+            not isinstance(sent, (int, float))
+            or isinstance(sent, bool)
+            or not abs(now - sent) < MESSAGE_LIFETIME  # NaN is not fresh either
+            or signature in taken
+        ):
+            return False
+        taken[signature] = now + MESSAGE_LIFETIME
+        return True
+
+    def _reject(self, reason: str = "signature") -> None:
+        """A message without a valid signature, or a replayed one, arrived: dropped, counted,
+        reported."""
         self.rejected += 1
         if self.emitter.wants[EventKind.FLEET]:
             self.emitter.emit(
                 EventKind.FLEET,
-                detail={"fleet": self.name, "state": "rejected", "reason": "signature"},
+                detail={"fleet": self.name, "state": "rejected", "reason": reason},
             )
 
     # -- breakers -------------------------------------------------------------------------
@@ -425,8 +477,9 @@ class Fleet(Guard):
         """Take the lease on ``key`` or wait for the holder's answer.
 
         Returns:
-            A lease token (this process calls the providers, then :meth:`finish`), the
-            holder's encoded record, :data:`WAITED` (the wait ended, or the holder failed,
+            A lease token (this process calls the providers, then `finish()`), the
+            holder's encoded record, [`WAITED`][polysource.engine.fleet.WAITED] (the wait ended, or
+            the holder failed,
             with no answer: the holder's cache write may still be there), or ``None`` (call
             the providers without a lease: the fleet is unreachable or no one listens).
         """
@@ -470,10 +523,11 @@ class Fleet(Guard):
                 del self._waiters[key]
 
     async def lead_many(self, keys: list[str], deadline: float) -> BatchLease:
-        """:meth:`lead_or_wait` for the keys of a ``fetch_many`` batch: lease the free ones in
+        """`lead_or_wait()` for the keys of a ``fetch_many`` batch: lease the free ones in
         one round trip. The caller fetches the leased keys while it waits for the others'
-        holders (:meth:`BatchLease.answers`), then calls :meth:`finish_many` and
-        :meth:`BatchLease.close`."""
+        holders ([`BatchLease.answers()`][polysource.engine.fleet.BatchLease.answers]), then calls
+        `finish_many()` and
+        [`BatchLease.close()`][polysource.engine.fleet.BatchLease.close]."""
         lease = BatchLease(self, keys)
         if not self.single_flight or not self.attached() or not keys:
             lease.unleased = list(keys)
@@ -581,7 +635,8 @@ class Fleet(Guard):
 
 
 class BatchLease:
-    """The fleet's single-flight leases of one ``fetch_many`` batch (see :meth:`Fleet.lead_many`).
+    """The fleet's single-flight leases of one ``fetch_many`` batch (see
+    [`Fleet.lead_many()`][polysource.engine.fleet.Fleet.lead_many]).
 
     Attributes:
         token: The lease token, when any key was leased.

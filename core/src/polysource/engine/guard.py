@@ -11,7 +11,8 @@ the event loop itself is saturated (many callers, or a callback that blocks it),
 late and the reply that already arrived is not read in time: the operation is then a miss for
 its caller, counted in ``lagged``, but the service stays attached, since it was the loop, not
 the service, that was slow. So does an operation that a backend could not start because this
-process already had as many in flight as the backend allows (:class:`TierBusy`, a full
+process already had as many in flight as the backend allows
+([`TierBusy`][polysource.engine.guard.TierBusy], a full
 connection pool).
 """
 
@@ -34,7 +35,7 @@ T = TypeVar("T")
 
 class Failed:
     """The outcome of a guarded operation that failed or timed out (the one instance is
-    :data:`FAILED`)."""
+    [`FAILED`][polysource.engine.guard.FAILED])."""
 
     def __repr__(self) -> str:
         return "FAILED"
@@ -137,7 +138,8 @@ class Guard:
         return outcome
 
     def _late(self, exc: Exception, started: float, timed: bool) -> bool:
-        """Whether ``exc`` is a timeout whose timer ran :data:`LATE` times its bound or more
+        """Whether ``exc`` is a timeout whose timer ran
+        [`LATE`][polysource.engine.guard.LATE] times its bound or more
         after ``started``: the event loop was late, not the service."""
         if not isinstance(exc, TimeoutError) and "Timeout" not in type(exc).__name__:
             return False

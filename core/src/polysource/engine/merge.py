@@ -1,14 +1,18 @@
 """The merge stage: ask several providers at once and combine their answers into one value.
 
-:func:`fetch_merged` asks every candidate provider of a (dataset, region) pair in parallel,
+[`fetch_merged()`][polysource.engine.merge.fetch_merged] asks every candidate provider of a
+(dataset, region) pair in parallel,
 each through the attempt stage (breaker, rate limit, budget, per-try timeout, retries,
-health), then hands the answers, in failover order, to a :class:`MergeStrategy`.
+health), then hands the answers, in failover order, to a
+[`MergeStrategy`][polysource.engine.merge.MergeStrategy].
 
-This module holds that stage and the contract a strategy implements (:class:`MergeStrategy`,
-:class:`Answer`, :class:`MergeOptions`, :class:`MergeOutcome`). Strategies are pure: they see
+This module holds that stage and the contract a strategy implements
+([`MergeStrategy`][polysource.engine.merge.MergeStrategy],
+[`Answer`][polysource.engine.merge.Answer], [`MergeOptions`][polysource.engine.merge.MergeOptions],
+[`MergeOutcome`][polysource.engine.merge.MergeOutcome]). Strategies are pure: they see
 the dataset, the answers and the options, never the clock or the network. The built-ins
 (``first``, ``field_priority``, ``median``, ``union``, ``consensus``) live in
-:mod:`polysource.engine.strategies`; a plugin adds its own with the
+[`polysource.engine.strategies`][polysource.engine.strategies]; a plugin adds its own with the
 ``register_merge_strategies`` hook.
 """
 
@@ -32,6 +36,7 @@ from polysource.errors import (
 )
 from polysource.events import EventKind
 from polysource.models import Dataset, MergedResult, Request
+from polysource.validation import excerpt
 
 if TYPE_CHECKING:
     from polysource.engine.attempt import ProviderSlot
@@ -70,19 +75,45 @@ class Answer:
 
 
 def _priorities(value: Mapping[str, Iterable[str]]) -> Mapping[str, tuple[str, ...]]:
+    if not isinstance(value, Mapping):
+        raise InvalidRequest(f"field_priority must be a mapping, not {excerpt(value)}")
     out: dict[str, tuple[str, ...]] = {}
     for name, order in value.items():
-        if isinstance(order, str):
+        if not isinstance(name, str):
             raise InvalidRequest(
-                f"field_priority[{name!r}] must be a list of provider names, got {order!r}"
+                f"field_priority's field names must be strings, not {excerpt(name)}"
             )
-        out[name] = tuple(order)
+        out[name] = _names(order, f"field_priority[{excerpt(name)}]")
     return out
+
+
+def _shown(value: object) -> str:
+    """A number of a sensible size as it is, anything else as a short excerpt."""
+    if isinstance(value, float) or (isinstance(value, int) and -(10**9) < value < 10**9):
+        return repr(value)
+    return excerpt(value)
+
+
+def _name(name: str) -> str:
+    """A name as it is when short and printable, else a short excerpt."""
+    return name if len(name) <= 32 and name.isprintable() else excerpt(name)
+
+
+def _names(value: object, what: str) -> tuple[str, ...]:
+    """``value`` as a tuple of provider names; ``InvalidRequest`` unless it is a collection
+    of strings."""
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise InvalidRequest(f"{what} must be a list of provider names, not {excerpt(value)}")
+    names = tuple(value)
+    for name in names:
+        if not isinstance(name, str):
+            raise InvalidRequest(f"{what} must hold provider names, not {excerpt(name)}")
+    return names
 
 
 def _tolerance(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise InvalidRequest(f"tolerance must be a number >= 0, got {value!r}")
+        raise InvalidRequest(f"tolerance must be a number >= 0, got {_shown(value)}")
 
 
 @frozen
@@ -121,7 +152,7 @@ class MergeOutcome:
 class MergeStrategy(Protocol):
     """Combines several providers' answers for one key into one value.
 
-    Register an instance with ``register_merge_strategies``::
+    Register an instance with ``register_merge_strategies``:
 
         @hookimpl
         def register_merge_strategies(register):
@@ -129,7 +160,7 @@ class MergeStrategy(Protocol):
 
     A strategy must be pure (no I/O, no clock, no shared state): the engine may call it from
     any request. It may also define ``check(dataset) -> None``, called before any provider is
-    asked, that raises :class:`~polysource.errors.InvalidRequest` for a dataset it cannot
+    asked, that raises [`InvalidRequest`][polysource.errors.InvalidRequest] for a dataset it cannot
     merge (``union`` does so for a dataset without ``merge_key``).
     """
 
@@ -177,9 +208,7 @@ async def _ask(
 ) -> None:
     before = slot.attempts
     try:
-        if request.dataset.private:  # sticky: only where the tenant has a connection
-            request = await engine._connected(slot, request)
-        value = await engine._try(slot, request, deadline)  # the attempt stage, as fetch uses it
+        value = await engine.calls.fetch(slot, request, deadline)
     except ProviderError as error:
         gathered.outcomes[index] = error
         if stops_failover(error):
@@ -209,10 +238,10 @@ async def _ask_all(
 
 
 def _strategy(name: str, strategies: Mapping[str, MergeStrategy]) -> MergeStrategy:
-    found = strategies.get(name)
+    found = strategies.get(name) if isinstance(name, str) else None
     if found is None:
         raise InvalidRequest(
-            f"unknown merge strategy {name!r}; registered: {', '.join(sorted(strategies))}"
+            f"unknown merge strategy {excerpt(name)}; registered: {', '.join(sorted(strategies))}"
         )
     return found
 
@@ -227,8 +256,8 @@ def _check_options(ds: Dataset[Any], options: MergeOptions) -> None:
     unknown = sorted(set(options.field_priority) - set(names))
     if unknown:
         raise InvalidRequest(
-            f"field_priority names unknown field(s) {', '.join(unknown)} of dataset "
-            f"{ds.name!r}; fields: {', '.join(names)}"
+            f"field_priority names unknown field(s) {', '.join(map(_name, unknown[:5]))} "
+            f"of dataset {ds.name!r}; fields: {', '.join(names)}"
         )
 
 
@@ -237,15 +266,16 @@ def _order(
 ) -> tuple[str, ...]:
     """The providers to ask: the failover order (the providers the operator disabled in place,
     to be reported), or the caller's subset of it, in their order."""
-    order = engine.select(ds.name, region, engine.router.route(ds.name, region))
+    order = engine.calls.route(ds.name, region)
     if providers is None:
         return order
-    if isinstance(providers, str) or not providers:
-        raise InvalidRequest(f"providers must be a non-empty list of names, got {providers!r}")
-    unknown = [name for name in providers if name not in order]
+    providers = _names(providers, "providers")
+    if not providers:
+        raise InvalidRequest("providers must be a non-empty list of names")
+    unknown = [_name(name) for name in providers if name not in order]
     if unknown:
         raise InvalidRequest(
-            f"provider(s) {', '.join(unknown)} do not serve {ds.name!r} in region {region!r}; "
+            f"provider(s) {', '.join(unknown[:5])} do not serve {ds.name!r} in region {region!r}; "
             f"candidates: {', '.join(order)}"
         )
     return tuple(dict.fromkeys(providers))
@@ -255,7 +285,7 @@ def _check_min_providers(ds: Dataset[Any], region: str, order: Sequence[str], wa
     if isinstance(wanted, bool) or not isinstance(wanted, int) or not 1 <= wanted <= len(order):
         raise InvalidRequest(
             f"min_providers must be between 1 and {len(order)} (the providers of {ds.name!r} "
-            f"in {region!r}: {', '.join(order)}), got {wanted!r}"
+            f"in {region!r}: {', '.join(order)}), got {_shown(wanted)}"
         )
 
 
@@ -417,7 +447,7 @@ async def fetch_merged(
     deadline = started + time_limit
     request = Request(ds, ds.normalize_key(key), region, tier, tenant, deadline=deadline)
     skipped: list[ProviderError] = []
-    slots = engine._asked(order, ds.name, skipped)
+    slots = engine.calls.asked(order, ds.name, skipped)
     gathered = await _ask_all(engine, slots, request, deadline)
     answers, errors = _collect(order, slots, gathered, skipped)
     stopped = next((error for error in errors if stops_failover(error)), None)

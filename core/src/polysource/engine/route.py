@@ -7,8 +7,10 @@
    orchestrator checks at start that every name there is a registered provider).
 3. Hook: ``failover_order(dataset, region, providers)`` may reorder or drop, never add.
 
-Providers the operator disabled at runtime keep their place in :meth:`Router.route` (the fetch
-walk reports each as skipped) and are left out of :meth:`Router.order`. The answer is computed
+Providers the operator disabled at runtime keep their place in
+[`Router.route()`][polysource.engine.route.Router.route] (the fetch
+walk reports each as skipped) and are left out of
+[`Router.order()`][polysource.engine.route.Router.order]. The answer is computed
 once per pair and kept until providers are re-ranked.
 """
 

@@ -153,7 +153,7 @@ class AdaptivePolicy:
     Each provider is an arm with a Beta(successes, failures) posterior of "answers well", where
     a success slower than ``slow`` seconds counts as half a failure. Old evidence decays by
     ``decay`` per observation so the policy follows a provider that degrades or recovers. Per
-    request, each arm draws a success probability and is scored::
+    request, each arm draws a success probability and is scored:
 
         score = draw - latency_weight * min(latency / slow, 1) - cost_weight * cost / max_cost
 

@@ -1,21 +1,26 @@
 """Single-flight: identical requests in flight share one provider call.
 
 The first caller (the leader) starts the work as a task owned by the orchestrator's
-:class:`TaskSet`; callers never await the task itself, so none of them can cancel it.
+[`TaskSet`][polysource.engine.singleflight.TaskSet]; callers never await the task itself, so none
+of them can cancel it.
 
-- Callers on the engine's path wait on a future of their own (:meth:`Flight.wait`): a caller
+- Callers on the engine's path wait on a future of their own
+([`Flight.wait()`][polysource.engine.singleflight.Flight.wait]): a caller
   that is cancelled or times out cancels only its own waiter. (This is what ``asyncio.shield``
   builds too, at about three times the cost.)
 - Callers joining through the orchestrator's fast path all await one shared future
-  (:meth:`Flight.shared_future`), which is as cheap as a dict of futures. If one of them is
+  ([`Flight.shared_future()`][polysource.engine.singleflight.Flight.shared_future]), which is as
+  cheap as a dict of futures. If one of them is
   cancelled, the shared future is cancelled with it; the others see a ``CancelledError`` that
   their own task did not ask for (``task.cancelling() == 0``) and wait again on a fresh future.
 
 Either way a failure reaches every caller.
 
 A ``fetch_many`` does the work of its keys itself (in provider batches), so it *opens* a flight
-per key (:meth:`SingleFlight.open`) and settles each when its batch ends
-(:meth:`SingleFlight.close`): a ``fetch`` or another batch of the same key meanwhile joins it.
+per key ([`SingleFlight.open()`][polysource.engine.singleflight.SingleFlight.open]) and settles
+each when its batch ends
+([`SingleFlight.close()`][polysource.engine.singleflight.SingleFlight.close]): a ``fetch`` or
+another batch of the same key meanwhile joins it.
 """
 
 from __future__ import annotations
@@ -197,7 +202,7 @@ class SingleFlight(Generic[T]):
         return len(self._inflight)
 
     def open(self, key: Hashable, deadline: float, context: Any = None) -> Flight[T] | None:
-        """A flight for ``key`` whose work the caller does itself, then ends with :meth:`close`;
+        """A flight for ``key`` whose work the caller does itself, then ends with `close()`;
         ``None`` if ``key`` is in flight already (join that one instead)."""
         if key in self._inflight:
             return None
@@ -208,7 +213,7 @@ class SingleFlight(Generic[T]):
     def close(
         self, flight: Flight[T], value: T | None = None, error: BaseException | None = None
     ) -> None:
-        """End a flight from :meth:`open`: its waiters get ``value``, or ``error`` if given."""
+        """End a flight from `open()`: its waiters get ``value``, or ``error`` if given."""
         if self._inflight.get(flight.key) is flight:
             del self._inflight[flight.key]
         flight._settle(value, error)

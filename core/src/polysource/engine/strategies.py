@@ -1,14 +1,21 @@
 """The built-in merge strategies: pure functions of the answers, no I/O, no clock.
 
-Each is registered by polysource's default plugin under its name in :data:`BUILTIN_STRATEGIES`:
+Each is registered by polysource's default plugin under its name in
+[`BUILTIN_STRATEGIES`][polysource.engine.strategies.BUILTIN_STRATEGIES]:
 
-- ``first`` (:class:`FirstStrategy`): the first answer, whole.
-- ``field_priority`` (:class:`FieldPriorityStrategy`): each field from the first provider, in
+- ``first`` ([`FirstStrategy`][polysource.engine.strategies.FirstStrategy]): the first answer,
+whole.
+- ``field_priority``
+([`FieldPriorityStrategy`][polysource.engine.strategies.FieldPriorityStrategy]): each field from
+the first provider, in
   that field's priority order, that has a value.
-- ``median`` (:class:`MedianStrategy`): numeric fields are the median of the answers.
-- ``union`` (:class:`UnionStrategy`): list fields are concatenated and de-duplicated by the
+- ``median`` ([`MedianStrategy`][polysource.engine.strategies.MedianStrategy]): numeric fields are
+the median of the answers.
+- ``union`` ([`UnionStrategy`][polysource.engine.strategies.UnionStrategy]): list fields are
+concatenated and de-duplicated by the
   dataset's ``merge_key``.
-- ``consensus`` (:class:`ConsensusStrategy`): values must agree (numbers within a tolerance);
+- ``consensus`` ([`ConsensusStrategy`][polysource.engine.strategies.ConsensusStrategy]): values
+must agree (numbers within a tolerance);
   disagreements are reported in ``conflicts`` rather than silently resolved.
 
 In every strategy ``None`` (and NaN) means "this provider does not publish the field": it
@@ -279,7 +286,7 @@ class UnionStrategy:
     """``union``: list fields concatenated in failover order, de-duplicated by ``merge_key``.
 
     The list fields are those holding items with the dataset's ``merge_key`` attribute (the
-    ``transactions`` of :class:`~polysource.datasets.Transactions`, keyed by
+    ``transactions`` of [`Transactions`][polysource.datasets.Transactions], keyed by
     ``transaction_id``). For each key the first occurrence, in failover order, is kept; items
     without a key are all kept. Every other field comes from the first answer.
     """

@@ -75,11 +75,12 @@ def _dataset_pattern(key_or_pattern: str) -> str:
 
 
 def shared_key(ds: Dataset[Any], key: str, region: str, pseudonym: str | None) -> str:
-    """The key of an entry in shared tiers: :func:`shared_prefix` and the key.
+    """The key of an entry in shared tiers:
+    [`shared_prefix()`][polysource.engine.tiers.shared_prefix] and the key.
 
     ``{dataset:region}`` is a Redis Cluster hash tag, so the keys of one ``fetch_many`` share a
     slot and one ``MGET`` reads them. ``pseudonym`` is a private dataset's tenant's
-    (:meth:`~polysource.security.Keyring.pseudonym`), ``None`` for public data.
+    ([`pseudonym()`][polysource.security.Keyring.pseudonym]), ``None`` for public data.
     """
     return f"{{{ds.name}:{region}}}:{pseudonym or '-'}:{key}"  # one call less than prefix + key
 
@@ -99,7 +100,7 @@ def shared_pattern(
 
     Only ``pattern`` is a glob; the dataset and region are escaped, so a region named ``*`` is
     that one region, as in the memory tier. ``None``: every key of the dataset (every region
-    and tenant). ``pseudonym`` is as in :func:`shared_key`.
+    and tenant). ``pseudonym`` is as in [`shared_key()`][polysource.engine.tiers.shared_key].
     """
     name = glob_escape(ds.name)
     if pattern is None:
@@ -128,12 +129,13 @@ def glob_matcher(pattern: str) -> Callable[[str], bool]:
 
 
 def shared_prefix(ds: Dataset[Any], region: str, pseudonym: str | None) -> str:
-    """What every :func:`shared_key` of ``ds``, ``region`` and ``pseudonym`` starts with."""
+    """What every [`shared_key()`][polysource.engine.tiers.shared_key] of ``ds``, ``region`` and
+    ``pseudonym`` starts with."""
     return f"{{{ds.name}:{region}}}:{pseudonym or '-'}:"
 
 
 class Tier(Guard):
-    """One shared tier: a :class:`~polysource.engine.guard.Guard` (``tier`` events) around a
+    """One shared tier: a [`Guard`][polysource.engine.guard.Guard] (``tier`` events) around a
     cache backend.
 
     ``read_one`` is the backend's single-key ``get`` (else a ``get_many`` of one);
@@ -164,7 +166,7 @@ class Tier(Guard):
         return (await self.backend.get_many([key]))[0]
 
     def read(self, operation: Awaitable[T]) -> Awaitable[T | Failed]:
-        """A read: :meth:`run`, without a timeout of ours for a self-timed backend.
+        """A read: `run()`, without a timeout of ours for a self-timed backend.
 
         A self-timed backend (Redis: socket and pool timeouts at the tier timeout, no retry
         after a timeout) already ends every read within the bound, and the timeout of ours
@@ -252,7 +254,7 @@ class TierChain:
         self, keys: Sequence[str], ds: Dataset[Any], owner: str | None = None
     ) -> tuple[list[Record | None], list[str]]:
         """Records for ``keys`` (``None`` where no tier holds one of ``owner``, as in
-        :meth:`get`), one round trip per tier.
+        `get()`), one round trip per tier.
 
         Returns the records and, beside each, the name of its tier (``""`` for none).
         """

@@ -1,6 +1,6 @@
-"""The HTTP gateway: an aiohttp application over one :class:`~polysource.Orchestrator`.
+"""The HTTP gateway: an aiohttp application over one [`Orchestrator`][polysource.Orchestrator].
 
-Run it with ``polysource serve``, or mount it in an aiohttp application of your own::
+Run it with ``polysource serve``, or mount it in an aiohttp application of your own:
 
     from polysource.gateway import create_app
 

@@ -174,6 +174,32 @@ async def rank(request: web.Request) -> web.StreamResponse:
     return _json({"provider": name, "region": body["region"], "rank": body["rank"]})
 
 
+_JOB_ACTIONS: Final = ("run", "pause", "resume")
+
+
+async def jobs(request: web.Request) -> web.StreamResponse:
+    """``GET /v1/admin/jobs``: every job with its schedule, last run, outcome and counts."""
+    orch = request.app[GATEWAY].orch
+    return _json({"jobs": [info.as_dict() for info in orch.jobs.list()]})
+
+
+async def job_control(request: web.Request) -> web.StreamResponse:
+    """``POST /v1/admin/jobs/{name}/run|pause|resume``: run now (enqueued when workers run the
+    jobs), pause or resume one job."""
+    orch = request.app[GATEWAY].orch
+    name = request.match_info["name"]
+    action = request.match_info["action"]
+    if name not in orch.jobs.names():
+        raise Problem(404, "unknown-name", f"unknown job; jobs: {', '.join(orch.jobs.names())}")
+    if action == "run":
+        info = await orch.jobs.run_now(name)
+    elif action == "pause":
+        info = orch.jobs.pause(name)
+    else:
+        info = orch.jobs.resume(name)
+    return _json({"job": info.as_dict(), "action": action})
+
+
 def add_routes(app: web.Application) -> None:
     """Add the admin routes (named ``admin:*``: the middleware checks the admin token)."""
     router = app.router
@@ -182,6 +208,10 @@ def add_routes(app: web.Application) -> None:
     router.add_delete("/v1/admin/cache/{dataset}", invalidate, name="admin:cache")
     router.add_post("/v1/admin/prefetch", prefetch, name="admin:prefetch")
     router.add_post("/v1/admin/providers/{name}/rank", rank, name="admin:rank")
+    router.add_get("/v1/admin/jobs", jobs, name="admin:jobs")
+    router.add_post(
+        "/v1/admin/jobs/{name}/{action:run|pause|resume}", job_control, name="admin:job-control"
+    )
     router.add_post(
         "/v1/admin/providers/{name}/{action:disable|enable|reset}", control, name="admin:control"
     )

@@ -1,8 +1,10 @@
-"""The app factory: one aiohttp application over one started :class:`Orchestrator`.
+"""The app factory: one aiohttp application over one started
+[`Orchestrator`][polysource.gateway.app.Orchestrator].
 
 ``create_app(orch, config)`` returns an ``aiohttp.web.Application`` that a user may run as is
 (``polysource serve``) or mount in an application of their own
-(``outer.add_subapp("/data", create_app(orch))``). State lives under :data:`GATEWAY`; the
+(``outer.add_subapp("/data", create_app(orch))``). State lives under
+[`GATEWAY`][polysource.gateway.app.GATEWAY]; the
 orchestrator is started by the app's ``cleanup_ctx`` and, when ``own_orchestrator``, closed
 with it. One middleware authenticates, bounds each client's requests in flight and each
 request's time, and turns every error into a problem document.
@@ -11,6 +13,7 @@ request's time, and turns every error into a problem document.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
@@ -18,10 +21,12 @@ import structlog
 from aiohttp import web
 
 from polysource.config import Config, GatewayConfig, Secret
-from polysource.errors import PolysourceError, UnknownDataset
+from polysource.errors import AllProvidersFailed, PolysourceError, UnknownDataset
+from polysource.gateway.activity import Activity
 from polysource.gateway.auth import ANONYMOUS, Authenticator, Client
 from polysource.gateway.limits import InFlight, check_body_size
 from polysource.gateway.problems import Problem, Redactor, from_exception
+from polysource.gateway.quotas import Quotas
 from polysource.models import Dataset
 from polysource.orchestrator import Orchestrator
 
@@ -32,7 +37,7 @@ _log = structlog.get_logger("polysource.gateway")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 CLIENT: Final = web.RequestKey("polysource_client", Client)
-"""Request key of the verified :class:`~polysource.gateway.auth.Client`."""
+"""Request key of the verified [`Client`][polysource.gateway.auth.Client]."""
 
 
 class Gateway:
@@ -50,9 +55,29 @@ class Gateway:
         self.auth = Authenticator(config)
         self.redact = Redactor(secrets)
         self.in_flight = InFlight(config.max_concurrency)
+        self.quotas = Quotas(Config(gateway=config))
+        """Per-key quotas and budgets (``create_app`` gives it the whole configuration)."""
         self.started = False
         self.openapi: bytes | None = None
         """The OpenAPI document's bytes, built at the first request for it."""
+        self.activity = Activity()
+        """Recent failovers and failures, for the dashboard."""
+        self.started_at: float | None = None
+        self.metrics: Callable[[str], tuple[str, bytes] | None] | None = None
+        """Renders ``/metrics`` (content type, body) for an ``Accept`` header; set at start-up
+        from the ``metrics_exposition`` hooks, ``None`` without an exporter."""
+        self.closing = asyncio.Event()
+        """Set when the app shuts down: long-lived streams end so the server can drain."""
+
+    def note(self, dataset: str, key: str | None, outcome: object) -> None:
+        """Record a failover (a result with earlier providers' errors) or a failure."""
+        ds = self.orch.registry.datasets.get(dataset)
+        shown = None if ds is None or ds.private else key
+        errors = getattr(outcome, "errors", ())
+        if isinstance(outcome, AllProvidersFailed):
+            self.activity.failure(dataset, shown, errors)
+        elif errors and hasattr(outcome, "source"):
+            self.activity.failover(dataset, shown, outcome.source, errors)
 
     def dataset(self, name: str) -> Dataset[Any]:
         """The registered dataset ``name`` (a 404 problem when there is none)."""
@@ -87,6 +112,8 @@ def _secrets(config: Config) -> list[str]:
     every: list[Secret] = [k.key for k in config.gateway.api_keys.values()]
     if config.gateway.admin_token is not None:
         every.append(config.gateway.admin_token)
+    if config.gateway.jwt is not None:
+        every.append(config.gateway.jwt.key)
     for provider in config.providers.values():
         every.extend(provider.credentials.values())
     return [s.reveal() for s in every if s.is_available]
@@ -118,6 +145,8 @@ def _middleware(gw: Gateway) -> Any:
                 gw.in_flight.enter(client_id)
                 entered = True
             check_body_size(request, max_body)
+            if kind == "stream":  # a server-sent event stream outlives any deadline
+                return await handler(request)
             async with asyncio.timeout(deadline):
                 return await handler(request)
         except Problem as exc:
@@ -138,6 +167,8 @@ def _middleware(gw: Gateway) -> Any:
                 retryable=True,
             ).render(gw.redact, request.path)
         except PolysourceError as exc:
+            if isinstance(exc, AllProvidersFailed) and "dataset" in request.match_info:
+                gw.note(request.match_info["dataset"], request.match_info.get("key"), exc)
             answer = from_exception(exc)
             if answer.slug == "internal":
                 _log.error("gateway_error", error=type(exc).__name__, path=request.path)
@@ -169,28 +200,39 @@ def create_app(
     Raises:
         ConfigError: An API key or the admin token cannot be revealed or is too weak.
     """
-    from polysource.gateway import admin, data, health, openapi
+    from polysource.gateway import admin, dashboard, data, health, openapi
+    from polysource.gateway.metrics import exposition
 
     whole = config if isinstance(config, Config) else orch.config
     section = config if isinstance(config, GatewayConfig) else whole.gateway
     gw = Gateway(orch, section, _secrets(whole))
+    gw.quotas = Quotas(whole)
     app = web.Application(middlewares=[_middleware(gw)], client_max_size=section.max_body)
     app[GATEWAY] = gw
     # Fixed paths first: /v1/{dataset}/{key} would match /v1/admin/stats otherwise.
     admin.add_routes(app)
+    dashboard.add_routes(app)
     health.add_routes(app)
     openapi.add_routes(app)
     data.add_routes(app)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         await orch.start()
+        gw.metrics = exposition(orch.registry.metrics_exposition)
+        gw.quotas.start()
         gw.started = True
+        gw.started_at = time.time()
         try:
             yield
         finally:
             gw.started = False
+            await gw.quotas.close()
             if own_orchestrator:
                 await orch.close()
 
+    async def closing(_: web.Application) -> None:
+        gw.closing.set()
+
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(closing)
     return app

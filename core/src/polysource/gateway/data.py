@@ -57,9 +57,13 @@ async def fetch(request: web.Request) -> web.StreamResponse:
     tier = options.pop("tier", None) or client.tier
     if "deadline" in options:
         options["deadline"] = gw.deadline(options["deadline"])
+    if gw.quotas.active:
+        await gw.quotas.charge(client, ds.name)
     if ds.is_composite:
         return await _composite(gw, ds, key, region, tier, tenant, options)
     result = await gw.orch.fetch(ds.name, key, region=region, tier=tier, tenant=tenant, **options)
+    if result.errors:
+        gw.note(ds.name, key, result)
     representation = represent(result, render.result_body)
     headers = cache_headers(ds, tier or gw.orch.config.tier, result)
     headers["ETag"] = representation.etag
@@ -120,6 +124,8 @@ async def batch(request: web.Request) -> web.StreamResponse:
         raise _bad(f"dataset {ds.name!r} is composite: read its keys one at a time")
     if "deadline" in options:
         options["deadline"] = gw.deadline(options["deadline"])
+    if gw.quotas.active:
+        await gw.quotas.charge(client, ds.name, len(keys))
     result: BatchResult[Any] = await gw.orch.fetch_many(
         ds.name,
         keys,
@@ -128,6 +134,12 @@ async def batch(request: web.Request) -> web.StreamResponse:
         tenant=tenant,
         **options,
     )
+
+    for name, value in result.results.items():
+        if value.errors:
+            gw.note(ds.name, name, value)
+    for name, error in result.errors.items():
+        gw.note(ds.name, name, error)
 
     def problem(error: Exception) -> dict[str, Any]:
         return from_exception(error).document(gw.redact, request.path)
@@ -167,6 +179,8 @@ async def merged(request: web.Request) -> web.StreamResponse:
     merge = _merge_options(await json_body(request, required=False))
     client = request[CLIENT]
     tenant = gw.tenant(client, ds.private, f"dataset {ds.name!r}")
+    if gw.quotas.active:
+        await gw.quotas.charge(client, ds.name)
     result: MergedResult[Any] = await gw.orch.fetch_merged(
         ds.name,
         key,
@@ -192,6 +206,8 @@ async def operation(request: web.Request) -> web.StreamResponse:
     client = request[CLIENT]
     tenant = gw.tenant(client, True, f"operation {name!r}")
     params = render.params(op, await json_body(request, required=False))
+    if gw.quotas.active:
+        await gw.quotas.charge(client, op.name)
     result: OperationResult[Any] = await gw.orch.execute(
         op.name,
         params,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Final
 
 from aiohttp import web
 
-from polysource.gateway import render
+from polysource.gateway import metrics, render
 from polysource.gateway.app import GATEWAY
-from polysource.gateway.problems import Problem
 from polysource.models import HealthStatus
 
 __all__ = ["add_routes"]
@@ -24,8 +24,8 @@ def _json(value: object, status: int = 200) -> web.Response:
 
 
 async def live(request: web.Request) -> web.StreamResponse:
-    """``GET /health/live``: the process answers."""
-    return _json({"status": "live"})
+    """``GET /health/live``: the process answers (``pid`` tells the workers apart)."""
+    return _json({"status": "live", "pid": os.getpid()})
 
 
 async def ready(request: web.Request) -> web.StreamResponse:
@@ -78,19 +78,10 @@ async def stats(request: web.Request) -> web.StreamResponse:
     return _json(body)
 
 
-async def metrics(request: web.Request) -> web.StreamResponse:
-    """``GET /metrics``: 404 until a Prometheus integration is installed."""
-    raise Problem(
-        404,
-        "metrics-not-installed",
-        "no Prometheus integration is installed; /metrics is served by polysource[prometheus]",
-    )
-
-
 def add_routes(app: web.Application) -> None:
     """Add the health, stats and metrics routes."""
     app.router.add_get("/health/live", live, name="health:live")
     app.router.add_get("/health/ready", ready, name="health:ready")
     app.router.add_get("/health", health, name="health:providers")
     app.router.add_get("/stats", stats, name="health:stats")
-    app.router.add_get("/metrics", metrics, name="health:metrics")
+    app.router.add_get("/metrics", metrics.metrics, name="health:metrics")

@@ -1,7 +1,8 @@
 """The gateway's own limits: requests in flight per client, and each request's deadline.
 
 Body size is bounded by aiohttp itself (``client_max_size``, checked while reading) and by the
-``Content-Length`` check in :func:`check_body_size`; batch size by the batch route.
+``Content-Length`` check in [`check_body_size()`][polysource.gateway.limits.check_body_size]; batch
+size by the batch route.
 """
 
 from __future__ import annotations

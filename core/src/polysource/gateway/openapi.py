@@ -38,6 +38,8 @@ _PRIMITIVES: Final[dict[Any, dict[str, Any]]] = {
     type(None): {"type": "null"},
 }
 
+_JOB_ACTIONS: Final = ("run", "pause", "resume")
+
 
 class _Schemas:
     """JSON Schemas of attrs classes, collected as components (``$ref`` by class name)."""
@@ -399,6 +401,25 @@ def _fixed_paths() -> dict[str, Any]:
                     "required": True,
                     "content": {"application/json": {"schema": {"type": "object"}}},
                 },
+                "responses": {**plain, **admin_problems},
+            }
+        },
+        "/v1/admin/jobs": {
+            "get": {"operationId": "admin_jobs", **admin, "responses": {**plain, **admin_problems}}
+        },
+        "/v1/admin/jobs/{name}/{action}": {
+            "post": {
+                "operationId": "admin_job_control",
+                **admin,
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {
+                        "name": "action",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"enum": list(_JOB_ACTIONS)},
+                    },
+                ],
                 "responses": {**plain, **admin_problems},
             }
         },

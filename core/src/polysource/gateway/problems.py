@@ -3,7 +3,8 @@
 Every error the gateway answers is a problem document: ``type``, ``title``, ``status``,
 ``detail``, plus ``category``, ``retryable`` and, for provider failures, ``errors`` (one entry
 per provider: its name, category, retryable, HTTP status and message). Messages pass through a
-:class:`Redactor` holding the deployment's secret values, so a secret that reached a message by
+[`Redactor`][polysource.gateway.problems.Redactor] holding the deployment's secret values, so a
+secret that reached a message by
 mistake is masked before it leaves the process.
 """
 

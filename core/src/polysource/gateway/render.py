@@ -2,7 +2,7 @@
 
 One cattrs converter: the codec's converter for operation parameters (strict JSON types, no
 unknown fields, a ``Secret`` parameter only from a plain string), copied, with one change at
-the HTTP boundary: a :class:`~polysource.config.Secret` in a result is written as ``null`` (an
+the HTTP boundary: a [`Secret`][polysource.config.Secret] in a result is written as ``null`` (an
 access token never leaves the process), except a link's ``link_token``, which exists to be
 handed to the aggregator's front-end widget.
 """

@@ -1,10 +1,14 @@
-"""Circuit breakers: purgatory's state machine, driven by polysource's clock.
+"""Circuit breakers: a closed -> open -> half-open state machine on polysource's clock.
 
-purgatory's ``Context`` is a pure state machine (closed -> opened -> half-opened) except that
-its open state reads ``time.time()`` to decide when to half-open. The :class:`Breaker` below
-keeps purgatory's transitions and messages but performs the open -> half-open step itself, on
-the injected clock, so tests advance a fake clock instead of sleeping. It adds what purgatory
-does not have: a cap on concurrent half-open trials and a number of successes to close.
+A closed breaker counts consecutive failures and opens at ``failure_threshold``; an open
+breaker refuses calls until ``recovery_timeout`` has passed on the injected clock, then
+half-opens; a half-open breaker admits at most ``half_open_trials`` concurrent calls, closes
+after ``success_threshold`` successes and opens again on the first failure. Time comes from
+the clock, so tests advance a fake clock instead of sleeping.
+
+The states are the ones purgatory's model draws; the machine is written here because it is a
+few lines, and importing ``purgatory.domain.model`` runs purgatory's package ``__init__``,
+which imports redis-py.
 
 A healthy call costs an attribute check (``breaker.is_closed``); no lock, no I/O.
 """
@@ -13,23 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from purgatory.domain.model import HALF_OPENED, OPENED, Context, HalfOpenedState, OpenedState
-
 from polysource.clock import Clock
 from polysource.config import BreakerConfig
 from polysource.models import BreakerState
 
 __all__ = ["Breaker"]
-
-_STATES = {
-    "closed": BreakerState.CLOSED,
-    OPENED: BreakerState.OPEN,
-    HALF_OPENED: BreakerState.HALF_OPEN,
-}
-
-
-class _BreakerFailure(Exception):
-    """What the purgatory context is told when a call fails."""
 
 
 class Breaker:
@@ -53,7 +45,7 @@ class Breaker:
         self.config = config
         self.clock = clock
         self.on_change = on_change
-        self._context = Context(name, config.failure_threshold, config.recovery_timeout)
+        self._failures = 0
         self._opened_at = 0.0
         self._trials = 0
         self._successes = 0
@@ -67,21 +59,19 @@ class Breaker:
         return self._state
 
     def _maybe_half_open(self) -> None:
-        if self._context.state == OPENED and (
+        if self._state is BreakerState.OPEN and (
             self.clock.monotonic() >= self._opened_at + self.config.recovery_timeout
         ):
-            self._context.set_state(HalfOpenedState())
             self._trials = 0
             self._successes = 0
-            self._sync()
+            self._move(BreakerState.HALF_OPEN)
 
     def allow(self) -> bool:
         """Whether a call may go through now; a half-open breaker admits limited trials."""
         if self.is_closed:
             return True
         self._maybe_half_open()
-        state = self._context.state
-        if state == HALF_OPENED and self._trials < self.config.half_open_trials:
+        if self._state is BreakerState.HALF_OPEN and self._trials < self.config.half_open_trials:
             self._trials += 1
             return True
         return False
@@ -89,16 +79,16 @@ class Breaker:
     def record_success(self) -> bool:
         """A call succeeded; ``True`` if it cleared failures counted while closed."""
         if self.is_closed:
-            if self._context.failure_count:
-                self._context.handle_end_request()
+            if self._failures:
+                self._failures = 0
                 return True
             return False
-        if self._context.state == HALF_OPENED:
+        if self._state is BreakerState.HALF_OPEN:
             self._successes += 1
             self._trials = max(0, self._trials - 1)
             if self._successes >= self.config.success_threshold:
-                self._context.handle_end_request()
-                self._sync()
+                self._failures = 0
+                self._move(BreakerState.CLOSED)
         return False
 
     def release(self) -> None:
@@ -109,40 +99,38 @@ class Breaker:
 
     def record_failure(self) -> None:
         """A call failed in a way that counts against the provider."""
-        state = self._context.state
-        if state == OPENED:
+        if self._state is BreakerState.OPEN:
             return
-        self._context.handle_exception(_BreakerFailure(self.name))
-        self._sync()
+        if self._state is BreakerState.CLOSED:
+            self._failures += 1
+            if self._failures < self.config.failure_threshold:
+                return
+        self._move(BreakerState.OPEN)
 
     def trip(self, remaining: float | None = None) -> None:
         """Open the breaker now (the fleet counted enough failures, or another process opened
         it). The recovery timeout starts now, or ends in ``remaining`` seconds when the breaker
         was opened earlier elsewhere."""
-        if self._context.state == OPENED:
+        if self._state is BreakerState.OPEN:
             return
-        self._context.set_state(OpenedState(self.name))
-        self._sync()
+        self._move(BreakerState.OPEN)
         if remaining is not None:
             recovery = self.config.recovery_timeout
             self._opened_at -= recovery - min(max(remaining, 0.0), recovery)
 
     def reset(self) -> None:
         """Close the breaker and forget failures (a manual reset)."""
-        self._context = Context(
-            self.name, self.config.failure_threshold, self.config.recovery_timeout
-        )
-        self._sync()
+        self._failures = 0
+        self._move(BreakerState.CLOSED)
 
-    def _sync(self) -> None:
-        """Mirror purgatory's state after a step, timing the open state on our clock."""
-        self._context.messages.clear()
-        new = _STATES[self._context.state]
+    def _move(self, new: BreakerState) -> None:
+        """Enter ``new``, timing the open state on our clock and telling ``on_change``."""
         old = self._state
         if new is old:
             return
         if new is BreakerState.OPEN:
             self._opened_at = self.clock.monotonic()
+            self._failures = 0
         self._state = new
         self.is_closed = new is BreakerState.CLOSED
         if self.on_change is not None:

@@ -2,36 +2,35 @@
 
 Limits are written in ``limits`` notation (``"10/second"``, ``"1000/day"``). The default
 storage is ``limits``' in-process memory storage with the fixed-window strategy; a shared
-storage (Redis) can be passed in for fleet-wide limits.
+storage (Redis) can be passed in for fleet-wide limits. ``limits`` reads the system clock for
+its windows; tests exercise exhaustion, not window expiry.
 
-A ``limits`` hit costs about 2 us here (a Redis one, a round trip), too much to pay on every
-call of a busy provider. So permits are *leased* in blocks: one ``hit(cost=block)`` takes
-``block`` permits of the current window, which are then handed out locally until they run out
-or the window ends (leftovers are dropped, never carried over, so the limit is never exceeded).
-The block is a hundredth of the limit, at most 1,000; a small limit (``50/hour``) leases one
-permit at a time. ``limits`` reads the system clock for its windows; tests exercise exhaustion,
-not window expiry.
+A shared limit costs a Redis round trip, so fleet-wide permits are *leased* in blocks: one
+round trip takes ``block`` permits of the current window (a hundredth of the limit, at most
+1,000), which are then handed out locally until they run out or the window ends (leftovers
+are dropped, never carried over, so the limit is never exceeded). A lease is one round trip:
+``storage.incr`` of a counter for the current window, whose windows are aligned on the epoch
+(``floor(now / period)``), so the process knows when the window ends without asking. The count
+that ``incr`` returns says how many of the block fit under the limit (the tail of a window is
+handed out too); the counter may pass the limit, which only tells every later renewal in that
+window that nothing is left.
 
-A shared lease is one round trip: ``storage.incr`` of a counter for the current window, whose
-windows are aligned on the epoch (``floor(now / period)``), so the process knows when the window
-ends without asking. The count that ``incr`` returns says how many of the block fit under the
-limit (the tail of a window is handed out too); the counter may pass the limit, which only
-tells every later renewal in that window that nothing is left.
+``limits`` is imported when a limiter or a shared storage is built, not with this module:
+importing it loads every storage backend's module.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Coroutine, Sequence
-from typing import Any
-
-from limits import RateLimitItem, parse_many
-from limits.aio.storage import Storage as AsyncStorage
-from limits.storage import MemoryStorage, Storage, storage_from_string
-from limits.strategies import FixedWindowRateLimiter
+from typing import TYPE_CHECKING, Any
 
 from polysource.redaction import mask_url
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
+    from limits.aio.storage import Storage as AsyncStorage
+    from limits.storage import Storage
 
 __all__ = ["RateLimiter", "close_shared_storage", "lease_window", "shared_storage"]
 
@@ -75,6 +74,9 @@ def shared_storage(uri: str, prefix: str, timeout: float | None = None) -> Async
     seconds, if given (redis-py has none by default: a hung server would hold a call until the
     engine's own bound); keys start with ``prefix``.
     """
+    from limits.aio.storage import Storage as AsyncStorage
+    from limits.storage import storage_from_string
+
     options: dict[str, Any] = {"key_prefix": prefix}
     if uri.startswith(("async+redis://", "async+rediss://", "async+redis+cluster://")):
         options["implementation"] = "redispy"
@@ -104,8 +106,8 @@ class RateLimiter:
         limits: Limits in ``limits`` notation.
         storage: Where counts live (in-process memory by default).
         shared: An async ``limits`` storage shared by the fleet (Redis); when given, permits
-            are leased from it (:meth:`shared_renewals`, :meth:`take_shared`), and
-            :meth:`acquire` is the local fallback used while it is unreachable.
+            are leased from it (`shared_renewals()`, `take_shared()`), and
+            `acquire()` is the local fallback used while it is unreachable.
     """
 
     def __init__(
@@ -115,19 +117,22 @@ class RateLimiter:
         storage: Storage | None = None,
         shared: AsyncStorage | None = None,
     ) -> None:
+        from limits import parse_many
+        from limits.storage import MemoryStorage
+        from limits.strategies import FixedWindowRateLimiter
+
         self.name = name
         self.items: tuple[RateLimitItem, ...] = tuple(
             item for text in limits for item in parse_many(text)
         )
         self._strategy = FixedWindowRateLimiter(storage or MemoryStorage())
-        self._leases = tuple(_Lease(item) for item in self.items)
         self.is_shared = shared is not None
         self._shared = shared
         self._shared_leases = tuple(_Lease(item) for item in self.items)
         self.fallbacks = 0
 
     def shared_renewals(self, now: float) -> list[Coroutine[Any, Any, None]]:
-        """The lease renewals the next :meth:`take_shared` needs (one round trip each; run
+        """The lease renewals the next `take_shared()` needs (one round trip each; run
         them together). Empty when every lease has permits left in its window."""
         return [
             self._renew_shared(lease, now)
@@ -137,7 +142,7 @@ class RateLimiter:
 
     def take_shared(self, now: float) -> bool:
         """Take one permit of every limit from the fleet's leases; ``False`` if a limit is
-        spent (renew first with :meth:`shared_renewals`)."""
+        spent (renew first with `shared_renewals()`)."""
         for lease in self._shared_leases:
             if lease.permits <= 0 or now >= lease.until:
                 return False
@@ -152,30 +157,17 @@ class RateLimiter:
         )
 
     def acquire(self) -> bool:
-        """Take one permit from every limit; ``False`` if any limit is exhausted."""
-        now = time.time()
-        for lease in self._leases:
-            if (lease.permits <= 0 or now >= lease.until) and not self._renew(lease, now):
-                return False
-        for lease in self._leases:
-            lease.permits -= 1
-        return True
-
-    def _renew(self, lease: _Lease, now: float) -> bool:
+        """Take one permit from every limit; ``False`` (and none taken) if any is exhausted."""
         strategy = self._strategy
-        stats = strategy.get_window_stats(lease.item, self.name)
-        block = min(lease.block, stats.remaining) if stats.remaining > 0 else 1
-        if not strategy.hit(lease.item, self.name, cost=block):
-            lease.permits = 0
+        name = self.name
+        items = self.items
+        if len(items) > 1 and not all(strategy.test(item, name) for item in items):
             return False
-        lease.permits = block
-        lease.until = strategy.get_window_stats(lease.item, self.name).reset_time
-        return True
+        return all(strategy.hit(item, name) for item in items)
 
     def remaining(self) -> dict[str, int]:
-        """Permits left in the current window, per limit (leased permits count as left)."""
+        """Permits left in the current window, per limit."""
         return {
-            str(lease.item): self._strategy.get_window_stats(lease.item, self.name).remaining
-            + max(0, lease.permits)
-            for lease in self._leases
+            str(item): self._strategy.get_window_stats(item, self.name).remaining
+            for item in self.items
         }

@@ -1,15 +1,22 @@
 """Test helpers for applications and plugin authors: public, documented API.
 
-- :class:`FakeClock`: a clock that moves only when told to.
-- :class:`FakeProvider`: a provider scripted per key (answers, errors, latency, call counts).
-- :class:`EventRecorder`: a plugin that records events.
-- :class:`FakeCacheBackend`, :class:`FakeCacheBackends`: a shared cache tier double
+- [`FakeClock`][polysource.testing.FakeClock]: a clock that moves only when told to.
+- [`FakeProvider`][polysource.testing.FakeProvider]: a provider scripted per key (answers, errors,
+latency, call counts).
+- [`EventRecorder`][polysource.testing.EventRecorder]: a plugin that records events.
+- [`FakeCacheBackend`][polysource.testing.FakeCacheBackend],
+[`FakeCacheBackends`][polysource.testing.FakeCacheBackends]: a shared cache tier double
   (``fake://NAME``) that can fail or hang on demand.
-- :class:`FakeFleetBackends`, :class:`FakeFleetBackend`, :class:`FakeFleetServer`: a fleet
+- [`FakeFleetBackends`][polysource.testing.FakeFleetBackends],
+[`FakeFleetBackend`][polysource.testing.FakeFleetBackend],
+[`FakeFleetServer`][polysource.testing.FakeFleetServer]: a fleet
   backend double (``fake://NAME``): several orchestrators of one test share its counters,
   leases and channel, and it can fail, hang or drop messages on demand.
-- :func:`recorded_http`: recorded HTTP answers (``aioresponses``) for a provider's tests.
-- :class:`ProviderConformance`, :class:`FetchCase`, :class:`ErrorCase`: the conformance suite.
+- [`recorded_http()`][polysource.testing.recorded_http]: recorded HTTP answers (``aioresponses``)
+for a provider's tests.
+- [`ProviderConformance`][polysource.testing.ProviderConformance],
+[`FetchCase`][polysource.testing.FetchCase], [`ErrorCase`][polysource.testing.ErrorCase]: the
+conformance suite.
 - ``polysource.testing.pytest_plugin``: opt-in fixtures ``clock``, ``events``,
   ``make_orchestrator``.
 """

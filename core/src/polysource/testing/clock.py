@@ -15,10 +15,10 @@ T = TypeVar("T")
 
 
 class FakeClock:
-    """A controllable :class:`~polysource.clock.Clock`.
+    """A controllable `Clock`.
 
-    ``sleep`` and ``timeout`` register timers on the fake timeline; :meth:`advance` moves time
-    forward and fires them in order, letting woken tasks run between timers. :meth:`run`
+    ``sleep`` and ``timeout`` register timers on the fake timeline; `advance()` moves time
+    forward and fires them in order, letting woken tasks run between timers. `run()`
     drives a coroutine to completion, advancing time whenever every task is waiting on it.
 
     Args:

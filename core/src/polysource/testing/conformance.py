@@ -1,8 +1,10 @@
 """The provider conformance suite: what every provider must do, checked in a few lines.
 
-A provider package subclasses :class:`ProviderConformance` in its tests and says how to build
+A provider package subclasses
+[`ProviderConformance`][polysource.testing.conformance.ProviderConformance] in its tests and says
+how to build
 its provider and which requests should succeed or fail in its test environment (recorded
-payloads served by ``aioresponses``, or its emulator)::
+payloads served by ``aioresponses``, or its emulator):
 
     class TestTiingoConformance(ProviderConformance):
         factory = TiingoProvider

@@ -44,7 +44,7 @@ def _default_value(request: Request) -> Any:
 class FakeProvider:
     """A provider whose every answer is scripted; also a plugin that registers itself.
 
-    Example::
+    Example:
 
         fake = FakeProvider("alpha", datasets={"quote"}, regions={"US": 1}, clock=clock)
         fake.fail("AAPL", "provider_down", times=2)   # the next two calls fail
@@ -139,12 +139,12 @@ class FakeProvider:
         return self
 
     def fail_always(self, key: str, category: ErrorCategory | str) -> FakeProvider:
-        """Fail every call for ``key`` (``"*"`` for every key) until :meth:`recover`."""
+        """Fail every call for ``key`` (``"*"`` for every key) until `recover()`."""
         self._answers[key] = ProviderError("scripted outage", provider=self.name, category=category)
         return self
 
     def recover(self, key: str = "*") -> FakeProvider:
-        """Stop failing ``key`` (set by :meth:`fail_always`)."""
+        """Stop failing ``key`` (set by `fail_always()`)."""
         if isinstance(self._answers.get(key), ProviderError):
             del self._answers[key]
         return self
@@ -228,7 +228,7 @@ class FakeProvider:
     async def execute(
         self, operation: Operation[Any, Any], params: Any, call: OperationCall
     ) -> Any:
-        """Run the handler scripted with :meth:`on_operation` (``handler(params, call)``).
+        """Run the handler scripted with `on_operation()` (``handler(params, call)``).
 
         Outcomes queued with ``then``/``fail`` under the key ``"op:NAME"`` come first.
         """

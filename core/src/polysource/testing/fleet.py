@@ -1,13 +1,16 @@
 """A fleet backend double: several orchestrators in one test behave as one fleet, no Redis.
 
-:class:`FakeFleetBackends` is a plugin claiming ``fake://NAME`` fleet URLs. Every orchestrator
-given the plugin and ``[fleet] url = "fake://NAME"`` gets a :class:`FakeFleetBackend` of its own
+[`FakeFleetBackends`][polysource.testing.fleet.FakeFleetBackends] is a plugin claiming
+``fake://NAME`` fleet URLs. Every orchestrator
+given the plugin and ``[fleet] url = "fake://NAME"`` gets a
+[`FakeFleetBackend`][polysource.testing.fleet.FakeFleetBackend] of its own
 (its connection, with its own listener and fault switches) to the one
-:class:`FakeFleetServer` named ``NAME`` (the shared state: counters, leases and the channel).
+[`FakeFleetServer`][polysource.testing.fleet.FakeFleetServer] named ``NAME`` (the shared state:
+counters, leases and the channel).
 The server keeps the Redis backend's semantics (``polysource_redis.fleet``'s scripts):
 
 - counters and leases share one namespace; each expires on the server's clock (the clock of
-  the first orchestrator that connected, normally the test's :class:`FakeClock`);
+  the first orchestrator that connected, normally the test's `FakeClock`);
 - ``incr`` counts one more and sets the expiry again; a lease is taken when free or already
   held by the same token (``claim``, not ``claim_many``), released and renewed only by its
   holder; a release publishes its message even when the lease was no longer the holder's;
@@ -18,7 +21,8 @@ Fault switches, on the server for the whole fleet or on one backend for one proc
 ``failing`` (every call raises ``ConnectionError``, and the listener is cut), ``hanging`` (every
 call waits until the switch is cleared, so the engine's timeout ends it; the listener stays
 subscribed and hears nothing) and ``dropping`` (messages to the listener are lost).
-:meth:`FakeFleetBackend.disconnect` cuts one listener once (what the Redis listener's heartbeat
+[`FakeFleetBackend.disconnect()`][polysource.testing.fleet.FakeFleetBackend.disconnect] cuts one
+listener once (what the Redis listener's heartbeat
 does when a server goes silent).
 """
 
@@ -87,7 +91,8 @@ class _Switches:
 
 
 class FakeFleetServer(_Switches):
-    """The state every :class:`FakeFleetBackend` of one name shares: what Redis holds.
+    """The state every [`FakeFleetBackend`][polysource.testing.fleet.FakeFleetBackend] of one name
+    shares: what Redis holds.
 
     Its ``failing``, ``hanging`` and ``dropping`` switches act on the whole fleet (see the
     module docstring).
@@ -215,8 +220,9 @@ class FakeFleetServer(_Switches):
 
 
 class FakeFleetBackend(_Switches):
-    """One process's connection to a :class:`FakeFleetServer`: a
-    :class:`~polysource.engine.fleet.FleetBackend` that counts its calls.
+    """One process's connection to a [`FakeFleetServer`][polysource.testing.fleet.FakeFleetServer]:
+    a
+    [`FleetBackend`][polysource.engine.fleet.FleetBackend] that counts its calls.
 
     Each call yields to the event loop once (a round trip), then acts on the server at once,
     as one Redis script does. ``failing``, ``hanging`` and ``dropping`` cut this process off

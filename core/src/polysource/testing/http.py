@@ -2,7 +2,8 @@
 
 aioresponses 0.7.9 builds ``ClientResponse`` objects without the ``stream_writer`` argument
 that aiohttp 3.14 made required, so a plain ``aioresponses()`` fails with a ``TypeError`` on
-the first request. :func:`recorded_http` supplies that argument (aiohttp reads only
+the first request. [`recorded_http()`][polysource.testing.http.recorded_http] supplies that
+argument (aiohttp reads only
 ``stream_writer.output_size`` from it) and is otherwise ``aioresponses`` itself.
 """
 

@@ -1,11 +1,11 @@
 """Opt-in pytest plugin for testing code built on polysource.
 
-Enable it in a ``conftest.py``::
+Enable it in a ``conftest.py``:
 
     pytest_plugins = ["polysource.testing.pytest_plugin"]
 
-It provides the fixtures ``clock`` (a :class:`FakeClock`), ``events`` (an
-:class:`EventRecorder`) and ``make_orchestrator`` (a factory of started orchestrators that
+It provides the fixtures ``clock`` (a `FakeClock`), ``events`` (an
+`EventRecorder`) and ``make_orchestrator`` (a factory of started orchestrators that
 load only the plugins given, never installed entry points, and are closed after the test).
 """
 

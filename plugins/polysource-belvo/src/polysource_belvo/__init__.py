@@ -1,7 +1,7 @@
 """polysource plugin for Belvo: bank links, accounts and transactions in Mexico, Colombia, Brazil.
 
 The entry point ``belvo`` in the ``polysource`` group names this module; its hooks register
-:class:`~polysource_belvo.provider.BelvoProvider` (operations ``create_link``,
+[`BelvoProvider`][polysource_belvo.provider.BelvoProvider] (operations ``create_link``,
 ``get_accounts``, ``sync_transactions``; datasets ``accounts`` and ``transactions``) and a
 local emulator of Belvo's API (``polysource emulate belvo``).
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from polysource.hookspecs import hookimpl
-from polysource_belvo.emulator import create_app
 from polysource_belvo.provider import BelvoProvider
 
 if TYPE_CHECKING:
@@ -33,7 +32,7 @@ def register_emulators(register: EmulatorRegistrar) -> None:
     """Register the Belvo API emulator."""
     register(
         "belvo",
-        create_app,
+        "polysource_belvo.emulator:create_app",
         description=(
             "Belvo aggregation API: /api/links/, /api/accounts/, /api/transactions/ "
             "(secret keys: any; institutions erebor_mx_retail, gotham_mx_business (MFA), ...)"

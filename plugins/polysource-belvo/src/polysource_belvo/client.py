@@ -1,8 +1,10 @@
 """Belvo's REST API over aiohttp: one method per endpoint, answering decoded JSON.
 
 Every request carries HTTP Basic auth (secret key id and password) and JSON bodies. Failures
-become :class:`~polysource.errors.ProviderError` with the category of Belvo's error ``code``
-(see :func:`~polysource_belvo.mapping.classify_error`); neither the secret keys nor the end
+become [`ProviderError`][polysource.errors.ProviderError] with the category of Belvo's error
+``code``
+(see [`classify_error()`][polysource_belvo.mapping.classify_error]); neither the secret keys nor
+the end
 user's bank credentials ever appear in a message or a repr.
 
 Pagination follows the absolute ``next`` URLs Belvo returns. Basic auth goes only to the

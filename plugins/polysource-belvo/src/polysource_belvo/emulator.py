@@ -26,7 +26,8 @@ Sandbox conveniences (as in Belvo's sandbox, any username and password make a li
 Paths: ``GET /api/``; ``GET``/``POST``/``PATCH /api/links/``; ``GET``/``DELETE
 /api/links/{id}/``; ``GET``/``POST /api/accounts/``; ``GET /api/accounts/{id}/``;
 ``GET``/``POST /api/transactions/``; ``GET /api/transactions/{id}/``; plus the control
-endpoints of :mod:`polysource.emulation`. Lists take ``page`` and ``page_size`` (default 100,
+endpoints of [`polysource.emulation`][polysource.emulation]. Lists take ``page`` and ``page_size``
+(default 100,
 at most 1000) and answer ``next``/``previous`` as absolute URLs on the request's own host.
 """
 

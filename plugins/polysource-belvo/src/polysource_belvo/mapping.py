@@ -2,7 +2,7 @@
 
 No I/O here: every function takes decoded JSON (or an error body's bytes) and returns schema
 instances or a category. A 2xx payload without the fields a schema needs, or with fields of
-the wrong type, raises :class:`~polysource.errors.ProviderError` with ``invalid_response``.
+the wrong type, raises [`ProviderError`][polysource.errors.ProviderError] with ``invalid_response``.
 
 Belvo amounts are positive, with the direction in ``type``: ``OUTFLOW`` (money out) maps to a
 positive amount and ``INFLOW`` (money in) to a negative one, polysource's sign convention. A
@@ -141,7 +141,7 @@ def _date(text: str | None, name: str) -> dt.date | None:
 
 
 def link_from(payload: Any) -> Link:
-    """A :class:`Link` from ``POST /api/links/``'s answer (a link object).
+    """A [`Link`][polysource_belvo.mapping.Link] from ``POST /api/links/``'s answer (a link object).
 
     ``status`` ``valid`` is an ``active`` link; ``unconfirmed`` and ``token_required`` (the
     user still owes an MFA token) are ``pending``; an ``invalid`` link needs new credentials
@@ -179,7 +179,8 @@ class Page:
 
 
 def page_from(payload: Any) -> Page:
-    """A :class:`Page` from a list endpoint's envelope ``{count, next, previous, results}``."""
+    """A [`Page`][polysource_belvo.mapping.Page] from a list endpoint's envelope ``{count, next,
+    previous, results}``."""
     envelope = _object(payload, "list answer")
     if "results" not in envelope:
         raise _invalid("list answer has no 'results'")
@@ -212,7 +213,7 @@ def _mask(number: str | None) -> str | None:
 
 
 def account_from(payload: Any) -> Account:
-    """An :class:`Account` from one Belvo account object."""
+    """An [`Account`][polysource_belvo.mapping.Account] from one Belvo account object."""
     item = _object(payload, "account")
     account_id = _id(item)
     category = _str(item, "category")
@@ -259,7 +260,7 @@ def _signed(amount: Decimal, direction: str | None, transaction_id: str) -> Deci
 
 
 def transaction_from(payload: Any) -> Transaction | None:
-    """A :class:`Transaction` from one Belvo transaction object.
+    """A [`Transaction`][polysource_belvo.mapping.Transaction] from one Belvo transaction object.
 
     Returns ``None`` for a transaction without an amount (Belvo's ``amount`` is nullable; with
     no amount there is nothing to record).
@@ -338,7 +339,7 @@ def parse_error(body: bytes) -> BelvoError:
     """The first error of a Belvo error body (``[{"code", "message", "request_id", ...}]``).
 
     Also reads a bare object and Django REST framework's ``{"detail": ...}``; a body that is
-    not JSON gives an empty :class:`BelvoError`.
+    not JSON gives an empty [`BelvoError`][polysource_belvo.mapping.BelvoError].
     """
     try:
         data = orjson.loads(body)
@@ -360,7 +361,7 @@ def classify_error(status: int, error: BelvoError) -> tuple[ErrorCategory, bool]
 
     Belvo's error code decides when it is known; otherwise the status: 428 (Belvo asks for
     the end user's MFA token) is ``auth``, any other follows
-    :data:`polysource.http.STATUS_CATEGORIES`.
+    [`polysource.http.STATUS_CATEGORIES`][polysource.http.STATUS_CATEGORIES].
     """
     code = error.code
     if code in _UNSUPPORTED_CODES:

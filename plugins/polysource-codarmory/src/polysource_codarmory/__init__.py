@@ -1,7 +1,8 @@
 """polysource plugin for CODArmory: weapon base data from the site's public JSON files.
 
 The entry point ``codarmory`` in the ``polysource`` group names this module; its hooks
-register :class:`~polysource_codarmory.provider.CodArmoryProvider` (dataset ``weapon_stats``,
+register [`CodArmoryProvider`][polysource_codarmory.provider.CodArmoryProvider] (dataset
+``weapon_stats``,
 keys are lower-case weapon slugs such as ``m4`` or ``kastov-762``) and a local emulator of
 the raw files it reads (``polysource emulate codarmory``).
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from polysource.hookspecs import hookimpl
-from polysource_codarmory.emulator import create_app
 from polysource_codarmory.provider import CodArmoryProvider
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def register_emulators(register: EmulatorRegistrar) -> None:
     """Register the emulator of CODArmory's raw JSON files."""
     register(
         "codarmory",
-        create_app,
+        "polysource_codarmory.emulator:create_app",
         description="CODArmory data files as raw.githubusercontent.com serves them: "
         "/tzurbaev/codarmory.com/main/src/database/{file}.json (ETag, 304)",
         default_port=DEFAULT_EMULATOR_PORT,

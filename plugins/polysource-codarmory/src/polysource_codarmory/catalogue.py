@@ -1,6 +1,7 @@
 """The emulated CODArmory catalogue: fixed weapon facts, and files generated from a seed.
 
-:data:`WEAPONS` lists real slugs, names, games, categories and platforms; :func:`generate_files`
+[`WEAPONS`][polysource_codarmory.catalogue.WEAPONS] lists real slugs, names, games, categories and
+platforms; [`generate_files()`][polysource_codarmory.catalogue.generate_files]
 adds what the emulator makes up from the seed (levels, unlocks, attachments) and lays it all out
 in the six files of the live repository, with the live files' field names.
 """

@@ -9,11 +9,12 @@ Modified`` to a matching ``If-None-Match``, and ``404: Not Found`` (plain text) 
 path. Injected rate limits are 429s; a 403 throttle is ``Faults(error_rate=...,
 error_status=403)``.
 
-The catalogue (:mod:`polysource_codarmory.catalogue`) lists real slugs, names, games,
+The catalogue ([`polysource_codarmory.catalogue`][polysource_codarmory.catalogue]) lists real
+slugs, names, games,
 categories and platforms of MW2, MW3 and BO6 weapons; levels, unlocks and attachments are
 generated from ``Faults.seed`` (the same seed gives the same files).
 
-Control endpoints, beside those of :mod:`polysource.emulation`:
+Control endpoints, beside those of [`polysource.emulation`][polysource.emulation]:
 
 - ``GET /_emulator/data``: each file's ``ETag`` and size, and the 304s answered per file.
 - ``POST /_emulator/data`` with one of ``{"file": F, "content": JSON}`` (replace or create a
@@ -85,7 +86,7 @@ class EmulatorData:
     """The files being served, changeable at runtime, and the 304s answered per file.
 
     Args:
-        seed: Seed of the generated content (:meth:`reset` restores it).
+        seed: Seed of the generated content (`reset()` restores it).
     """
 
     seed: int
@@ -146,7 +147,7 @@ class EmulatorData:
 
 
 DATA: Final = web.AppKey("codarmory_emulator_data", EmulatorData)
-"""Where the app keeps its :class:`EmulatorData`."""
+"""Where the app keeps its [`EmulatorData`][polysource_codarmory.emulator.EmulatorData]."""
 
 
 @frozen

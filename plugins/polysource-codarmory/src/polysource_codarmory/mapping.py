@@ -2,9 +2,11 @@
 
 The site ships its data as static files (``weapons.json``, ``categories.json``,
 ``platforms.json``, ``attachments.json``, each a JSON array). Each file is parsed once into an
-index (:func:`parse_weapons`, :func:`parse_names`); a :class:`Catalogue` joins the indexes into
-:class:`~polysource.datasets.WeaponStats`. A file without the fields a schema needs, or with
-fields of the wrong type, raises :class:`~polysource.errors.ProviderError` with category
+index ([`parse_weapons()`][polysource_codarmory.mapping.parse_weapons],
+[`parse_names()`][polysource_codarmory.mapping.parse_names]); a
+[`Catalogue`][polysource_codarmory.mapping.Catalogue] joins the indexes into
+[`WeaponStats`][polysource.datasets.WeaponStats]. A file without the fields a schema needs, or with
+fields of the wrong type, raises [`ProviderError`][polysource.errors.ProviderError] with category
 ``invalid_response`` naming the file, the element and the field.
 
 The files publish no ballistics, so ``damage`` and ``fire_rate`` are always ``None``.
@@ -196,7 +198,8 @@ def unlock_text(record: WeaponRecord, weapons: Mapping[str, WeaponRecord]) -> st
 
 @frozen
 class Catalogue:
-    """The parsed catalogue files, joined on demand into :class:`WeaponStats`.
+    """The parsed catalogue files, joined on demand into
+    [`WeaponStats`][polysource_codarmory.mapping.WeaponStats].
 
     Args:
         weapons: ``weapons.json`` by canonical slug.
@@ -238,7 +241,8 @@ def classify_status(status: int) -> ErrorCategory | None:
 
     GitHub's raw host takes no credentials, so a 403 is its rate limiting, not ``auth``;
     404 means the file was moved or renamed; other statuses follow
-    :data:`polysource.http.STATUS_CATEGORIES`. A redirect that reaches here (one to another
+    [`polysource.http.STATUS_CATEGORIES`][polysource.http.STATUS_CATEGORIES]. A redirect that
+    reaches here (one to another
     host, or a 300) is ``invalid_response``.
     """
     if status < 300 or status == 304:

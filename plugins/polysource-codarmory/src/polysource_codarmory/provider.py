@@ -1,4 +1,4 @@
-"""The CODArmory provider: weapon slugs in, :class:`~polysource.datasets.WeaponStats` out.
+"""The CODArmory provider: weapon slugs in, [`WeaponStats`][polysource.datasets.WeaponStats] out.
 
 Every answer, one key or five hundred, comes from one read of the whole catalogue: the four
 files it joins (``weapons.json``, ``categories.json``, ``platforms.json``,
@@ -118,7 +118,9 @@ class CodArmoryProvider(BaseProvider):
 
         Raises:
             ProviderError: ``not_found`` when the catalogue has no such weapon; the categories
-                of :meth:`CodArmoryClient.read` when a file cannot be read.
+                of
+                [`CodArmoryClient.read()`][polysource_codarmory.provider.CodArmoryClient.read] when
+                a file cannot be read.
         """
         _check_dataset(request)
         stats = (await self.catalogue()).weapon_stats(request.key)

@@ -1,7 +1,7 @@
 """polysource plugin for the MX Platform API: bank links, accounts and transactions.
 
 The entry point ``mx`` in the ``polysource`` group names this module; its hooks register
-:class:`~polysource_mx.provider.MXProvider` (operations ``create_link``, ``get_accounts``,
+[`MXProvider`][polysource_mx.provider.MXProvider] (operations ``create_link``, ``get_accounts``,
 ``sync_transactions``; private datasets ``accounts`` and ``transactions``) and a local
 emulator of MX's API (``polysource emulate mx``).
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from polysource.hookspecs import hookimpl
-from polysource_mx.emulator import create_app
 from polysource_mx.provider import MXProvider
 
 if TYPE_CHECKING:
@@ -33,7 +32,7 @@ def register_emulators(register: EmulatorRegistrar) -> None:
     """Register the MX Platform API emulator."""
     register(
         "mx",
-        create_app,
+        "polysource_mx.emulator:create_app",
         description=(
             "MX Platform API v20111101: users, members, accounts, transactions, institutions "
             "(Basic auth: any; sandbox bank 'mxbank', login mxuser)"

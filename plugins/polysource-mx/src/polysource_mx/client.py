@@ -2,7 +2,8 @@
 
 Every request carries HTTP Basic auth (user = client id, password = API key) and
 ``Accept: application/vnd.mx.api.v1+json``; bodies are JSON. Failures become
-:class:`~polysource.errors.ProviderError` with MX's ``{"error": {"message": ...}}`` text when
+[`ProviderError`][polysource.errors.ProviderError] with MX's ``{"error": {"message": ...}}`` text
+when
 there is one. Messages show the path template (``/users/{user_guid}/members``), never the
 user guid, which polysource keeps as an access token, nor the client id, the API key or a
 bank login.

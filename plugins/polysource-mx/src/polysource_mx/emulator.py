@@ -10,7 +10,8 @@ type (numbers as numbers, ``date`` as ``YYYY-MM-DD``), and the fields the spec m
 Rules it enforces like the real API:
 
 - HTTP Basic auth with a non-empty client id and API key (or exactly the ones given to
-  :func:`create_app`), else 401; ``Accept: application/vnd.mx.api.v1+json``, else 406.
+  [`create_app()`][polysource_mx.emulator.create_app]), else 401; ``Accept:
+  application/vnd.mx.api.v1+json``, else 406.
 - ``POST``/``PUT`` bodies are JSON objects wrapping the resource (``{"user": {...}}``), else 400.
 - A second user or member with the same partner ``id`` is 409; unknown guids are 404.
 - Lists page with ``page`` and ``records_per_page`` (10 to 1000; above 1000 falls back to 25)

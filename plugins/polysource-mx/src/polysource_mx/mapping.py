@@ -2,11 +2,11 @@
 
 Every function takes decoded JSON and returns a schema instance or a small value; a payload
 without the fields it needs, or with fields of the wrong type, raises
-:class:`~polysource.errors.ProviderError` with category ``invalid_response``.
+[`ProviderError`][polysource.errors.ProviderError] with category ``invalid_response``.
 
 MX amounts are always positive, with the direction in ``type``: a ``DEBIT`` (money out of the
 account) becomes a positive amount, a ``CREDIT`` (money in) a negative one, as
-:class:`~polysource.datasets.Transaction` wants.
+[`Transaction`][polysource.datasets.Transaction] wants.
 """
 
 from __future__ import annotations
@@ -183,7 +183,8 @@ def member_list_from(payload: Mapping[str, Any]) -> list[Member]:
 
 
 def link_from(member: Member, user_guid: str) -> Link:
-    """The :class:`Link` of a member: ``active`` once ``CONNECTED``, else ``pending``.
+    """The [`Link`][polysource_mx.mapping.Link] of a member: ``active`` once ``CONNECTED``, else
+    ``pending``.
 
     The access token is the MX user's guid, which every read needs; the link id is the
     member's guid.
@@ -272,7 +273,7 @@ def page_from(payload: Mapping[str, Any]) -> Page:
 
 
 def account_from(item: Mapping[str, Any]) -> Account:
-    """An :class:`Account` from one element of ``accounts``.
+    """An [`Account`][polysource_mx.mapping.Account] from one element of ``accounts``.
 
     ``type`` is the provider-neutral kind (``depository``, ``credit``, ``loan``,
     ``investment``, ``other``); ``subtype`` is MX's own subtype when it has one, else MX's
@@ -303,7 +304,7 @@ def accounts_from(payload: Mapping[str, Any]) -> list[Account]:
 
 
 def transaction_from(item: Mapping[str, Any]) -> Transaction:
-    """A :class:`Transaction` from one element of ``transactions``."""
+    """A [`Transaction`][polysource_mx.mapping.Transaction] from one element of ``transactions``."""
     item = _object(item, "a transaction")
     guid = _required_str(item, "guid", "a transaction")
     amount = _decimal(item, "amount")
@@ -331,7 +332,7 @@ def transactions_from(payload: Mapping[str, Any]) -> list[Transaction]:
 
 
 def accounts_value(accounts: Iterable[Account]) -> Accounts:
-    """The :class:`Accounts` dataset value."""
+    """The [`Accounts`][polysource_mx.mapping.Accounts] dataset value."""
     # Core's schemas are moving from `converter=tuple` (which mypy cannot type, so it rejects any
     # argument) to typed converters; the ignore covers both until that change lands.
     return Accounts(tuple(accounts))  # type: ignore[arg-type, unused-ignore]
@@ -340,7 +341,8 @@ def accounts_value(accounts: Iterable[Account]) -> Accounts:
 def transactions_value(
     transactions: Iterable[Transaction], *, cursor: str | None = None
 ) -> Transactions:
-    """The :class:`Transactions` value; MX lists no removed transactions."""
+    """The [`Transactions`][polysource_mx.mapping.Transactions] value; MX lists no removed
+    transactions."""
     return Transactions(tuple(transactions), cursor=cursor)  # type: ignore[arg-type, unused-ignore]
 
 

@@ -1,6 +1,7 @@
 """The emulated MX sandbox: institutions, users, members and their generated data.
 
-Kept apart from the HTTP layer (:mod:`polysource_mx.emulator`): this module holds the state one
+Kept apart from the HTTP layer ([`polysource_mx.emulator`][polysource_mx.emulator]): this module
+holds the state one
 emulator application owns, builds the JSON of each resource with the types the official SDK's
 strict models expect, and generates accounts and transactions from a seed.
 """

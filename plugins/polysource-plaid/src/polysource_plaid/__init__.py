@@ -1,7 +1,7 @@
 """polysource plugin for Plaid: bank links, accounts and transactions (US and Canada).
 
 The entry point ``plaid`` in the ``polysource`` group names this module; its hooks register
-:class:`~polysource_plaid.provider.PlaidProvider` (operations ``create_link``,
+[`PlaidProvider`][polysource_plaid.provider.PlaidProvider] (operations ``create_link``,
 ``exchange_token``, ``get_accounts``, ``sync_transactions``; private datasets ``accounts`` and
 ``transactions``) and a local emulator of Plaid's Sandbox API (``polysource emulate plaid``).
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from polysource.hookspecs import hookimpl
-from polysource_plaid.emulator import create_app
 from polysource_plaid.mapping import PlaidApiError
 from polysource_plaid.provider import PlaidProvider
 
@@ -40,7 +39,7 @@ def register_emulators(register: EmulatorRegistrar) -> None:
     """Register the Plaid API emulator."""
     register(
         "plaid",
-        create_app,
+        "polysource_plaid.emulator:create_app",
         description=(
             "Plaid Sandbox API: /link/token/create, /sandbox/public_token/create, "
             "/item/public_token/exchange, /accounts/get, /transactions/sync (keys: any)"

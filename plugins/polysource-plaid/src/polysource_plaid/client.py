@@ -2,9 +2,11 @@
 
 Every call is a ``POST`` of a JSON body. The client id and secret travel as the headers
 ``PLAID-CLIENT-ID`` and ``PLAID-SECRET`` (as the official SDK sends them), with
-``Plaid-Version: 2020-09-14``. A failure becomes a :class:`~polysource_plaid.mapping.PlaidApiError`
+``Plaid-Version: 2020-09-14``. A failure becomes a
+[`PlaidApiError`][polysource_plaid.mapping.PlaidApiError]
 when Plaid answered with its error object, else a
-:class:`~polysource.errors.ProviderError` categorised by status. Neither the credentials nor any
+[`ProviderError`][polysource.errors.ProviderError] categorised by status. Neither the credentials
+nor any
 token sent or received ever appears in a message or a repr.
 """
 

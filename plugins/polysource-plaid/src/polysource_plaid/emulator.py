@@ -2,7 +2,8 @@
 
 It serves the paths, request validation, response shapes and error objects of the real API
 closely enough for the official ``plaid-python`` SDK, with data generated from
-``Faults.seed`` (see :mod:`polysource_plaid.sandbox`). State (link tokens, public tokens,
+``Faults.seed`` (see [`polysource_plaid.sandbox`][polysource_plaid.sandbox]). State (link tokens,
+public tokens,
 items and their transaction logs) lives in the application, so every app starts empty except
 for the items passed as ``items``.
 
@@ -14,7 +15,7 @@ Paths (all ``POST`` with a JSON object body):
   ``error_<ERROR_CODE>`` fails with that error, as Sandbox's test credentials do),
   ``/sandbox/item/reset_login`` (the item then fails with ``ITEM_LOGIN_REQUIRED``),
   ``/sandbox/transactions/create``;
-- the control endpoints of :mod:`polysource.emulation`.
+- the control endpoints of [`polysource.emulation`][polysource.emulation].
 
 Credentials are accepted as the headers ``PLAID-CLIENT-ID`` / ``PLAID-SECRET`` or as the body
 fields ``client_id`` / ``secret``; any non-empty pair passes unless ``credentials`` is given.

@@ -2,11 +2,13 @@
 
 Every function takes decoded JSON and returns a schema instance; a payload without the fields
 a schema needs, or with fields of the wrong type, raises
-:class:`~polysource.errors.ProviderError` with category ``invalid_response``. Tokens found in
-an answer are wrapped with :meth:`Secret.of <polysource.config.Secret.of>` at once.
+[`ProviderError`][polysource.errors.ProviderError] with category ``invalid_response``. Tokens found
+in
+an answer are wrapped with `Secret.of <polysource.config.Secret.of>()` at once.
 
 Plaid's error object (``error_type``, ``error_code``, ``error_message``, ...) becomes a
-:class:`PlaidApiError`, a :class:`~polysource.errors.ProviderError` that also carries the
+[`PlaidApiError`][polysource_plaid.mapping.PlaidApiError], a
+[`ProviderError`][polysource.errors.ProviderError] that also carries the
 codes, Plaid's ``request_id`` and whether the end user must re-link.
 """
 
@@ -84,7 +86,7 @@ class PlaidApiError(ProviderError):
         error_code: Plaid's specific ``error_code`` (``ITEM_LOGIN_REQUIRED``, ...).
         request_id: Plaid's id of the failed request, for its support.
         needs_relink: The end user must go through Link again before reads work.
-        **kwargs: The :class:`~polysource.errors.ProviderError` fields.
+        **kwargs: The [`ProviderError`][polysource.errors.ProviderError] fields.
     """
 
     def __init__(
@@ -181,7 +183,7 @@ def _currency(item: Mapping[str, Any], what: str) -> str:
 
 
 def account_from(item: Any, institution: str | None = None) -> Account:
-    """An :class:`Account` from one Plaid ``AccountBase`` object."""
+    """An [`Account`][polysource_plaid.mapping.Account] from one Plaid ``AccountBase`` object."""
     item = _object(item, "an account")
     account_id = _required_str(item, "account_id", "an account")
     what = f"account {account_id!r}"
@@ -200,7 +202,7 @@ def account_from(item: Any, institution: str | None = None) -> Account:
 
 
 def accounts_from(payload: Any, institution: str | None = None) -> Accounts:
-    """:class:`Accounts` from a ``/accounts/get`` answer.
+    """[`Accounts`][polysource_plaid.mapping.Accounts] from a ``/accounts/get`` answer.
 
     Args:
         payload: The decoded answer.
@@ -233,7 +235,8 @@ def _category(item: Mapping[str, Any], what: str) -> str | None:
 
 
 def transaction_from(item: Any) -> Transaction:
-    """A :class:`Transaction` from one Plaid ``Transaction`` object.
+    """A [`Transaction`][polysource_plaid.mapping.Transaction] from one Plaid ``Transaction``
+    object.
 
     Plaid's sign convention is polysource's: a positive amount is money out of the account.
     """
@@ -286,7 +289,7 @@ def _removed_id(item: Any) -> str:
 
 
 def sync_page_from(payload: Any) -> SyncPage:
-    """A :class:`SyncPage` from a ``/transactions/sync`` answer."""
+    """A [`SyncPage`][polysource_plaid.mapping.SyncPage] from a ``/transactions/sync`` answer."""
     payload = _object(payload, "the /transactions/sync answer")
     what = "the /transactions/sync answer"
     cursor = payload.get("next_cursor")
@@ -306,7 +309,8 @@ def sync_page_from(payload: Any) -> SyncPage:
 
 
 def link_token_link(payload: Any) -> Link:
-    """A pending :class:`Link` holding the ``link_token`` of a ``/link/token/create`` answer."""
+    """A pending [`Link`][polysource_plaid.mapping.Link] holding the ``link_token`` of a
+    ``/link/token/create`` answer."""
     payload = _object(payload, "the /link/token/create answer")
     token = _required_str(payload, "link_token", "the /link/token/create answer")
     return Link(provider=PROVIDER, status="pending", link_token=Secret.of(token))
@@ -319,7 +323,8 @@ def public_token_from(payload: Any) -> Secret:
 
 
 def exchanged_link(payload: Any, institution: str | None = None) -> Link:
-    """An active :class:`Link` from an ``/item/public_token/exchange`` answer."""
+    """An active [`Link`][polysource_plaid.mapping.Link] from an ``/item/public_token/exchange``
+    answer."""
     what = "the /item/public_token/exchange answer"
     payload = _object(payload, what)
     return Link(
@@ -372,7 +377,8 @@ def error_from_body(
     retry_after: float | None = None,
     secrets: Iterable[str] = (),
 ) -> PlaidApiError | None:
-    """A :class:`PlaidApiError` from a failing answer's body, if the body is Plaid's error object.
+    """A [`PlaidApiError`][polysource_plaid.mapping.PlaidApiError] from a failing answer's body, if
+    the body is Plaid's error object.
 
     Args:
         body: The answer's bytes.

@@ -1,6 +1,7 @@
 """Generated Sandbox data for the Plaid emulator: institutions, items, accounts, transactions.
 
-Everything is derived from a seed with :func:`polysource.emulation.stable_random`, so the same
+Everything is derived from a seed with
+[`polysource.emulation.stable_random()`][polysource.emulation.stable_random], so the same
 seed gives the same accounts and transactions whatever was asked before. The dicts built here
 have the exact wire shape of Plaid's ``AccountBase`` and ``Transaction`` objects: every key the
 official SDK requires is present, nullable ones as ``null``.

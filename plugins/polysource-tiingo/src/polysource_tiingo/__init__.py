@@ -1,10 +1,11 @@
 """polysource plugin for Tiingo: quotes, daily bars and fundamentals of US stocks and ETFs.
 
 The entry point ``tiingo`` in the ``polysource`` group names this module; its hooks register
-:class:`~polysource_tiingo.provider.TiingoProvider` and a local emulator of Tiingo's API
+[`TiingoProvider`][polysource_tiingo.provider.TiingoProvider] and a local emulator of Tiingo's API
 (``polysource emulate tiingo``).
 
-Canonical keys (see :mod:`polysource_tiingo.symbols`): ``AAPL`` and ``BRK.B`` are served, as
+Canonical keys (see [`polysource_tiingo.symbols`][polysource_tiingo.symbols]): ``AAPL`` and
+``BRK.B`` are served, as
 ``aapl`` and ``brk-b``; non-US listings (``LON:VOD``), indices (``^GSPC``), forex
 (``FX:EURUSD``), futures (``FUT:GC``) and crypto (``BTC-USD``) are not, and raise
 ``invalid_request``.
@@ -15,7 +16,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from polysource.hookspecs import hookimpl
-from polysource_tiingo.emulator import create_app
 from polysource_tiingo.provider import TiingoProvider
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def register_emulators(register: EmulatorRegistrar) -> None:
     """Register the Tiingo API emulator."""
     register(
         "tiingo",
-        create_app,
+        "polysource_tiingo.emulator:create_app",
         description="Tiingo REST API: /iex, /tiingo/daily, /tiingo/fundamentals (token: any)",
         default_port=DEFAULT_EMULATOR_PORT,
     )

@@ -1,7 +1,8 @@
 """Tiingo's REST API over aiohttp: one method per endpoint, answering decoded JSON.
 
 Requests carry ``Authorization: Token <api key>``. Failures become
-:class:`~polysource.errors.ProviderError` with Tiingo's ``{"detail": ...}`` message when it has
+[`ProviderError`][polysource.errors.ProviderError] with Tiingo's ``{"detail": ...}`` message when
+it has
 one; the API key never appears in a message or a repr.
 """
 

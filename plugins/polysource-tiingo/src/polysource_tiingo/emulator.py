@@ -1,7 +1,8 @@
 """A local emulator of Tiingo's REST API, with fault injection.
 
 It serves the paths, parameters, response shapes and error bodies of the real API for a fixed
-catalogue of US stocks and ETFs (:data:`CATALOGUE`), with prices generated from
+catalogue of US stocks and ETFs ([`CATALOGUE`][polysource_tiingo.emulator.CATALOGUE]), with prices
+generated from
 ``Faults.seed`` (the same seed gives the same prices). Like the live API since 2025, the IEX
 full top-of-book fields (``last``, bid/ask, ...) are ``null`` and ``tngoLast`` carries the
 price. Every request needs ``Authorization: Token <anything>`` (or ``?token=``); ETFs have
@@ -9,7 +10,7 @@ no fundamentals (404).
 
 Paths: ``/iex``, ``/iex/{ticker}``, ``/iex/{ticker}/prices``, ``/tiingo/daily/{ticker}``,
 ``/tiingo/daily/{ticker}/prices``, ``/tiingo/fundamentals/{ticker}/daily``, plus the
-control endpoints of :mod:`polysource.emulation`.
+control endpoints of [`polysource.emulation`][polysource.emulation].
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every function takes decoded JSON and the canonical key, and returns a schema instance; a
 payload without the fields a schema needs, or with fields of the wrong type, raises
-:class:`~polysource.errors.ProviderError` with category ``invalid_response``.
+[`ProviderError`][polysource.errors.ProviderError] with category ``invalid_response``.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def _datetime(item: Mapping[str, Any], *names: str) -> dt.datetime | None:
 
 
 def quote_from_iex(item: Mapping[str, Any], key: str) -> Quote:
-    """A :class:`Quote` from one element of ``GET /iex``'s array.
+    """A [`Quote`][polysource_tiingo.mapping.Quote] from one element of ``GET /iex``'s array.
 
     The price is ``last`` (IEX last sale) when present, else ``tngoLast`` (Tiingo's reference
     price, populated without an IEX exchange agreement).
@@ -141,7 +141,8 @@ def _bar(item: Mapping[str, Any]) -> Bar:
 
 
 def daily_bars_from_prices(payload: Sequence[Any], key: str) -> DailyBars:
-    """:class:`DailyBars` from ``GET /tiingo/daily/{ticker}/prices``, oldest first."""
+    """[`DailyBars`][polysource_tiingo.mapping.DailyBars] from ``GET
+    /tiingo/daily/{ticker}/prices``, oldest first."""
     bars = [_bar(_object(element, "a price bar")) for element in payload]
     bars.sort(key=lambda bar: bar.date)
     # mypy cannot type the schema's `converter=tuple` (a generic class) and rejects any argument.
@@ -151,7 +152,8 @@ def daily_bars_from_prices(payload: Sequence[Any], key: str) -> DailyBars:
 def fundamentals_from(
     metadata: Mapping[str, Any], daily: Sequence[Any] | None, key: str
 ) -> Fundamentals:
-    """:class:`Fundamentals` from the EOD metadata and the fundamentals daily metrics.
+    """[`Fundamentals`][polysource_tiingo.mapping.Fundamentals] from the EOD metadata and the
+    fundamentals daily metrics.
 
     Args:
         metadata: ``GET /tiingo/daily/{ticker}``.

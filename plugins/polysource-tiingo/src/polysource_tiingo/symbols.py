@@ -17,7 +17,7 @@ Crypto pair            ``BTC-USD``     not served (``invalid_request``)
 
 Tiingo's forex (``/tiingo/fx``) and crypto (``/tiingo/crypto``) APIs are out of scope; a key
 of those kinds, or one that is not a canonical key at all, raises
-:class:`~polysource.errors.ProviderError` with category ``invalid_request``.
+[`ProviderError`][polysource.errors.ProviderError] with category ``invalid_request``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """polysource plugin for WZStats (wzstats.gg): Call of Duty weapon meta tiers.
 
 The entry point ``wzstats`` in the ``polysource`` group names this module; its hooks register
-:class:`~polysource_wzstats.provider.WZStatsProvider` and a local emulator of the site's JSON
+[`WZStatsProvider`][polysource_wzstats.provider.WZStatsProvider] and a local emulator of the site's
+JSON
 API (``polysource emulate wzstats``).
 
 Keys are lower-case weapon slugs (``m4``, ``jackal-pdw``, ``fr-5.56``). ``weapon_meta`` gives a
@@ -14,7 +15,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from polysource.hookspecs import hookimpl
-from polysource_wzstats.emulator import create_app
 from polysource_wzstats.provider import WZStatsProvider
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def register_emulators(register: EmulatorRegistrar) -> None:
     """Register the WZStats API emulator."""
     register(
         "wzstats",
-        create_app,
+        "polysource_wzstats.emulator:create_app",
         description=(
             "WZStats front-end API: /wz2/weapons/meta/weapons-and-tier-lists/ "
             "(no key; POST /_emulator/data changes the data)"

@@ -2,7 +2,8 @@
 
 It serves ``GET /wz2/weapons/meta/weapons-and-tier-lists/`` in the shape the site's front
 end reads (PROVIDERS.md section 7) for a fixed catalogue of Modern Warfare II, Modern Warfare
-III and Black Ops 6 weapons (:data:`CATALOGUE`). Tier placements are generated from
+III and Black Ops 6 weapons ([`CATALOGUE`][polysource_wzstats.emulator.CATALOGUE]). Tier placements
+are generated from
 ``Faults.seed`` and the data revision, so the same seed gives the same tiers.
 
 Query parameters, as the real API is read: ``streamerProfileId`` (required; each profile has
@@ -12,14 +13,17 @@ repeated ``weaponAttributes[]`` (each weapon carries ``id``, ``conversionKitId``
 ``baseWeaponId`` and only the attributes named). Tier lists name every weapon whatever the
 filters, as the site's do.
 
-Control endpoints, besides those of :mod:`polysource.emulation`:
+Control endpoints, besides those of [`polysource.emulation`][polysource.emulation]:
 
 - ``GET /_emulator/data``: the data settings in force.
-- ``POST /_emulator/data`` with a JSON object of :class:`DataSettings` fields: ``revision``
+- ``POST /_emulator/data`` with a JSON object of
+[`DataSettings`][polysource_wzstats.emulator.DataSettings] fields: ``revision``
   (an int; a new one re-draws every tier, as a meta update would), ``shape`` (one of
-  :data:`SHAPES`: ``standard``, or a changed shape: ``renamed_weapons``, ``no_tier_list``,
+  [`SHAPES`][polysource_wzstats.emulator.SHAPES]: ``standard``, or a changed shape:
+  ``renamed_weapons``, ``no_tier_list``,
   ``wrong_types``, ``html``), ``payload`` (any JSON answered verbatim instead of the generated
-  one; ``null`` turns that off). :func:`set_data` does the same in process.
+  one; ``null`` turns that off). [`set_data()`][polysource_wzstats.emulator.set_data] does the same
+  in process.
 """
 
 from __future__ import annotations
@@ -340,7 +344,7 @@ class DataSettings:
     Args:
         seed: Seed of the generated tiers (from ``Faults.seed``).
         revision: Re-draws every tier when changed, as a meta update does.
-        shape: One of :data:`SHAPES`.
+        shape: One of [`SHAPES`][polysource_wzstats.emulator.SHAPES].
         payload: Any JSON answered verbatim instead of the generated answer, or ``None``.
     """
 
@@ -355,7 +359,7 @@ class DataSettings:
 
 
 DATA: Final = web.AppKey("wzstats_emulator_data", DataSettings)
-"""Where the emulator app keeps its :class:`DataSettings`."""
+"""Where the emulator app keeps its [`DataSettings`][polysource_wzstats.emulator.DataSettings]."""
 
 _SETTABLE: Final = frozenset({"revision", "shape", "payload"})
 

@@ -1,10 +1,10 @@
 """Pure mapping of WZStats' weapons-and-tier-lists JSON to polysource's schemas (no I/O).
 
 The API is undocumented; the shape below is the one the site's front end and public scrapers
-read. :func:`catalogue_from` checks that shape and raises
-:class:`~polysource.errors.ProviderError` with category ``invalid_response`` when it has
+read. [`catalogue_from()`][polysource_wzstats.mapping.catalogue_from] checks that shape and raises
+[`ProviderError`][polysource.errors.ProviderError] with category ``invalid_response`` when it has
 changed (a missing ``weapons`` or ``wzStatsTierList``, an item that is not an object, a field
-of the wrong type), so a redesign of the site never surfaces as a crash::
+of the wrong type), so a redesign of the site never surfaces as a crash:
 
     {"weapons": [{"id": "m4", "name": "M4", "type": "ASSAULT_RIFLE", "game": "mw2", ...}],
      "wzStatsTierList": {"streamerProfileId": "wzstats",
@@ -91,7 +91,8 @@ def slug(key: str) -> str:
 def category_name(weapon_type: str | None) -> str | None:
     """A readable category for a WZStats ``type`` (``"SMG"`` -> ``"SMGs"``).
 
-    A type not in :data:`CATEGORY_NAMES` is spelled out (``"RIOT_SHIELD"`` -> ``"Riot
+    A type not in [`CATEGORY_NAMES`][polysource_wzstats.mapping.CATEGORY_NAMES] is spelled out
+    (``"RIOT_SHIELD"`` -> ``"Riot
     Shield"``); an empty or missing one is ``None``.
     """
     if not weapon_type:
@@ -166,7 +167,8 @@ def _tiers(tier_list: Any) -> dict[str, dict[str, str]]:
 
 
 def catalogue_from(payload: Any) -> Catalogue:
-    """The :class:`Catalogue` of a decoded ``weapons-and-tier-lists`` answer.
+    """The [`Catalogue`][polysource_wzstats.mapping.Catalogue] of a decoded
+    ``weapons-and-tier-lists`` answer.
 
     Weapons are keyed by lower-case ``id``; the first of duplicated ids wins. A weapon that
     appears only in a tier list (e.g. a conversion kit left out of ``weapons``) has meta but no

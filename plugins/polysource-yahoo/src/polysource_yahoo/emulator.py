@@ -2,7 +2,8 @@
 
 It serves the cookie + crumb handshake and the data paths with the real API's parameters,
 response shapes and error envelopes, for a fixed catalogue of instruments
-(:data:`CATALOGUE`: US and non-US stocks, ETFs, indices, forex, futures, crypto) whose prices
+([`CATALOGUE`][polysource_yahoo.emulator.CATALOGUE]: US and non-US stocks, ETFs, indices, forex,
+futures, crypto) whose prices
 are generated from ``Faults.seed``.
 
 - ``GET /`` stands in for ``https://fc.yahoo.com``: answers 404 with ``Set-Cookie: A3=...``
@@ -16,7 +17,7 @@ are generated from ``Faults.seed``.
 - ``GET /ws/fundamentals-timeseries/v1/finance/timeseries/{symbol}?type=``: the time series
   shape; only ``trailingPegRatio`` carries values (other types answer empty series).
 - ``POST /_emulator/rotate-crumbs`` invalidates every crumb handed out (as when Yahoo expires
-  a session), besides the control endpoints of :mod:`polysource.emulation`.
+  a session), besides the control endpoints of [`polysource.emulation`][polysource.emulation].
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Also reads Yahoo's error envelopes (``{"<root>": {"result": null, "error": {"code": ...,
 "description": ...}}}``) and decides which failure category an answer is. A payload that lacks
 the fields a schema needs, or has fields of the wrong type, raises
-:class:`~polysource.errors.ProviderError` with category ``invalid_response``.
+[`ProviderError`][polysource.errors.ProviderError] with category ``invalid_response``.
 """
 
 from __future__ import annotations
@@ -103,7 +103,8 @@ def error_category(status: int, body: bytes) -> ErrorCategory | None:
     Yahoo's quirks come first: a 200 HTML "Will be right back" page is an outage, a "Too Many
     Requests" text is throttling whatever the status, and a 200 whose envelope carries an
     error is classified by the error's code. A failing status otherwise follows
-    :data:`polysource.http.STATUS_CATEGORIES`, except that a ``Not Found`` envelope makes a
+    [`polysource.http.STATUS_CATEGORIES`][polysource.http.STATUS_CATEGORIES], except that a ``Not
+    Found`` envelope makes a
     rejected request ``not_found``.
     """
     text = body[:4096].decode("utf-8", errors="replace")
@@ -197,7 +198,8 @@ def _series(block: Mapping[str, Any], name: str, length: int) -> Sequence[Any]:
 
 
 def daily_bars_from_chart(payload: Mapping[str, Any], key: str) -> DailyBars:
-    """:class:`DailyBars` from ``GET /v8/finance/chart/{symbol}?interval=1d``, oldest first.
+    """[`DailyBars`][polysource_yahoo.mapping.DailyBars] from ``GET
+    /v8/finance/chart/{symbol}?interval=1d``, oldest first.
 
     Bars whose open, high, low and close are all null (no trade) are left out; dates are
     taken in the exchange's time zone.
@@ -248,7 +250,8 @@ def daily_bars_from_chart(payload: Mapping[str, Any], key: str) -> DailyBars:
 
 
 def fundamentals_from_summary(payload: Mapping[str, Any], key: str) -> Fundamentals:
-    """:class:`Fundamentals` from ``GET /v10/finance/quoteSummary/{symbol}``.
+    """[`Fundamentals`][polysource_yahoo.mapping.Fundamentals] from ``GET
+    /v10/finance/quoteSummary/{symbol}``.
 
     Reads the ``price``, ``summaryDetail``, ``financialData``, ``defaultKeyStatistics`` and
     ``assetProfile`` modules; numbers may be plain (``formatted=false``) or ``{"raw": ...}``.

@@ -16,10 +16,11 @@ Future (root)          ``FUT:GC``        ``GC=F``
 Crypto pair            ``BTC-USD``       ``BTC-USD``
 =====================  ================  ==============
 
-A non-US listing is ``EXCHANGE:SYMBOL`` with the exchange codes of :data:`EXCHANGES` (the
+A non-US listing is ``EXCHANGE:SYMBOL`` with the exchange codes of
+[`EXCHANGES`][polysource_yahoo.symbols.EXCHANGES] (the
 codes Google Finance uses: ``LON``, ``TSE``, ``ETR``, ``EPA``, ``TYO``, ``HKG``, ...); US
 listings take no prefix. A key that is none of these raises
-:class:`~polysource.errors.ProviderError` with category ``invalid_request``.
+[`ProviderError`][polysource.errors.ProviderError] with category ``invalid_request``.
 """
 
 from __future__ import annotations
