@@ -26,6 +26,7 @@ MODULES = [
     "l3_sql",
     "memory",
     "prometheus",
+    "otel",
     "startup",
     "gc_pause",
 ]

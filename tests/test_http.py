@@ -17,14 +17,17 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from polysource.emulation import serve
 from polysource.errors import ErrorCategory, ProviderError, stops_failover
 from polysource.http import (
+    SHOWN_URL,
     STATUS_CATEGORIES,
     HttpResponse,
+    add_trace_config,
     classify_status,
     create_session,
     json_body,
     parse_retry_after,
     raise_for_status,
     redact_url,
+    remove_trace_config,
     send,
     status_error,
 )
@@ -360,3 +363,34 @@ async def test_status_error_masks_every_encoding_of_a_secret() -> None:
     error = status_error("p", _response(400), detail=echo, secrets=[secret])
     for form in (secret, basic, quote(secret, safe=""), quote_plus(secret)):
         assert form not in str(error) and form not in repr(error)
+
+
+async def test_registered_trace_config_sees_each_request_with_the_shown_url() -> None:
+    """A trace config added with add_trace_config is in every session made afterwards, and its
+    signals get the URL as messages show it; once removed, new sessions carry none."""
+    seen: list[object] = []
+
+    async def on_start(session: object, ctx: object, params: object) -> None:
+        seen.append(ctx.trace_request_ctx)  # type: ignore[attr-defined]
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    config = aiohttp.TraceConfig()
+    config.on_request_start.append(on_start)
+    app = web.Application()
+    app.router.add_get("/users/{id}", handler)
+    async with create_session() as untraced:
+        assert not untraced.trace_configs
+    add_trace_config(config)
+    add_trace_config(config)
+    try:
+        async with serve(app) as url, create_session() as session:
+            assert session.trace_configs == [config]
+            await send(session, "GET", f"{url}/users/USR-1?token=t", provider="p")
+            await send(session, "GET", f"{url}/users/USR-1", provider="p", shown="/users/{id}")
+    finally:
+        remove_trace_config(config)
+    assert seen == [{SHOWN_URL: f"{url}/users/USR-1"}, {SHOWN_URL: "/users/{id}"}]
+    async with create_session() as session:
+        assert not session.trace_configs

@@ -10,7 +10,14 @@ categorised error through the explicit table
 decodes a success (``invalid_response`` when it is not the JSON expected). Messages name the
 method and the URL without its query string and never include request headers; text from the
 provider is masked with [`polysource.redaction.redact()`][polysource.redaction.redact], so tokens
-never reach them."""
+never reach them.
+
+Tracing: [`add_trace_config()`][polysource.http.add_trace_config] registers an aiohttp
+``TraceConfig`` (``polysource[otel]`` registers one at start-up) that every session
+[`create_session()`][polysource.http.create_session] makes from then on carries; with none
+registered, sessions and requests are as they were. [`send()`][polysource.http.send] hands the
+trace config the URL as messages show it, under
+[`SHOWN_URL`][polysource.http.SHOWN_URL] in ``trace_request_ctx``."""
 
 from __future__ import annotations
 
@@ -33,13 +40,16 @@ from polysource.redaction import redact
 
 __all__ = [
     "HttpResponse",
+    "SHOWN_URL",
     "STATUS_CATEGORIES",
+    "add_trace_config",
     "classify_status",
     "create_session",
     "json_body",
     "parse_retry_after",
     "raise_for_status",
     "redact_url",
+    "remove_trace_config",
     "send",
     "status_error",
 ]
@@ -49,6 +59,15 @@ J = TypeVar("J", dict[str, Any], list[Any])
 _DETAIL_LIMIT: Final = 200
 _MAX_REDIRECTS: Final = 10
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+
+SHOWN_URL: Final = "shown_url"
+"""The key, in the ``trace_request_ctx`` mapping [`send()`][polysource.http.send] passes to
+aiohttp, of the URL as messages show it (no user info and no query; the provider's path
+template when it gave one), so a trace config can name a request without a secret or a private
+id."""
+
+_TRACE_CONFIGS: list[aiohttp.TraceConfig] = []
+"""What ``add_trace_config`` registered, in order (process-wide, like a tracer provider)."""
 
 
 @frozen
@@ -269,7 +288,13 @@ async def send(
     try:
         for _ in range(_MAX_REDIRECTS + 1):
             async with session.request(
-                method, target, params=params, headers=headers, data=data, allow_redirects=False
+                method,
+                target,
+                params=params,
+                headers=headers,
+                data=data,
+                allow_redirects=False,
+                trace_request_ctx={SHOWN_URL: shown} if session.trace_configs else None,
             ) as resp:
                 if not (allow_redirects and resp.status in _REDIRECTS):
                     body = await resp.read()
@@ -331,6 +356,24 @@ def _transport_error(provider: str, where: str, exc: Exception) -> ProviderError
     )
 
 
+def add_trace_config(config: aiohttp.TraceConfig) -> None:
+    """Have every session [`create_session()`][polysource.http.create_session] makes from now
+    on send its request signals (start, end, exception) to ``config``; adding one twice adds it
+    once.
+
+    Sessions made before keep the trace configs they were made with, so register at start-up
+    (a ``startup`` hook runs before any provider call opens a session)."""
+    if config not in _TRACE_CONFIGS:
+        _TRACE_CONFIGS.append(config)
+
+
+def remove_trace_config(config: aiohttp.TraceConfig) -> None:
+    """Undo [`add_trace_config()`][polysource.http.add_trace_config] for sessions made from now
+    on (no-op if absent)."""
+    if config in _TRACE_CONFIGS:
+        _TRACE_CONFIGS.remove(config)
+
+
 def create_session(
     *,
     timeout: float | None = None,
@@ -338,6 +381,7 @@ def create_session(
     limit: int = 100,
     limit_per_host: int = 20,
     cookies: bool = True,
+    trace_configs: Iterable[aiohttp.TraceConfig] = (),
 ) -> aiohttp.ClientSession:
     """Create a client session with TLS verification on; call it inside the running loop.
 
@@ -348,6 +392,8 @@ def create_session(
         limit_per_host: Most open connections to one host.
         cookies: Whether the session keeps cookies (``False`` for providers that send their
             own ``Cookie`` header).
+        trace_configs: This session's own trace configs, after those registered with
+            [`add_trace_config()`][polysource.http.add_trace_config].
     """
     connector = aiohttp.TCPConnector(
         limit=limit, limit_per_host=limit_per_host, ttl_dns_cache=300, ssl=True
@@ -359,4 +405,5 @@ def create_session(
         headers=dict(headers or {}),
         cookie_jar=jar,
         raise_for_status=False,
+        trace_configs=[*_TRACE_CONFIGS, *trace_configs] or None,
     )
