@@ -27,6 +27,7 @@ MODULES = [
     "memory",
     "prometheus",
     "startup",
+    "gateway",
 ]
 
 
