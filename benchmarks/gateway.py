@@ -31,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -45,7 +44,7 @@ REDIS = "redis://localhost:6379/0"
 CONNECTIONS = 16
 """wrk connections (one request in flight each): under the gateway's 32 per client."""
 SYMBOLS = ("AAPL", "MSFT", "GOOGL", "AMZN", "NVDA", "META", "TSLA", "JPM")
-TOKEN = "benchmark-tiingo-token"  # noqa: S105 - the emulator accepts any token
+TOKEN = "benchmark-tiingo-token"
 
 BARE_APP = """
 import sys
@@ -130,7 +129,7 @@ async def quote(symbol: str) -> dict:
 async def get_quote(symbol: str) -> dict:
     return await quote(symbol)
 
-sock = socket.socket()
+sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY
 sock.bind(("127.0.0.1", 0))
 sock.listen(2048)
 server = uvicorn.Server(
@@ -254,7 +253,7 @@ def _cpu(pid: int) -> float:
 
 
 def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - 127.0.0.1 only
+    with urllib.request.urlopen(url, timeout=30) as response:
         body: bytes = response.read()
         return body
 
