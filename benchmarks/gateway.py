@@ -205,6 +205,7 @@ class Servers:
             stdout=subprocess.PIPE,
             stderr=sys.stderr,
             env=_env(),
+            start_new_session=True,  # its own process group: gunicorn's workers stop with it
         )
         self.processes.append(process)
         if stdin is not None:
@@ -224,9 +225,9 @@ class Servers:
                 process.send_signal(signal.SIGTERM)
         for process in reversed(self.processes):
             try:
-                process.wait(timeout=20)
+                process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
             if process.stdout is not None:
                 process.stdout.close()
@@ -313,7 +314,8 @@ def _run(quick: bool, tmp: Path, prefix: str, servers: Servers) -> list[dict[str
             emulator, ["memory://", f"{REDIS}?prefix={prefix}"], f"{REDIS}?prefix={prefix}-fleet"
         )
     )
-    serve = [python, "-m", "polysource", "serve", "--port", "0", "--config"]
+    serve = [python, "-m", "polysource", "serve", "--port", "0", "--graceful-timeout", "5"]
+    serve.append("--config")
     urls: dict[str, str] = {}
     pids: dict[str, int] = {}
     urls["gateway"], pids["gateway"] = servers.start([*serve, str(memory)])
