@@ -29,6 +29,7 @@ MODULES = [
     "otel",
     "startup",
     "gc_pause",
+    "gateway",
 ]
 
 
